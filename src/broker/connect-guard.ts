@@ -1,0 +1,89 @@
+import type { Client } from 'aedes'
+import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
+import type { BrokerMetrics } from '../metrics/registry.js'
+import type { Logger } from '../logger.js'
+
+/** Read-only view of the node's lifecycle, as the connect steps need it. */
+export interface NodeState {
+  readonly ready: boolean
+  readonly draining: boolean
+}
+
+export interface ConnectContext {
+  readonly client: Client
+  readonly username: string | undefined
+  readonly password: Buffer | undefined
+}
+
+/** A named step of the CONNECT pipeline: throw a StarlingError to refuse the connection. */
+export type ConnectStep = (ctx: ConnectContext) => void | Promise<void>
+
+interface BrokerView {
+  readonly connectedClients: number
+  readonly clients: Readonly<Record<string, Client>>
+}
+
+export function refuseWhenDraining (state: NodeState): ConnectStep {
+  return function refuseWhenDraining () {
+    if (state.draining) throw new StarlingError('STARLING_ERR_SERVER_DRAINING')
+    if (!state.ready) throw new StarlingError('STARLING_ERR_NOT_READY')
+  }
+}
+
+export function enforceMaxConnections (broker: BrokerView, limit: number): ConnectStep {
+  return function enforceMaxConnections (ctx) {
+    // A takeover replaces a connection, so it never pushes the count over the limit.
+    if (broker.connectedClients >= limit && broker.clients[ctx.client.id] === undefined) {
+      throw new StarlingError('STARLING_ERR_MAX_CONNECTIONS', [limit])
+    }
+  }
+}
+
+export function enforceClientIdPolicy (broker: BrokerView, policy: StarlingConfig['clientIdConflict']): ConnectStep {
+  return function enforceClientIdPolicy (ctx) {
+    if (policy !== 'reject') return
+    const existing = broker.clients[ctx.client.id]
+    if (existing !== undefined && existing !== ctx.client && !existing.closed) {
+      throw new StarlingError('STARLING_ERR_CLIENT_ID_CONFLICT')
+    }
+  }
+}
+
+type AuthenticateCallback = (error: (Error & { returnCode?: number, reasonCode?: number }) | null, success: boolean | null) => void
+
+/**
+ * Runs the steps in order and answers aedes' authenticate hook. A refusal carries both the
+ * v3.1.1 return code and the v5 reason code, so aedes writes the right CONNACK for either
+ * protocol (the reason-code pass-through is one of our aedes patches).
+ */
+export function composeAuthenticate (steps: readonly ConnectStep[], metrics: BrokerMetrics, logger: Logger) {
+  return function authenticate (client: Client, username: string | undefined, password: Buffer | undefined, done: AuthenticateCallback): void {
+    const ctx: ConnectContext = { client, username, password }
+    let i = 0
+    const next = (): void => {
+      while (i < steps.length) {
+        const step = steps[i++] as ConnectStep
+        let result: void | Promise<void>
+        try {
+          result = step(ctx)
+        } catch (err) {
+          refuse(err)
+          return
+        }
+        if (result instanceof Promise) {
+          result.then(next, refuse)
+          return
+        }
+      }
+      done(null, true)
+    }
+    const refuse = (err: unknown): void => {
+      const starling = err instanceof StarlingError ? err : new StarlingError('STARLING_ERR_NOT_READY', [], { cause: err })
+      metrics.connectsRefused.inc({ reason: starling.code.replace('STARLING_ERR_', '').toLowerCase() })
+      logger.info({ clientId: client.id, code: starling.code }, 'connect refused: %s', starling.message)
+      done(Object.assign(new Error(starling.message), { returnCode: starling.returnCode ?? 5, reasonCode: starling.reasonCode }), false)
+    }
+    next()
+  }
+}

@@ -1,0 +1,85 @@
+import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
+import type { StarlingConfig } from '../config/schema.js'
+import type { Logger } from '../logger.js'
+import type { BrokerMetrics } from '../metrics/registry.js'
+import { StaticAcl } from './acl.js'
+import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type NodeState } from './connect-guard.js'
+import { observeBroker } from './observe.js'
+
+export interface BrokerDeps {
+  readonly config: StarlingConfig
+  readonly logger: Logger
+  readonly metrics: BrokerMetrics
+  readonly state: NodeState
+  /** aedes persistence; the embedded default is aedes' in-memory one. */
+  readonly persistence?: AedesOptions['persistence']
+  /** aedes emitter (mqemitter); the embedded default is aedes' in-memory one. */
+  readonly mq?: AedesOptions['mq']
+}
+
+/** aedes fields that its type declarations leave out. */
+export interface BrokerInternals {
+  readonly clients: Readonly<Record<string, Client>>
+  readonly connectedClients: number
+}
+
+const SHARE_PREFIX = '$share/'
+
+/** Builds the aedes core for one pod and composes Starling's hooks around it. */
+export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
+  const { config, logger, metrics, state } = deps
+  const limits = config.limits
+  const acl = new StaticAcl(config.acl)
+
+  const broker = new Aedes({
+    id: config.nodeId,
+    ...(deps.persistence !== undefined ? { persistence: deps.persistence } : {}),
+    ...(deps.mq !== undefined ? { mq: deps.mq } : {}),
+    connectTimeout: limits.connectTimeoutMs,
+    keepaliveLimit: limits.maxKeepAlive,
+    maximumPacketSize: limits.maxPacketSize,
+    receiveMaximum: limits.receiveMaximum,
+    topicAliasMaximum: limits.topicAliasMaximum,
+    sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
+    // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
+    maxClientsIdLength: 23
+  } as AedesOptions)
+
+  const view = broker as unknown as BrokerInternals
+  broker.authenticate = composeAuthenticate([
+    refuseWhenDraining(state),
+    enforceMaxConnections(view, limits.maxConnections),
+    enforceClientIdPolicy(view, config.clientIdConflict)
+  ], metrics, logger) as unknown as Aedes['authenticate']
+
+  broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+    // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
+    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS') {
+      metrics.messagesDropped.inc({ reason: 'acl' })
+      callback(new Error('publishing to $SYS is not allowed'))
+      return
+    }
+    if (!acl.empty && !acl.allows('publish', packet.topic)) {
+      metrics.messagesDropped.inc({ reason: 'acl' })
+      logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
+      callback(new Error('publish to this topic is not allowed'))
+      return
+    }
+    callback(null)
+  }
+
+  broker.authorizeSubscribe = function authorizeSubscribe (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
+    // Shared subscriptions arrive with the cluster work; until then a 3.1.1 `$share/...` must not
+    // silently become a subscription to a literal topic nobody publishes to.
+    if (sub.topic.startsWith(SHARE_PREFIX) || (!acl.empty && !acl.allows('subscribe', sub.topic))) {
+      logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
+      callback(null, null)
+      return
+    }
+    callback(null, sub)
+  }
+
+  observeBroker(broker, metrics, logger)
+  await broker.listen()
+  return broker
+}

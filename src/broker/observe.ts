@@ -1,0 +1,62 @@
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '../logger.js'
+import type { BrokerMetrics } from '../metrics/registry.js'
+
+/** Where a connection came in, stamped by the listener on the request aedes keeps as `client.req`. */
+export interface ConnectionOrigin {
+  readonly listener: string
+  readonly remoteAddress?: string
+  readonly remotePort?: number
+}
+
+export function originOf (client: Client): ConnectionOrigin {
+  const req = (client as unknown as { req?: { starling?: ConnectionOrigin } }).req
+  return req?.starling ?? { listener: 'unknown' }
+}
+
+function protocolLabel (client: Client): string {
+  return client.version === 5 ? '5' : client.version === 3 ? '3.1' : '3.1.1'
+}
+
+/** Connection and error metrics and log lines, from aedes' events. */
+export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Logger): void {
+  const counted = new WeakSet<Client>()
+
+  broker.on('client', (client: Client) => {
+    const labels = { listener: originOf(client).listener, protocol: protocolLabel(client) }
+    counted.add(client)
+    metrics.connections.inc(labels)
+    metrics.connectionsTotal.inc(labels)
+  })
+
+  broker.on('clientDisconnect', (client: Client) => {
+    if (!counted.delete(client)) return
+    metrics.connections.dec({ listener: originOf(client).listener, protocol: protocolLabel(client) })
+    const reason = (client as unknown as { disconnectReasonCode?: number | null }).disconnectReasonCode
+    if (typeof reason === 'number' && reason !== 0) {
+      metrics.disconnectsByServer.inc({ reason: '0x' + reason.toString(16).padStart(2, '0') })
+    }
+  })
+
+  broker.on('clientError', (client: Client, err: Error) => {
+    metrics.clientErrors.inc({ kind: 'client' })
+    logger.debug({ clientId: client.id, err: err.message }, 'client error')
+  })
+
+  broker.on('connectionError', (_client: Client, err: Error) => {
+    metrics.clientErrors.inc({ kind: 'connection' })
+    logger.debug({ err: err.message }, 'connection error before CONNECT completed')
+  })
+
+  broker.on('keepaliveTimeout', (client: Client) => {
+    logger.debug({ clientId: client.id }, 'keep alive timeout')
+  })
+
+  broker.on('publish', (packet, client: Client | null) => {
+    if (client) metrics.messagesReceived.inc({ qos: String(packet.qos) })
+  })
+
+  ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+    logger.error({ err }, 'broker error')
+  })
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { StarlingError } from '../errors.js'
+import { serve, SERVE_USAGE } from '../main.js'
+
+const USAGE = `usage: starling <command>
+
+commands:
+  serve    run a broker pod
+           ${SERVE_USAGE.replace('usage: ', '')}
+`
+
+/** Reports a failure as one line with its code and exits non-zero (2 for usage/config, 1 otherwise). */
+function fail (err: unknown): never {
+  if (err instanceof StarlingError) {
+    process.stderr.write(`starling: ${err.code}: ${err.message}\n`)
+    const usage = err.code === 'STARLING_ERR_CLI_USAGE' || err.code.startsWith('STARLING_ERR_CONFIG')
+    process.exit(usage ? 2 : 1)
+  }
+  process.stderr.write(`starling: ${(err as Error)?.stack ?? String(err)}\n`)
+  process.exit(1)
+}
+
+async function run (argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'serve':
+      await serve(rest)
+      process.exit(0)
+      break
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE)
+      break
+    default:
+      throw new StarlingError('STARLING_ERR_CLI_USAGE', [`unknown command "${command}"\n${USAGE}`])
+  }
+}
+
+run(process.argv.slice(2)).catch(fail)

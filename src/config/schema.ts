@@ -1,0 +1,82 @@
+import { hostname } from 'node:os'
+import { z } from 'zod'
+
+/**
+ * The one configuration schema. It gives the TypeScript type, the validation, the defaults,
+ * the environment-variable names (derived from the path: `limits.maxPacketSize` →
+ * `STARLING_LIMITS_MAX_PACKET_SIZE`) and the README table (scripts/config-docs.ts).
+ * Every leaf has a default and a description.
+ */
+
+const port = z.number().int().min(0).max(65535)
+const host = z.string().min(1)
+
+const aclRule = z.object({
+  action: z.enum(['publish', 'subscribe', 'all']),
+  topic: z.string().min(1),
+  allow: z.boolean()
+}).strict()
+
+export const configSchema = z.object({
+  nodeId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only')
+    .default(hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'starling')
+    .describe('Name of this pod in logs, metrics and the cluster registry (default: the host name).'),
+  mqtt: z.object({
+    host: host.default('0.0.0.0').describe('Address the MQTT TCP listener binds.'),
+    port: port.default(1883).describe('MQTT over TCP port (0 picks a free port).'),
+    proxyProtocol: z.boolean().default(false)
+      .describe('Expect a PROXY protocol v1/v2 header on every TCP/TLS connection (behind HAProxy or a cloud load balancer).')
+  }).strict().prefault({}),
+  tls: z.object({
+    port: port.default(8883).describe('MQTT over TLS port; the listener starts only when certFile and keyFile are set.'),
+    certFile: z.string().default('').describe('PEM certificate chain for the TLS and WSS listeners.'),
+    keyFile: z.string().default('').describe('PEM private key for the TLS and WSS listeners.'),
+    caFile: z.string().default('').describe('PEM CA bundle; when set, client certificates are requested and verified.')
+  }).strict().prefault({}),
+  ws: z.object({
+    enabled: z.boolean().default(true).describe('Serve MQTT over WebSocket.'),
+    port: port.default(8080).describe('MQTT over WebSocket port.'),
+    path: z.string().startsWith('/').default('/mqtt').describe('HTTP path of the WebSocket endpoint (WS and WSS).')
+  }).strict().prefault({}),
+  wss: z.object({
+    port: port.default(8081).describe('MQTT over secure WebSocket port; starts only when tls.certFile and tls.keyFile are set.')
+  }).strict().prefault({}),
+  http: z.object({
+    host: host.default('0.0.0.0').describe('Address the HTTP (health, metrics) listener binds.'),
+    port: port.default(9090).describe('HTTP port for /healthz, /readyz and /metrics.')
+  }).strict().prefault({}),
+  redis: z.object({
+    url: z.string().default('').describe('Redis URL for cluster mode (redis:// or rediss://). Empty: embedded in-memory mode.')
+  }).strict().prefault({}),
+  limits: z.object({
+    maxConnections: z.number().int().min(1).default(100000)
+      .describe('Connections this pod accepts; beyond it CONNACK 0x97 (v5) / 3 (v3.1.1).'),
+    maxPacketSize: z.number().int().min(64).max(268435460).default(1048576)
+      .describe('Largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95 (v5) or are dropped with the connection (v3.1.1).'),
+    receiveMaximum: z.number().int().min(1).max(65535).default(100)
+      .describe('Unacknowledged inbound QoS 1/2 publishes a client may have in flight; exceeding it gets DISCONNECT 0x93.'),
+    maxKeepAlive: z.number().int().min(1).max(65535).default(3600)
+      .describe('Longest keep alive in seconds; an MQTT 5 client asking for more (or for 0) gets this as Server Keep Alive.'),
+    maxQueuedMessages: z.number().int().min(1).default(1000)
+      .describe('QoS 1/2 messages queued per offline persistent session; further messages are dropped and counted.'),
+    connectTimeoutMs: z.number().int().min(100).default(10000)
+      .describe('Time a new connection has to send CONNECT, in milliseconds.'),
+    topicAliasMaximum: z.number().int().min(0).max(65535).default(100)
+      .describe('Topic aliases an MQTT 5 client may register towards the broker (0 disables them).'),
+    maxSessionExpirySeconds: z.number().int().min(0).default(0)
+      .describe('Upper bound on a requested MQTT 5 Session Expiry Interval, in seconds (0: no bound).')
+  }).strict().prefault({}),
+  clientIdConflict: z.enum(['takeover', 'reject']).default('takeover')
+    .describe('A second connection with a connected client id: take the session over (MQTT rule; old connection gets DISCONNECT 0x8E) or reject the newcomer (CONNACK "identifier rejected").'),
+  acl: z.array(aclRule).default([])
+    .describe('Static topic rules, first match wins, default allow: `[{ action: publish|subscribe|all, topic: filter, allow: bool }]`. Env: JSON.'),
+  drainSeconds: z.number().min(0).max(3600).default(10)
+    .describe('On SIGTERM: seconds to let clients leave and persistence flush before the process exits.'),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino).')
+  }).strict().prefault({})
+}).strict()
+
+export type StarlingConfig = z.infer<typeof configSchema>
+export type StarlingConfigInput = z.input<typeof configSchema>
+export type AclRule = z.infer<typeof aclRule>

@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util'
+import { loadConfig } from './config/load.js'
+import { StarlingError } from './errors.js'
+import { StarlingNode } from './node.js'
+
+/** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
+const SERVE_FLAGS = {
+  'mqtt-port': 'mqtt.port',
+  'ws-port': 'ws.port',
+  'http-port': 'http.port',
+  'node-id': 'nodeId',
+  'redis-url': 'redis.url'
+} as const
+
+export const SERVE_USAGE = 'usage: starling serve [--config FILE] [--mqtt-port N] [--ws-port N] [--http-port N] [--node-id ID] [--redis-url URL]'
+
+function flagValue (path: string, raw: string): unknown {
+  if (path.endsWith('port') && /^\d+$/.test(raw)) return Number(raw)
+  return raw
+}
+
+/** Parses `serve` arguments into config sources; throws STARLING_ERR_CLI_USAGE on unknown flags. */
+export function parseServeArgs (argv: readonly string[]): { file?: string, flags: Record<string, unknown> } {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string', short: 'c' },
+        ...Object.fromEntries(Object.keys(SERVE_FLAGS).map((name) => [name, { type: 'string' as const }]))
+      }
+    })
+  } catch (err) {
+    throw new StarlingError('STARLING_ERR_CLI_USAGE', [`${(err as Error).message}\n${SERVE_USAGE}`], { cause: err })
+  }
+  const values = parsed.values as Record<string, string | undefined>
+  const flags: Record<string, unknown> = {}
+  for (const [flag, path] of Object.entries(SERVE_FLAGS)) {
+    const raw = values[flag]
+    if (raw !== undefined) flags[path] = flagValue(path, raw)
+  }
+  return { ...(values.config !== undefined ? { file: values.config } : {}), flags }
+}
+
+/** `starling serve`: config → node → signals. Resolves once the node has drained. */
+export async function serve (argv: readonly string[]): Promise<void> {
+  const { file, flags } = parseServeArgs(argv)
+  const config = loadConfig({ ...(file !== undefined ? { file } : {}), env: process.env, flags })
+  const node = await StarlingNode.start(config)
+
+  await new Promise<void>((resolve) => {
+    let signalled = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        node.logger.warn({ signal }, 'second signal, exiting now')
+        process.exit(1)
+      }
+      signalled = true
+      node.logger.info({ signal, drainSeconds: config.drainSeconds }, 'draining')
+      node.close().then(resolve, (err: unknown) => {
+        node.logger.error({ err }, 'drain failed')
+        resolve()
+      })
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+  node.logger.flush()
+}

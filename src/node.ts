@@ -1,0 +1,121 @@
+import type { Aedes } from 'aedes'
+import type { Duplex } from 'node:stream'
+import { startHttpServer, type HttpServer } from './api/http.js'
+import { createBroker, type BrokerInternals } from './broker/create.js'
+import type { ConnectionOrigin } from './broker/observe.js'
+import type { StarlingConfig } from './config/schema.js'
+import { StarlingError } from './errors.js'
+import { startListeners } from './listeners/index.js'
+import type { Listener } from './listeners/types.js'
+import { createLogger, type Logger } from './logger.js'
+import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
+
+export interface NodeOptions {
+  readonly logger?: Logger
+  readonly metrics?: BrokerMetrics
+}
+
+interface MutableState { ready: boolean, draining: boolean }
+
+/**
+ * One Starling pod: the aedes core with Starling's hooks, its MQTT listeners and its HTTP port.
+ * `close()` is the graceful drain of SIGTERM and is idempotent.
+ */
+export class StarlingNode {
+  readonly config: StarlingConfig
+  readonly logger: Logger
+  readonly metrics: BrokerMetrics
+  readonly broker: Aedes
+  readonly listeners: readonly Listener[]
+  readonly http: HttpServer
+  readonly #state: MutableState
+  #closing: Promise<void> | undefined
+
+  private constructor (parts: {
+    config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Aedes,
+    listeners: Listener[], http: HttpServer, state: MutableState
+  }) {
+    this.config = parts.config
+    this.logger = parts.logger
+    this.metrics = parts.metrics
+    this.broker = parts.broker
+    this.listeners = parts.listeners
+    this.http = parts.http
+    this.#state = parts.state
+  }
+
+  static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
+    if (config.redis.url !== '') {
+      throw new StarlingError('STARLING_ERR_REDIS_UNSUPPORTED', ['run without redis.url (STARLING_REDIS_URL) for the embedded in-memory broker'])
+    }
+    const logger = options.logger ?? createLogger(config.log.level, config.nodeId)
+    const metrics = options.metrics ?? createMetrics(config.nodeId)
+    const state: MutableState = { ready: false, draining: false }
+    const broker = await createBroker({ config, logger, metrics, state })
+
+    const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
+      broker.handle(stream, { starling: origin } as never)
+    }
+    let listeners: Listener[] = []
+    let http: HttpServer | undefined
+    try {
+      listeners = await startListeners(config, handle)
+      http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, state })
+    } catch (err) {
+      await Promise.all(listeners.map((listener) => listener.close()))
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      throw err
+    }
+    state.ready = true
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state })
+    logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
+    return node
+  }
+
+  get ready (): boolean {
+    return this.#state.ready && !this.#state.draining
+  }
+
+  /** Port a listener is bound to, by name (`mqtt`, `mqtts`, `ws`, `wss`), or `http`. */
+  port (name: string): number {
+    if (name === 'http') return this.http.address.port
+    const listener = this.listeners.find((l) => l.name === name)
+    if (listener === undefined) throw new Error(`no listener named ${name}`)
+    return listener.address.port
+  }
+
+  /**
+   * Graceful drain: refuse new CONNECTs and stop accepting sockets, send MQTT 5 clients
+   * DISCONNECT 0x8B (Server shutting down) and close the rest [MQTT-3.14.4-1], flush
+   * persistence, close HTTP. Whatever is still open after `drainSeconds` is destroyed.
+   */
+  close (): Promise<void> {
+    this.#closing ??= this.#drain()
+    return this.#closing
+  }
+
+  async #drain (): Promise<void> {
+    const started = Date.now()
+    this.#state.draining = true
+    const deadline = this.config.drainSeconds * 1000
+    // A server's close() resolves only once its open connections are gone, so stop accepting
+    // now and await it after the broker has closed the clients.
+    const listenersClosed = Promise.all(this.listeners.map((listener) => listener.close()))
+    const clientsAtStart = (this.broker as unknown as BrokerInternals).connectedClients
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadline) })
+    const closed = new Promise<boolean>((resolve) => this.broker.close(() => resolve(false)))
+    if (await Promise.race([closed, timedOut])) {
+      this.logger.warn({ drainSeconds: this.config.drainSeconds }, 'drain time exceeded, destroying remaining connections')
+      for (const client of Object.values((this.broker as unknown as BrokerInternals).clients)) {
+        (client as unknown as { conn: Duplex }).conn.destroy()
+      }
+    }
+    clearTimeout(timer)
+    await listenersClosed
+    const persistence = (this.broker as unknown as { persistence?: { destroy?: () => Promise<void> } }).persistence
+    await persistence?.destroy?.()
+    await this.http.close()
+    this.logger.info({ clients: clientsAtStart, ms: Date.now() - started }, 'drained')
+  }
+}

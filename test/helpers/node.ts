@@ -1,0 +1,59 @@
+import { Writable } from 'node:stream'
+import type { TestContext } from 'node:test'
+import { loadConfig } from '../../src/config/load.js'
+import { createLogger } from '../../src/logger.js'
+import { createMetrics } from '../../src/metrics/registry.js'
+import { StarlingNode } from '../../src/node.js'
+
+/** Log lines a test node wrote, parsed, so a test can assert on them. */
+export class LogCapture extends Writable {
+  readonly lines: Array<Record<string, unknown>> = []
+  override _write (chunk: Buffer, _enc: string, done: () => void): void {
+    for (const line of chunk.toString().split('\n')) {
+      if (line.trim() !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>)
+    }
+    done()
+  }
+
+  find (msg: RegExp): Record<string, unknown> | undefined {
+    return this.lines.find((line) => msg.test(String(line.msg)))
+  }
+}
+
+export interface TestNode {
+  readonly node: StarlingNode
+  readonly logs: LogCapture
+  readonly mqttPort: number
+  readonly httpPort: number
+  readonly url: string
+}
+
+/**
+ * An in-process Starling node on loopback with free ports (port 0), closed after the test.
+ * `overrides` use config paths: `{ 'limits.maxConnections': 2, acl: [...] }`.
+ */
+export async function startTestNode (t: TestContext | undefined, overrides: Record<string, unknown> = {}): Promise<TestNode> {
+  const config = loadConfig({
+    overrides: {
+      nodeId: 'test-node',
+      'mqtt.host': '127.0.0.1',
+      'mqtt.port': 0,
+      'ws.port': 0,
+      'wss.port': 0,
+      'tls.port': 0,
+      'http.host': '127.0.0.1',
+      'http.port': 0,
+      drainSeconds: 2,
+      'log.level': 'debug',
+      ...overrides
+    }
+  })
+  const logs = new LogCapture()
+  const node = await StarlingNode.start(config, {
+    logger: createLogger(config.log.level, config.nodeId, logs),
+    metrics: createMetrics(config.nodeId, false)
+  })
+  t?.after(() => node.close())
+  const mqttPort = node.port('mqtt')
+  return { node, logs, mqttPort, httpPort: node.port('http'), url: `mqtt://127.0.0.1:${mqttPort}` }
+}
