@@ -9,6 +9,8 @@ export interface ConfigField {
   readonly kind: 'number' | 'boolean' | 'string' | 'enum' | 'json'
   readonly description: string
   readonly defaultValue: unknown
+  /** The default is computed at start (e.g. from the host name), so docs show no literal. */
+  readonly computedDefault: boolean
   readonly choices?: readonly string[]
 }
 
@@ -18,6 +20,9 @@ interface ZodLike {
 }
 
 const ENV_PREFIX = 'STARLING_'
+
+/** Leaves whose default depends on the machine (zod hides whether a default is a function). */
+const COMPUTED_DEFAULTS = new Set(['nodeId'])
 
 export function envName (path: string): string {
   return ENV_PREFIX + path.split('.').map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
@@ -30,8 +35,7 @@ function unwrap (schema: ZodLike): { inner: ZodLike, defaultValue: unknown, desc
   for (;;) {
     const def = current._zod.def
     if (def.type === 'default' || def.type === 'prefault') {
-      const value = def.defaultValue
-      defaultValue = typeof value === 'function' ? (value as () => unknown)() : value
+      defaultValue = def.defaultValue
     } else if (def.type !== 'optional' && def.type !== 'nullable') {
       break
     }
@@ -66,6 +70,7 @@ function walk (schema: ZodLike, prefix: string[], out: ConfigField[]): void {
     kind,
     description: description ?? '',
     defaultValue,
+    computedDefault: COMPUTED_DEFAULTS.has(path),
     ...(kind === 'enum' ? { choices: Object.values(inner._zod.def.entries as Record<string, string>) } : {})
   }
   out.push(field)

@@ -19,7 +19,7 @@ const aclRule = z.object({
 
 export const configSchema = z.object({
   nodeId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only')
-    .default(hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'starling')
+    .default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'starling')
     .describe('Name of this pod in logs, metrics and the cluster registry (default: the host name).'),
   mqtt: z.object({
     host: host.default('0.0.0.0').describe('Address the MQTT TCP listener binds.'),

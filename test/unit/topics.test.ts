@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { StaticAcl } from '../../src/broker/acl.js'
+import { filterCovers, filterMatches, filtersOverlap, isValidFilter, isValidTopicName } from '../../src/broker/topics.js'
+
+test('filter validity [MQTT-4.7.1-1..3]', () => {
+  for (const ok of ['#', '+', 'a/#', 'a/+/b', '+/+', '/', 'a//b', '/+', 'sport/tennis/#']) assert.ok(isValidFilter(ok), ok)
+  for (const bad of ['', 'a/#/b', 'a+', '#/a', 'a/b#', 'a/+b', 'a\u0000b', '##']) assert.ok(!isValidFilter(bad), bad)
+  assert.ok(isValidTopicName('a/b'))
+  for (const bad of ['', 'a/+', 'a/#', 'a\u0000']) assert.ok(!isValidTopicName(bad), bad)
+})
+
+test('matching follows §4.7 including the parent level and $-topics', () => {
+  assert.ok(filterMatches('sport/tennis/player1/#', 'sport/tennis/player1'))
+  assert.ok(filterMatches('sport/#', 'sport'))
+  assert.ok(filterMatches('+/+', '/finance'))
+  assert.ok(!filterMatches('+', '/finance'))
+  assert.ok(filterMatches('a/+/c', 'a//c'))
+  assert.ok(!filterMatches('#', '$SYS/x'))
+  assert.ok(!filterMatches('+/monitor/Clients', '$SYS/monitor/Clients'))
+  assert.ok(filterMatches('$SYS/#', '$SYS/monitor/Clients'))
+  assert.ok(filterMatches('$SYS/monitor/+', '$SYS/monitor/Clients'))
+})
+
+test('cover and overlap between filters', () => {
+  assert.ok(filterCovers('secret/#', 'secret/a/+'))
+  assert.ok(!filterCovers('secret/+', 'secret/#'))
+  assert.ok(filterCovers('#', 'a'))
+  assert.ok(filtersOverlap('secret/#', '#'))
+  assert.ok(filtersOverlap('secret/#', '+/x'))
+  assert.ok(!filtersOverlap('secret/#', 'public/#'))
+  assert.ok(!filtersOverlap('a/b', 'a/b/c'))
+})
+
+test('static ACL: first match wins, default allow, subscriptions that could read a denied topic are refused', () => {
+  const acl = new StaticAcl([
+    { action: 'subscribe', topic: 'secret/#', allow: false },
+    { action: 'publish', topic: 'readonly/+', allow: false },
+    { action: 'all', topic: 'open/#', allow: true },
+    { action: 'all', topic: 'open/closed', allow: false }
+  ])
+  assert.ok(!acl.allows('subscribe', 'secret/a'))
+  assert.ok(!acl.allows('subscribe', '#'), '# would receive secret messages')
+  assert.ok(acl.allows('publish', 'secret/a'), 'publish is not covered by the subscribe rule')
+  assert.ok(!acl.allows('publish', 'readonly/x'))
+  assert.ok(acl.allows('publish', 'readonly/x/y'))
+  assert.ok(acl.allows('publish', 'open/closed'), 'first match wins')
+  assert.ok(acl.allows('subscribe', 'anything/else'))
+})
