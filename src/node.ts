@@ -15,7 +15,8 @@ export interface NodeOptions {
   readonly metrics?: BrokerMetrics
 }
 
-interface MutableState { ready: boolean, draining: boolean }
+/** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
+interface MutableState { ready: boolean, draining: boolean, readonly streams: Set<Duplex> }
 
 /**
  * One Starling pod: the aedes core with Starling's hooks, its MQTT listeners and its HTTP port.
@@ -50,16 +51,18 @@ export class StarlingNode {
     }
     const logger = options.logger ?? createLogger(config.log.level, config.nodeId)
     const metrics = options.metrics ?? createMetrics(config.nodeId)
-    const state: MutableState = { ready: false, draining: false }
+    const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const broker = await createBroker({ config, logger, metrics, state })
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
+      state.streams.add(stream)
+      stream.once('close', () => state.streams.delete(stream))
       broker.handle(stream, { starling: origin } as never)
     }
     let listeners: Listener[] = []
     let http: HttpServer | undefined
     try {
-      listeners = await startListeners(config, handle)
+      listeners = await startListeners(config, handle, { logger, metrics })
       http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, state })
     } catch (err) {
       await Promise.all(listeners.map((listener) => listener.close()))
@@ -105,11 +108,15 @@ export class StarlingNode {
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadline) })
     const closed = new Promise<boolean>((resolve) => this.broker.close(() => resolve(false)))
-    if (await Promise.race([closed, timedOut])) {
+    // Sockets that never sent CONNECT are no broker client: wait for the listeners too.
+    const allClosed = closed.then(async () => { await listenersClosed; return false })
+    if (await Promise.race([allClosed, timedOut])) {
       this.logger.warn({ drainSeconds: this.config.drainSeconds }, 'drain time exceeded, destroying remaining connections')
       for (const client of Object.values((this.broker as unknown as BrokerInternals).clients)) {
         (client as unknown as { conn: Duplex }).conn.destroy()
       }
+      // Also connections that never completed CONNECT: the listeners wait for every socket.
+      for (const stream of this.#state.streams) stream.destroy()
     }
     clearTimeout(timer)
     await listenersClosed

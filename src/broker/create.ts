@@ -5,6 +5,8 @@ import type { BrokerMetrics } from '../metrics/registry.js'
 import { StaticAcl } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
+import { countPublishSent, observeOutbound } from './outbound.js'
+import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -40,6 +42,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     maximumPacketSize: limits.maxPacketSize,
     receiveMaximum: limits.receiveMaximum,
     topicAliasMaximum: limits.topicAliasMaximum,
+    // Outbound path (aedes lib/outbound.js): sent-PUBLISH metric, bound on messages waiting for a
+    // client's Receive Maximum window.
+    onPublishSent: countPublishSent(metrics.messagesSent),
+    outboundQueueLimit: limits.maxQueuedMessages,
     sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
     // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
     maxClientsIdLength: 23
@@ -80,6 +86,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   }
 
   observeBroker(broker, metrics, logger)
+  observeOutbound(broker, metrics)
   await broker.listen()
+  // aedes sets up its persistence (ours or its in-memory default) in listen(); wrap whichever it is.
+  const internals = broker as unknown as { persistence: object }
+  internals.persistence = withQueueLimit(internals.persistence, {
+    maxQueued: limits.maxQueuedMessages,
+    onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages)
+  })
   return broker
 }

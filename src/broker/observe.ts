@@ -23,7 +23,10 @@ export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Lo
   const counted = new WeakSet<Client>()
 
   broker.on('client', (client: Client) => {
-    const labels = { listener: originOf(client).listener, protocol: protocolLabel(client) }
+    const origin = originOf(client)
+    const labels = { listener: origin.listener, protocol: protocolLabel(client) }
+    // Behind a PROXY protocol load balancer, remoteAddress is the client's, not the balancer's.
+    logger.info({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol: labels.protocol }, 'client connected')
     counted.add(client)
     metrics.connections.inc(labels)
     metrics.connectionsTotal.inc(labels)

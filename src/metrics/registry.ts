@@ -13,6 +13,7 @@ export interface BrokerMetrics {
   readonly messagesDropped: Counter<'reason'>
   readonly disconnectsByServer: Counter<'reason'>
   readonly clientErrors: Counter<'kind'>
+  readonly proxyHeaderErrors: Counter<'listener' | 'reason'>
 }
 
 export function createMetrics (nodeId: string, collectDefaults = true): BrokerMetrics {
@@ -31,6 +32,7 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
     bytesSent: new Counter({ name: 'starling_bytes_sent_total', help: 'Bytes written to MQTT connections', registers }),
     messagesDropped: new Counter({ name: 'starling_messages_dropped_total', help: 'Messages not delivered, by reason', labelNames: ['reason'], registers }),
     disconnectsByServer: new Counter({ name: 'starling_server_disconnects_total', help: 'Connections closed by the broker, by reason', labelNames: ['reason'], registers }),
-    clientErrors: new Counter({ name: 'starling_client_errors_total', help: 'Protocol or transport errors on client connections', labelNames: ['kind'], registers })
+    clientErrors: new Counter({ name: 'starling_client_errors_total', help: 'Protocol or transport errors on client connections', labelNames: ['kind'], registers }),
+    proxyHeaderErrors: new Counter({ name: 'starling_proxy_header_errors_total', help: 'Connections closed for a missing, invalid or late PROXY protocol header', labelNames: ['listener', 'reason'], registers })
   }
 }

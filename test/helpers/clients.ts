@@ -1,4 +1,4 @@
-import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from 'mqtt'
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient, type IPublishPacket } from 'mqtt'
 import type { TestContext } from 'node:test'
 
 export type { MqttClient }
@@ -12,13 +12,24 @@ export interface Received {
 /** A connected mqtt.js client (no reconnects), ended after the test. Rejects on CONNACK failure. */
 export async function connectClient (t: TestContext | undefined, url: string, options: IClientOptions = {}): Promise<MqttClient> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
-  t?.after(() => new Promise<void>((resolve) => client.end(true, {}, () => resolve())))
+  t?.after(() => stopClient(client))
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve())
     client.once('error', reject)
     client.once('close', () => reject(new Error('closed before CONNACK')))
   })
   return client
+}
+
+/**
+ * Force-ends a client for test cleanup. mqtt.js never calls the end() callback of a client the
+ * server already disconnected (e.g. DISCONNECT 0x8E), so this also gives up after a second.
+ */
+export function stopClient (client: MqttClient): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => { client.stream?.destroy(); resolve() }, 1000)
+    client.end(true, {}, () => { clearTimeout(timer); resolve() })
+  })
 }
 
 /** Collects every message the client receives from now on. */
@@ -40,4 +51,35 @@ export async function waitFor (predicate: () => boolean, timeoutMs = 5000, what 
 /** Waits `ms`; used only to prove that something does NOT arrive. */
 export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Like connectClient, but also returns the CONNACK (session present, v5 properties). */
+export async function connectWithAck (t: TestContext | undefined, url: string, options: IClientOptions = {}): Promise<{ client: MqttClient, connack: IConnackPacket }> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+  t?.after(() => stopClient(client))
+  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve)
+    client.once('error', reject)
+    client.once('close', () => reject(new Error('closed before CONNACK')))
+  })
+  return { client, connack }
+}
+
+/** Ends a client gracefully (normal DISCONNECT) and waits for the socket to close. */
+export function endClient (client: MqttClient, options: { reasonCode?: number, properties?: Record<string, unknown> } = {}): Promise<void> {
+  return new Promise<void>((resolve) => client.end(false, options as never, () => resolve()))
+}
+
+/** Connects expecting a refusal; resolves with the CONNACK reason code (v5) / return code (3.1.1). */
+export async function refusedCode (url: string, options: IClientOptions = {}): Promise<number | undefined> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
+  try {
+    return await new Promise<number | undefined>((resolve, reject) => {
+      client.once('connect', () => reject(new Error('connected, expected a refusal')))
+      client.once('error', (err: Error & { code?: unknown }) => resolve(typeof err.code === 'number' ? err.code : undefined))
+      client.once('close', () => resolve(undefined))
+    })
+  } finally {
+    client.end(true)
+  }
 }

@@ -1,0 +1,153 @@
+import type { Readable } from 'node:stream'
+
+/**
+ * A per-session cap on the outgoing queue (QoS 1/2 messages stored for persistent sessions),
+ * as a wrapper around any aedes persistence (in-memory today, Redis later). It uses only the
+ * persistence interface aedes itself calls, so whatever backend sits underneath is unchanged.
+ *
+ * Counting: the interface has no "queue length" call, so each session's length is kept as a
+ * local estimate — seeded by counting `outgoingStream(client)`, +1 per enqueue, -1 per cleared
+ * message — and recounted from the persistence whenever the estimate reaches the limit or is
+ * older than `recountMs` (in a cluster other pods enqueue and clear too). On a single node the
+ * estimate is exact.
+ */
+
+interface QueuedPacket {
+  readonly brokerId?: string
+  readonly brokerCounter?: number
+  readonly qos?: number
+  readonly messageId?: number
+  readonly topic?: string
+  [key: string]: unknown
+}
+
+interface Sub { readonly clientId: string, readonly qos?: number, readonly topic?: string }
+interface ClientRef { readonly id: string }
+
+/** The slice of the aedes persistence interface the queue touches (promise forms, as aedes 2 calls them). */
+export interface OutgoingPersistence {
+  outgoingEnqueue (sub: Sub, packet: QueuedPacket): Promise<void>
+  outgoingEnqueueCombi (subs: readonly Sub[], packet: QueuedPacket): Promise<void>
+  outgoingUpdate (client: ClientRef, packet: QueuedPacket): Promise<void>
+  outgoingClearMessageId (client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined>
+  outgoingStream (client: ClientRef): Readable
+}
+
+export interface QueueLimitOptions {
+  /** Messages one session may have queued; further ones are dropped for that session. */
+  readonly maxQueued: number
+  /** Called once per message dropped for a session (count it, log it). */
+  readonly onDrop: (clientId: string) => void
+  /** Re-read a session's queue length from the persistence after this long (ms). */
+  readonly recountMs?: number
+  readonly now?: () => number
+}
+
+interface Estimate { count: number, at: number }
+
+/** Longest remembered list of dropped (session, message) keys, so live delivery of them is not an error. */
+const MAX_DROPPED_KEYS = 10000
+
+function messageKey (clientId: string, packet: QueuedPacket): string {
+  return `${clientId}\u0000${packet.brokerId ?? ''}\u0000${packet.brokerCounter ?? ''}`
+}
+
+async function countStream (stream: Readable): Promise<number> {
+  let n = 0
+  for await (const _ of stream) n++
+  return n
+}
+
+/** Wraps `persistence` in place of it: returns a proxy that caps each session's outgoing queue. */
+export function withQueueLimit<P extends object> (persistence: P, options: QueueLimitOptions): P {
+  const inner = persistence as unknown as OutgoingPersistence
+  const now = options.now ?? Date.now
+  const recountMs = options.recountMs ?? 5000
+  const estimates = new Map<string, Estimate>()
+  const dropped = new Set<string>()
+
+  const queued = async (clientId: string): Promise<number> => {
+    const known = estimates.get(clientId)
+    if (known !== undefined && known.count < options.maxQueued && now() - known.at < recountMs) return known.count
+    const count = await countStream(inner.outgoingStream({ id: clientId }))
+    estimates.set(clientId, { count, at: now() })
+    return count
+  }
+
+  const remember = (key: string): void => {
+    if (dropped.size >= MAX_DROPPED_KEYS) {
+      const oldest = dropped.values().next().value
+      if (oldest !== undefined) dropped.delete(oldest)
+    }
+    dropped.add(key)
+  }
+
+  /** Enqueues the message for the sessions with room; the rest drop it. */
+  const enqueue = async (subs: readonly Sub[], packet: QueuedPacket): Promise<void> => {
+    const admitted: Sub[] = []
+    for (const sub of subs) {
+      if (await queued(sub.clientId) >= options.maxQueued) {
+        remember(messageKey(sub.clientId, packet))
+        options.onDrop(sub.clientId)
+        continue
+      }
+      const estimate = estimates.get(sub.clientId)
+      if (estimate !== undefined) estimate.count++
+      admitted.push(sub)
+    }
+    if (admitted.length === subs.length) await inner.outgoingEnqueueCombi(subs, packet)
+    else if (admitted.length > 0) await inner.outgoingEnqueueCombi(admitted, packet)
+  }
+
+  const overrides: Partial<OutgoingPersistence> = {
+    outgoingEnqueue: (sub, packet) => enqueue([sub], packet),
+    outgoingEnqueueCombi: (subs, packet) => enqueue(subs, packet),
+    async outgoingUpdate (client, packet) {
+      try {
+        await inner.outgoingUpdate(client, packet)
+      } catch (err) {
+        // A message dropped from a full queue still reaches a connected session live; it is
+        // just not stored, so aedes must not treat the missing entry as a fatal error.
+        if (!dropped.delete(messageKey(client.id, packet))) throw err
+      }
+    },
+    async outgoingClearMessageId (client, packet) {
+      const cleared = await inner.outgoingClearMessageId(client, packet)
+      const estimate = estimates.get(client.id)
+      if (cleared !== undefined && cleared !== null && estimate !== undefined) {
+        estimate.count = Math.max(0, estimate.count - 1)
+        if (estimate.count === 0) estimates.delete(client.id)
+      }
+      return cleared
+    }
+  }
+
+  return new Proxy(persistence, {
+    get (target, prop, receiver) {
+      if (typeof prop === 'string' && Object.hasOwn(overrides, prop)) return overrides[prop as keyof OutgoingPersistence]
+      const value: unknown = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+}
+
+interface DropCounter { inc (labels: { reason: string }): void }
+interface WarnLogger { warn (obj: object, msg: string): void }
+
+/**
+ * The `onDrop` Starling uses: counts every drop in `starling_messages_dropped_total{reason="queue_full"}`
+ * and logs at most one line per `intervalMs` (with how many were dropped since the last line and
+ * the last session affected; never a payload).
+ */
+export function queueFullReporter (counter: DropCounter, logger: WarnLogger, maxQueued: number, intervalMs = 10000, now: () => number = Date.now): (clientId: string) => void {
+  let lastLog = -Infinity
+  let since = 0
+  return function onQueueFull (clientId) {
+    counter.inc({ reason: 'queue_full' })
+    since++
+    if (now() - lastLog < intervalMs) return
+    logger.warn({ clientId, dropped: since, maxQueuedMessages: maxQueued }, 'offline queue full, dropping messages for session')
+    lastLog = now()
+    since = 0
+  }
+}

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+
+/** A free loopback port (bound, read, released). */
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function canConnect (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/**
+ * Starts HAProxy in TCP mode on loopback: for each backend port, a frontend on a free port that
+ * forwards to it with `send-proxy-v2`. Returns the frontend ports in the same order; HAProxy is
+ * stopped after the test.
+ */
+export async function startHaproxy (t: TestContext, backendPorts: number[]): Promise<number[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-haproxy-'))
+  const frontends: number[] = []
+  for (let i = 0; i < backendPorts.length; i++) frontends.push(await freePort())
+  const sections = backendPorts.map((backend, i) => [
+    `frontend fe${i}`, `  bind 127.0.0.1:${frontends[i]}`, `  default_backend be${i}`,
+    `backend be${i}`, `  server node 127.0.0.1:${backend} send-proxy-v2`
+  ].join('\n'))
+  const config = [
+    'global', '  maxconn 64',
+    'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s',
+    ...sections, ''
+  ].join('\n')
+  const file = join(dir, 'haproxy.cfg')
+  writeFileSync(file, config)
+  const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  t.after(async () => {
+    child.kill('SIGTERM')
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([exited, new Promise((resolve) => { timer = setTimeout(resolve, 3000) })])
+    clearTimeout(timer)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const deadline = Date.now() + 5000
+  for (const port of frontends) {
+    let up = false
+    while (!up && Date.now() < deadline && child.exitCode === null) {
+      up = await canConnect(port)
+      if (!up) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    if (!up) throw new Error(`haproxy did not listen on ${port}: ${stderr}`)
+  }
+  return frontends
+}
