@@ -31,12 +31,25 @@ export function refuseWhenDraining (state: NodeState): ConnectStep {
   }
 }
 
+/**
+ * Refuses a CONNECT beyond `limit` connections. Counted: registered clients plus those admitted
+ * by this step and not yet registered (aedes registers a client only after the session and will
+ * are loaded, which takes a round trip to a network persistence), so a burst of simultaneous
+ * CONNECTs cannot pass the limit. An admitted client leaves the pending set once it is
+ * registered or closed (checked on the next CONNECT; the set holds at most one burst).
+ */
 export function enforceMaxConnections (broker: BrokerView, limit: number): ConnectStep {
+  const admitted = new Set<Client>()
   return function enforceMaxConnections (ctx) {
+    for (const client of admitted) {
+      if (client.closed || broker.clients[client.id] === client) admitted.delete(client)
+    }
     // A takeover replaces a connection, so it never pushes the count over the limit.
-    if (broker.connectedClients >= limit && broker.clients[ctx.client.id] === undefined) {
+    if (broker.clients[ctx.client.id] !== undefined) return
+    if (broker.connectedClients + admitted.size >= limit) {
       throw new StarlingError('STARLING_ERR_MAX_CONNECTIONS', [limit])
     }
+    if (!ctx.client.closed) admitted.add(ctx.client)
   }
 }
 

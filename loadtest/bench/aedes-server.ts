@@ -1,0 +1,25 @@
+import { createServer } from 'node:net'
+import { Aedes } from 'aedes'
+
+/**
+ * Bare aedes for the benchmark: `Aedes.createBroker()` behind `net.createServer(broker.handle)`,
+ * no hooks, no persistence options. It is the repo's node_modules/aedes, so Starling's aedes
+ * patches are included; the difference to Starling is our hooks, listeners and metrics.
+ * Prints `{"port":N}` once listening on 127.0.0.1; exits on SIGTERM/SIGINT.
+ */
+const broker = await Aedes.createBroker()
+// noDelay as Starling's TCP listener sets it, so the comparison is about hooks, not Nagle
+const server = createServer({ noDelay: true }, broker.handle)
+server.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  process.stdout.write(JSON.stringify({ port }) + '\n')
+})
+
+const stop = (): void => {
+  server.close()
+  broker.close(() => process.exit(0))
+  setTimeout(() => process.exit(0), 1000).unref()
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

@@ -1,0 +1,187 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { createServer, connect as netConnect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { withTimeout } from './clients.js'
+
+/**
+ * Broker launchers: each starts one broker as a child process on a free 127.0.0.1 port and
+ * returns its port, pid and a stop(). Every child is tracked so the harness can stop all of them
+ * on Ctrl-C, errors and exit.
+ */
+export type BrokerName = 'starling' | 'aedes' | 'mosquitto'
+export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'aedes', 'mosquitto']
+
+export interface RunningBroker {
+  readonly name: BrokerName
+  readonly port: number
+  readonly pid: number
+  readonly note: string
+  /** False once the process has exited (crashed). */
+  alive: () => boolean
+  stop: () => Promise<void>
+}
+
+export interface LaunchOptions {
+  /** Receive Maximum Starling advertises (its default is 100). */
+  readonly starlingReceiveMaximum: number
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const REPO = resolve(HERE, '..', '..')
+const children = new Set<ChildProcess>()
+
+/** SIGKILLs every child still running (synchronous: safe in 'exit' handlers). */
+export function killAllChildren (): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  children.clear()
+}
+
+export async function launchBroker (name: BrokerName, opts: LaunchOptions): Promise<RunningBroker> {
+  switch (name) {
+    case 'starling': return await launchStarling(opts)
+    case 'aedes': return await launchAedes()
+    case 'mosquitto': return await launchMosquitto()
+  }
+}
+
+async function launchStarling (opts: LaunchOptions): Promise<RunningBroker> {
+  const entry = join(REPO, 'bin', 'starling.js')
+  if (!existsSync(join(REPO, 'dist', 'cli', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STARLING_')))
+  Object.assign(env, {
+    STARLING_MQTT_HOST: '127.0.0.1',
+    STARLING_MQTT_PORT: '0',
+    STARLING_HTTP_HOST: '127.0.0.1',
+    STARLING_HTTP_PORT: '0',
+    STARLING_WS_ENABLED: 'false',
+    STARLING_LOG_LEVEL: 'info',
+    STARLING_DRAIN_SECONDS: '0',
+    STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.starlingReceiveMaximum)
+  })
+  const child = track(spawn(process.execPath, [...cpuProfArgs('starling'), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const port = await readPort(child, (line) => {
+    if (!line.includes('starling ready')) return null
+    const match = /"mqtt@127\.0\.0\.1:(\d+)"/.exec(line)
+    return match?.[1] !== undefined ? Number(match[1]) : null
+  })
+  return running('starling', child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}`)
+}
+
+async function launchAedes (): Promise<RunningBroker> {
+  const script = join(HERE, 'aedes-server.ts')
+  const child = track(spawn(process.execPath, ['--import', 'tsx', ...cpuProfArgs('aedes'), script], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const port = await readPort(child, (line) => {
+    const match = /^\{"port":(\d+)\}$/.exec(line.trim())
+    return match?.[1] !== undefined ? Number(match[1]) : null
+  })
+  return running('aedes', child, port, 'bare aedes 2.0.0-beta.1 (with this repo\'s patches), no hooks, TCP_NODELAY')
+}
+
+async function launchMosquitto (): Promise<RunningBroker> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'starling-bench-mosq-'))
+  const conf = join(dir, 'mosquitto.conf')
+  writeFileSync(conf, [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    // defaults (1000 queued, 20 in flight) silently drop most of a fan-in burst
+    'max_queued_messages 1000000',
+    'max_inflight_messages 1000',
+    // TCP_NODELAY like Starling's listener and the bare-aedes script
+    'set_tcp_nodelay true',
+    'log_dest stderr',
+    'log_type error',
+    ''
+  ].join('\n'))
+  const child = track(spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] }))
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  await waitForPort(child, port, 5000)
+  return running('mosquitto', child, port, 'mosquitto, persistence off, max_queued_messages 1000000, max_inflight_messages 1000, set_tcp_nodelay true')
+}
+
+function track (child: ChildProcess): ChildProcess {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+
+function running (name: BrokerName, child: ChildProcess, port: number, note: string): RunningBroker {
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`${name} did not start`)
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null
+  return { name, port, pid, note, alive, stop: async () => await stopChild(child) }
+}
+
+/** SIGTERM, then SIGKILL after 3 s; resolves when the process has exited. */
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** `BENCH_CPU_PROF=<broker>` starts that node broker with --cpu-prof into .tmp/bench-prof/. */
+function cpuProfArgs (name: BrokerName): string[] {
+  if (process.env.BENCH_CPU_PROF !== name) return []
+  return ['--cpu-prof', '--cpu-prof-dir', join(REPO, '.tmp', 'bench-prof')]
+}
+
+/** Reads stdout lines until `parse` yields a port (10 s at most). */
+async function readPort (child: ChildProcess, parse: (line: string) => number | null): Promise<number> {
+  const stdout = child.stdout
+  if (stdout === null) throw new Error('child has no stdout')
+  const lines = createInterface({ input: stdout })
+  const found = new Promise<number>((resolve, reject) => {
+    lines.on('line', (line) => {
+      const port = parse(line)
+      if (port !== null) resolve(port)
+    })
+    child.once('exit', (code) => reject(new Error(`broker exited with ${String(code)} before listening`)))
+  })
+  try {
+    return await withTimeout(found, 10_000, 'the broker to listen')
+  } catch (err) {
+    await stopChild(child)
+    throw err
+  }
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Polls a TCP connect every 50 ms until it succeeds or `timeoutMs` passes. */
+async function waitForPort (child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
+  const attempts = Math.ceil(timeoutMs / 50)
+  for (let i = 0; i < attempts; i++) {
+    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = netConnect({ host: '127.0.0.1', port }, () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  await stopChild(child)
+  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`)
+}

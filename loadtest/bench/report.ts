@@ -1,0 +1,68 @@
+import type { BrokerName } from './brokers.js'
+import type { IdleResult } from './idle.js'
+import type { ScenarioResult } from './scenario.js'
+
+export interface BrokerRow {
+  readonly broker: BrokerName
+  readonly result: ScenarioResult
+}
+
+const int = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
+const ms = (n: number): string => Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : 'n/a'
+const pct = (n: number): string => Number.isFinite(n) ? `${Math.round(n * 100)}%` : 'n/a'
+
+export function scenarioName (r: ScenarioResult): string {
+  const s = r.spec
+  return `${s.shape} qos${s.qos} (${s.publishers}→${s.subscribers})`
+}
+
+/** One progress line, printed as each scenario finishes. */
+export function progressLine (broker: BrokerName, r: ScenarioResult): string {
+  const flags = [r.timedOut ? 'TIMED OUT' : '', r.stalls > 0 ? `stall credit ${r.stalls}` : ''].filter(Boolean).join(', ')
+  return `[${broker}] ${scenarioName(r)}: ${int(r.received)}/${int(r.expected)} in ${r.seconds.toFixed(2)} s → ${int(r.msgPerSec)} msg/s, ` +
+    `p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, lost ${r.lost}, dup ${r.duplicates}, ` +
+    `cpu broker ${pct(r.brokerCpu)} gen ${pct(r.generatorCpu)}, window ${r.effectiveWindow}, ahead ${r.aheadPerPublisher}/publisher${flags !== '' ? ` (${flags})` : ''}`
+}
+
+export function resultsTable (rows: readonly BrokerRow[]): string {
+  const lines = [
+    '| scenario | broker | msg/s | p50 ms | p99 ms | lost | dup | broker CPU | generator CPU |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|'
+  ]
+  for (const { broker, result: r } of rows) {
+    lines.push(`| ${scenarioName(r)} | ${broker} | ${int(r.msgPerSec)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.lost} | ${r.duplicates} | ${pct(r.brokerCpu)} | ${pct(r.generatorCpu)} |`)
+  }
+  return lines.join('\n')
+}
+
+export function idleTable (rows: ReadonlyArray<{ broker: BrokerName, idle: IdleResult }>): string {
+  const lines = [
+    '| broker | idle connections | RSS before MB | RSS after MB | KB per connection |',
+    '|---|--:|--:|--:|--:|'
+  ]
+  for (const { broker, idle } of rows) {
+    lines.push(`| ${broker} | ${idle.connections} | ${idle.rssBeforeMb.toFixed(1)} | ${idle.rssAfterMb.toFixed(1)} | ${idle.kbPerConnection.toFixed(1)} |`)
+  }
+  return lines.join('\n')
+}
+
+/** Starling ÷ other broker in QoS 1 msg/s, per shape, with the targets (≥0.8× aedes, ≥1.5× Mosquitto). */
+export function ratiosTable (rows: readonly BrokerRow[]): string {
+  const targets: Partial<Record<BrokerName, number>> = { aedes: 0.8, mosquitto: 1.5 }
+  const lines = ['| QoS 1 shape | Starling / aedes | Starling / Mosquitto |', '|---|--:|--:|']
+  const shapes = [...new Set(rows.filter((r) => r.result.spec.qos === 1).map((r) => r.result.spec.shape))]
+  for (const shape of shapes) {
+    const rate = (broker: BrokerName): number | undefined =>
+      rows.find((r) => r.broker === broker && r.result.spec.shape === shape && r.result.spec.qos === 1)?.result.msgPerSec
+    const starling = rate('starling')
+    const cell = (other: BrokerName): string => {
+      const base = rate(other)
+      if (starling === undefined || base === undefined || base === 0) return 'n/a'
+      const ratio = starling / base
+      const target = targets[other] ?? 0
+      return `${ratio.toFixed(2)}× (target ≥ ${target}×: ${ratio >= target ? 'met' : 'missed'})`
+    }
+    lines.push(`| ${shape} | ${cell('aedes')} | ${cell('mosquitto')} |`)
+  }
+  return lines.join('\n')
+}
