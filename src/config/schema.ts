@@ -58,7 +58,7 @@ export const configSchema = z.object({
     maxKeepAlive: z.number().int().min(1).max(65535).default(3600)
       .describe('Longest keep alive in seconds; an MQTT 5 client asking for more (or for 0) gets this as Server Keep Alive.'),
     maxQueuedMessages: z.number().int().min(1).default(1000)
-      .describe('QoS 1/2 messages queued per offline persistent session; further messages are dropped and counted.'),
+      .describe('QoS 1/2 messages queued per session (offline, or waiting for the client\'s Receive Maximum window); further messages are dropped for that session and counted.'),
     connectTimeoutMs: z.number().int().min(100).default(10000)
       .describe('Time a new connection has to send CONNECT, in milliseconds.'),
     topicAliasMaximum: z.number().int().min(0).max(65535).default(100)

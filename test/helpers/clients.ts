@@ -83,3 +83,20 @@ export async function refusedCode (url: string, options: IClientOptions = {}): P
     client.end(true)
   }
 }
+
+/** Options of a persistent session: Clean Session 0 (3.1.1), or Session Expiry 60 s (5). */
+export function persistentSession (protocolVersion: 4 | 5, clientId: string): IClientOptions {
+  return { protocolVersion, clientId, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 60 } } : {}) }
+}
+
+/**
+ * Reconnects a session and collects what it receives from the first packet on: a resumed
+ * session's queued messages may arrive before mqtt.js reports 'connect'.
+ */
+export function resumeSession (t: TestContext, url: string, options: IClientOptions): Received[] {
+  const got: Received[] = []
+  const client = mqtt.connect(url, { reconnectPeriod: 0, ...options })
+  t.after(() => stopClient(client))
+  client.on('message', (topic, payload, packet) => got.push({ topic, payload, packet }))
+  return got
+}

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import mqtt from 'mqtt'
 import type { ISubackPacket } from 'mqtt-packet'
-import { collect, connectClient, sleep, waitFor, type Received } from '../helpers/clients.js'
+import { collect, connectClient, persistentSession, resumeSession, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 
@@ -39,17 +38,14 @@ for (const protocolVersion of [4, 5] as const) {
 
   test(`v${protocolVersion}: a refused subscription of a persistent session queues nothing offline`, async (t) => {
     const { url } = await aclNode(t)
-    const opts = { protocolVersion, clientId: `ap${protocolVersion}`, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 60 } } : {}) }
+    const opts = persistentSession(protocolVersion, `ap${protocolVersion}`)
     const first = await connectClient(t, url, opts)
     await first.subscribeAsync(['secret/x', 'open/x'], { qos: 1 }).catch(() => undefined) // mqtt.js rejects on any refused entry
     await new Promise<void>((resolve) => first.end(false, {}, () => resolve()))
     const pub = await connectClient(t, url, { protocolVersion, clientId: `ap${protocolVersion}-pub` })
     await pub.publishAsync('secret/x', 'hidden', { qos: 1 })
     await pub.publishAsync('open/x', 'open', { qos: 1 })
-    const got: Received[] = []
-    const again = mqtt.connect(url, { reconnectPeriod: 0, ...opts })
-    t.after(() => new Promise<void>((resolve) => again.end(true, {}, () => resolve())))
-    again.on('message', (topic, payload, packet) => got.push({ topic, payload, packet }))
+    const got = resumeSession(t, url, opts)
     await waitFor(() => got.length >= 1)
     await sleep(150)
     assert.deepEqual(got.map((m) => m.topic), ['open/x'])

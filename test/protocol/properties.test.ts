@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import mqtt from 'mqtt'
-import type { IPublishPacket } from 'mqtt-packet'
-import { collect, connectClient, sleep, waitFor, type Received } from '../helpers/clients.js'
+import { collect, connectClient, persistentSession, resumeSession, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 
@@ -54,7 +52,7 @@ test('v5: a client may not send a Subscription Identifier in PUBLISH [MQTT-3.3.4
 
 test('v5 Message Expiry: queued and retained messages are delivered with the remaining lifetime, not after expiry [MQTT-3.3.2-5] [MQTT-3.3.2-6]', async (t) => {
   const { url } = await startTestNode(t)
-  const opts = { protocolVersion: 5 as const, clientId: 'mx-sess', clean: false, properties: { sessionExpiryInterval: 60 } }
+  const opts = persistentSession(5, 'mx-sess')
   const first = await connectClient(t, url, opts)
   await first.subscribeAsync('mx/q/#', { qos: 1 })
   await new Promise<void>((resolve) => first.end(false, {}, () => resolve()))
@@ -73,10 +71,7 @@ test('v5 Message Expiry: queued and retained messages are delivered with the rem
   for (const m of gotEarly) assert.ok((m.packet.properties?.messageExpiryInterval ?? 0) <= 10)
 
   await sleep(1300)
-  const got: Received[] = []
-  const again = mqtt.connect(url, { reconnectPeriod: 0, ...opts })
-  t.after(() => new Promise<void>((resolve) => again.end(true, {}, () => resolve())))
-  again.on('message', (topic, payload, packet: IPublishPacket) => got.push({ topic, payload, packet }))
+  const got = resumeSession(t, url, opts)
   await waitFor(() => got.length >= 1)
 
   const late = await connectClient(t, url, { protocolVersion: 5, clientId: 'mx-late' })

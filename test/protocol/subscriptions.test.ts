@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import mqtt from 'mqtt'
+import type { IClientOptions } from 'mqtt'
 import type { IUnsubackPacket, QoS } from 'mqtt-packet'
-import { collect, connectClient, sleep, waitFor, type Received } from '../helpers/clients.js'
+import { collect, connectClient, persistentSession, resumeSession, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 
@@ -42,7 +42,7 @@ for (const protocolVersion of [4, 5] as const) {
       { id: 'low', subs: { 'oq/#': { qos: 1 }, 'oq/+': { qos: 1 } }, qos: 1 },
       { id: 'high', subs: { 'oq/#': { qos: 1 }, 'oq/a': { qos: 2 } }, qos: 2 }
     ]
-    const optsOf = (id: string): mqtt.IClientOptions => ({ protocolVersion, clientId: `oq${protocolVersion}-${id}`, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 60 } } : {}) })
+    const optsOf = (id: string): IClientOptions => persistentSession(protocolVersion, `oq${protocolVersion}-${id}`)
     for (const c of cases) {
       const first = await connectClient(t, url, optsOf(c.id))
       await first.subscribeAsync(c.subs)
@@ -51,10 +51,7 @@ for (const protocolVersion of [4, 5] as const) {
     const pub = await connectClient(t, url, { protocolVersion, clientId: `oq${protocolVersion}-pub` })
     await pub.publishAsync('oq/a', 'x', { qos: 2 })
     for (const c of cases) {
-      const got: Received[] = []
-      const again = mqtt.connect(url, { reconnectPeriod: 0, ...optsOf(c.id) })
-      t.after(() => new Promise<void>((resolve) => again.end(true, {}, () => resolve())))
-      again.on('message', (topic, payload, packet) => got.push({ topic, payload, packet }))
+      const got = resumeSession(t, url, optsOf(c.id))
       await waitFor(() => got.length >= 1)
       await sleep(150)
       assert.deepEqual(got.map((m) => m.packet.qos), [c.qos], c.id)

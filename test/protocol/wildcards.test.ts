@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import mqtt from 'mqtt'
 import type { IDisconnectPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet'
-import { collect, connectClient, sleep, waitFor, type Received } from '../helpers/clients.js'
+import { collect, connectClient, persistentSession, resumeSession, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 
@@ -51,17 +50,14 @@ for (const protocolVersion of [4, 5] as const) {
 
   test(`v${protocolVersion}: a session's offline queue skips $ topics for wildcard-first filters`, async (t) => {
     const { url } = await startTestNode(t)
-    const opts = { protocolVersion, clientId: `off${protocolVersion}`, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 60 } } : {}) }
+    const opts = persistentSession(protocolVersion, `off${protocolVersion}`)
     const first = await connectClient(t, url, opts)
     await first.subscribeAsync('#', { qos: 1 })
     await new Promise<void>((resolve) => first.end(false, {}, () => resolve()))
     const pub = await connectClient(t, url, { protocolVersion, clientId: `off${protocolVersion}-pub` })
     await pub.publishAsync('$app/x', 'dollar', { qos: 1 })
     await pub.publishAsync('app/x', 'plain', { qos: 1 })
-    const got: Received[] = []
-    const again = mqtt.connect(url, { reconnectPeriod: 0, ...opts })
-    t.after(() => new Promise<void>((resolve) => again.end(true, {}, () => resolve())))
-    again.on('message', (topic, payload, packet) => got.push({ topic, payload, packet }))
+    const got = resumeSession(t, url, opts)
     await waitFor(() => got.length >= 1)
     await sleep(150)
     assert.deepEqual(got.map((m) => m.topic), ['app/x'])
