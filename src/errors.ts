@@ -15,7 +15,7 @@ export interface ErrorSpec {
 export const errorSpecs = {
   STARLING_ERR_CONFIG_INVALID: { message: 'invalid configuration: %s' },
   STARLING_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s' },
-  STARLING_ERR_REDIS_UNSUPPORTED: { message: 'Redis (cluster mode) is not available in this build: %s' },
+  STARLING_ERR_REDIS_UNAVAILABLE: { message: 'Redis (%s) did not answer within %s ms' },
   STARLING_ERR_LISTEN: { message: 'cannot listen on %s: %s' },
   STARLING_ERR_TLS_FILES: { message: 'cannot load TLS material for %s: %s' },
   STARLING_ERR_MAX_CONNECTIONS: { message: 'connection limit of %s reached', reasonCode: 0x97, returnCode: 3 },

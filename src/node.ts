@@ -2,9 +2,12 @@ import type { Aedes } from 'aedes'
 import type { Duplex } from 'node:stream'
 import { startHttpServer, type HttpServer } from './api/http.js'
 import { createBroker, type BrokerInternals } from './broker/create.js'
+import { createRedisBackend, type RedisBackend } from './cluster/backend.js'
+import { ClusterSessionExpiry } from './cluster/session-expiry.js'
+import { publishWillsOnClaim } from './cluster/wills.js'
+import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry } from './cluster/registry.js'
 import type { ConnectionOrigin } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
-import { StarlingError } from './errors.js'
 import { startListeners } from './listeners/index.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
@@ -16,7 +19,7 @@ export interface NodeOptions {
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
-interface MutableState { ready: boolean, draining: boolean, readonly streams: Set<Duplex> }
+interface MutableState { ready: boolean, draining: boolean, readonly streams: Set<Duplex>, registry?: ClusterRegistry }
 
 /**
  * One Starling pod: the aedes core with Starling's hooks, its MQTT listeners and its HTTP port.
@@ -30,11 +33,15 @@ export class StarlingNode {
   readonly listeners: readonly Listener[]
   readonly http: HttpServer
   readonly #state: MutableState
+  /** Cluster mode's Redis emitter, persistence and connections; undefined in embedded mode. */
+  readonly #backend: RedisBackend | undefined
+  readonly #sessionExpiry: ClusterSessionExpiry | undefined
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
     config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Aedes,
-    listeners: Listener[], http: HttpServer, state: MutableState
+    listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
+    sessionExpiry?: ClusterSessionExpiry | undefined
   }) {
     this.config = parts.config
     this.logger = parts.logger
@@ -43,16 +50,29 @@ export class StarlingNode {
     this.listeners = parts.listeners
     this.http = parts.http
     this.#state = parts.state
+    this.#backend = parts.backend
+    this.#sessionExpiry = parts.sessionExpiry
   }
 
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
-    if (config.redis.url !== '') {
-      throw new StarlingError('STARLING_ERR_REDIS_UNSUPPORTED', ['run without redis.url (STARLING_REDIS_URL) for the embedded in-memory broker'])
-    }
     const logger = options.logger ?? createLogger(config.log.level, config.nodeId)
     const metrics = options.metrics ?? createMetrics(config.nodeId)
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
-    const broker = await createBroker({ config, logger, metrics, state })
+    const startedAt = Date.now()
+    // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
+    const backend = await createRedisBackend({ config, logger })
+    let broker: Aedes
+    try {
+      broker = await createBroker({ config, logger, metrics, state, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+    } catch (err) {
+      await backend?.close()
+      throw err
+    }
+    // Cluster mode: session expiry deadlines in Redis, wills published by whichever pod claims them.
+    const sessionExpiry = backend !== undefined
+      ? new ClusterSessionExpiry(broker, { redis: backend.commands, logger, sweepMs: config.cluster.heartbeatMs })
+      : undefined
+    if (backend !== undefined) publishWillsOnClaim(broker, logger)
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       state.streams.add(stream)
@@ -63,14 +83,25 @@ export class StarlingNode {
     let http: HttpServer | undefined
     try {
       listeners = await startListeners(config, handle, { logger, metrics })
-      http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, state })
+      http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, state, members: async () => await state.registry?.members() ?? [] })
     } catch (err) {
       await Promise.all(listeners.map((listener) => listener.close()))
+      sessionExpiry?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await backend?.close()
       throw err
     }
-    state.ready = true
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state })
+    // Ready while Redis is reachable: /readyz answers 503 and CONNECTs get "server unavailable"
+    // while it is not, and the pod becomes ready again by itself when it returns.
+    state.ready = backend?.health.up ?? true
+    backend?.health.onChange((up) => { state.ready = up })
+    // Cluster membership (GET /cluster, `starling cluster status`): this pod, heartbeat in Redis.
+    const httpAddress = http.address
+    const self = (): ReturnType<typeof describeSelf> => describeSelf({
+      config, listeners, http: httpAddress, startedAt, connections: (broker as unknown as BrokerInternals).connectedClients
+    })
+    state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, sessionExpiry })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -97,9 +128,27 @@ export class StarlingNode {
     return this.#closing
   }
 
+  /** Waits for `work` at most `ms`; a failure or a time-out is logged, never thrown. */
+  async #bounded (work: Promise<unknown>, ms: number, warning: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms) })
+    try {
+      if (await Promise.race([work, timedOut]) === 'timeout') this.logger.warn({ ms }, warning + ' (timed out)')
+    } catch (err) {
+      this.logger.warn({ err }, warning)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   async #drain (): Promise<void> {
     const started = Date.now()
     this.#state.draining = true
+    // Leave the membership registry first: a draining pod is no longer a member.
+    await this.#state.registry?.stop()
+    // Closing the broker closes its Redis connections on purpose: not an outage to report.
+    this.#backend?.health.stop()
+    this.#sessionExpiry?.stop()
     const deadline = this.config.drainSeconds * 1000
     // A server's close() resolves only once its open connections are gone, so stop accepting
     // now and await it after the broker has closed the clients.
@@ -121,7 +170,11 @@ export class StarlingNode {
     clearTimeout(timer)
     await listenersClosed
     const persistence = (this.broker as unknown as { persistence?: { destroy?: () => Promise<void> } }).persistence
-    await persistence?.destroy?.()
+    // Flushing to Redis can hang while Redis is unreachable: it gets what is left of the drain
+    // time (at least a second), then the pod exits anyway.
+    const flushMs = Math.max(1000, deadline - (Date.now() - started))
+    await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
+    await this.#bounded(Promise.resolve(this.#backend?.close()), flushMs, 'redis connections did not close cleanly')
     await this.http.close()
     this.logger.info({ clients: clientsAtStart, ms: Date.now() - started }, 'drained')
   }

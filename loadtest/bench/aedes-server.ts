@@ -7,7 +7,9 @@ import { Aedes } from 'aedes'
  * patches are included; the difference to Starling is our hooks, listeners and metrics.
  * Prints `{"port":N}` once listening on 127.0.0.1; exits on SIGTERM/SIGINT.
  */
-const broker = await Aedes.createBroker()
+// BENCH_AEDES_CONCURRENCY overrides aedes' mqemitter concurrency (default 100) for experiments
+const concurrency = process.env.BENCH_AEDES_CONCURRENCY
+const broker = await Aedes.createBroker(concurrency !== undefined ? { concurrency: Number(concurrency) } : {})
 // noDelay as Starling's TCP listener sets it, so the comparison is about hooks, not Nagle
 const server = createServer({ noDelay: true }, broker.handle)
 server.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {

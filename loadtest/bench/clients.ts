@@ -14,7 +14,8 @@ export interface ClientOptions {
   readonly timeoutMs?: number
 }
 
-export type PublishHandler = (payload: Buffer) => void
+/** A received PUBLISH payload: `buf[offset, offset + length)` (valid only during the call). */
+export type PublishHandler = (buf: Buffer, offset: number, length: number) => void
 
 export class BenchClient {
   /** Inbound in-flight QoS 1 window the server allows us (CONNACK Receive Maximum; 65535 when absent). */
@@ -26,16 +27,25 @@ export class BenchClient {
   onAck: () => void = () => {}
   onClose: () => void = () => {}
   #pendingAcks: number[] = []
+  #rest: Buffer | null = null
+  #flushScheduled = false
   #waiters: Array<{ cmd: Packet['cmd'], resolve: (p: Packet) => void }> = []
 
   private constructor (readonly socket: Socket, readonly protocolVersion: 4 | 5) {
     socket.setNoDelay(true)
+    // Control packets (CONNACK, SUBACK, ...) go through mqtt-packet's parser; PUBLISH and PUBACK,
+    // the whole load, are framed and read here without allocating a packet object per message.
     const parser = mqttPacket.parser({ protocolVersion })
     parser.on('packet', (packet: Packet) => this.#onPacket(packet))
     parser.on('error', () => socket.destroy())
     socket.on('data', (chunk: Buffer) => {
-      parser.parse(chunk)
-      this.#flushAcks()
+      this.#read(chunk, parser)
+      // PUBACKs of every chunk read in this event-loop turn leave in one write: a broker that
+      // writes each PUBLISH as its own segment would otherwise cost one write per message here.
+      if (this.#pendingAcks.length > 0 && !this.#flushScheduled) {
+        this.#flushScheduled = true
+        setImmediate(() => this.#flushAcks())
+      }
     })
     socket.on('error', () => {})
     socket.on('close', () => {
@@ -97,17 +107,68 @@ export class BenchClient {
     clearTimeout(timer)
   }
 
+  /**
+   * Splits the stream into MQTT frames. PUBLISH (payload handed to onPublish, QoS 1 id queued
+   * for the batched PUBACK) and PUBACK are handled inline; other frames go to mqtt-packet.
+   */
+  #read (chunk: Buffer, parser: ReturnType<typeof mqttPacket.parser>): void {
+    let buf = chunk
+    if (this.#rest !== null) {
+      buf = Buffer.concat([this.#rest, chunk])
+      this.#rest = null
+    }
+    let pos = 0
+    const end = buf.length
+    while (pos < end) {
+      // fixed header: type/flags byte, then the Remaining Length varint (1-4 bytes)
+      let len = 0
+      let mul = 1
+      let i = pos + 1
+      let complete = false
+      for (; i < end && i < pos + 5; i++) {
+        const byte = buf[i] ?? 0
+        len += (byte & 0x7f) * mul
+        mul *= 128
+        if ((byte & 0x80) === 0) {
+          complete = true
+          i++
+          break
+        }
+      }
+      if (!complete || i + len > end) break
+      const first = buf[pos] ?? 0
+      const type = first >> 4
+      if (type === 3) {
+        const qos = (first >> 1) & 3
+        let p = i + 2 + buf.readUInt16BE(i)
+        if (qos > 0) {
+          this.#pendingAcks.push(buf.readUInt16BE(p))
+          p += 2
+        }
+        if (this.protocolVersion === 5) {
+          let propLen = 0
+          let m = 1
+          for (let k = 0; k < 4; k++) {
+            const byte = buf[p++] ?? 0
+            propLen += (byte & 0x7f) * m
+            m *= 128
+            if ((byte & 0x80) === 0) break
+          }
+          p += propLen
+        }
+        this.onPublish(buf, p, i + len - p)
+      } else if (type === 4) {
+        this.acked++
+        this.onAck()
+      } else {
+        parser.parse(buf.subarray(pos, i + len))
+      }
+      pos = i + len
+    }
+    if (pos < end) this.#rest = Buffer.from(buf.subarray(pos))
+  }
+
   #onPacket (packet: Packet): void {
-    if (packet.cmd === 'publish') {
-      if (packet.qos === 1 && packet.messageId !== undefined) this.#pendingAcks.push(packet.messageId)
-      this.onPublish(packet.payload as Buffer)
-      return
-    }
-    if (packet.cmd === 'puback') {
-      this.acked++
-      this.onAck()
-      return
-    }
     const index = this.#waiters.findIndex((w) => w.cmd === packet.cmd)
     if (index >= 0) {
       const [waiter] = this.#waiters.splice(index, 1)
@@ -115,8 +176,9 @@ export class BenchClient {
     }
   }
 
-  /** One write per received chunk: every PUBACK as 4 bytes (v5 reason 0x00 may be omitted, MQTT-3.4.2.1). */
+  /** One write per event-loop turn: every PUBACK as 4 bytes (v5 reason 0x00 may be omitted, MQTT-3.4.2.1). */
   #flushAcks (): void {
+    this.#flushScheduled = false
     const ids = this.#pendingAcks
     if (ids.length === 0 || this.closed) return
     const buf = Buffer.allocUnsafe(ids.length * 4)

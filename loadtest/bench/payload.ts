@@ -21,8 +21,8 @@ export function writeStamp (buf: Buffer, offset: number, publisher: number, seq:
   buf.writeDoubleBE(sentAt, offset + 8)
 }
 
-/** Reads the stamp from a received payload; null when the payload is too short to be ours. */
-export function readStamp (payload: Buffer): MessageStamp | null {
-  if (payload.length < PAYLOAD_HEADER_BYTES) return null
-  return { publisher: payload.readUInt32BE(0), seq: payload.readUInt32BE(4), sentAt: payload.readDoubleBE(8) }
+/** Reads the stamp of a payload at `buf[offset, offset + length)`; null when too short to be ours. */
+export function readStamp (buf: Buffer, offset: number, length: number): MessageStamp | null {
+  if (length < PAYLOAD_HEADER_BYTES) return null
+  return { publisher: buf.readUInt32BE(offset), seq: buf.readUInt32BE(offset + 4), sentAt: buf.readDoubleBE(offset + 8) }
 }

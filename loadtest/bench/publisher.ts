@@ -32,9 +32,12 @@ export class Publisher {
   #payloadOffset: number
   #nextId = 1
   #waitingDrain = false
+  /** Smallest batch worth a write while messages are still outstanding (a tenth of the tighter window). */
+  readonly #batchMin: number
 
   constructor (readonly client: BenchClient, readonly opts: PublisherOptions) {
     this.window = Math.max(1, Math.min(opts.window, client.serverReceiveMaximum))
+    this.#batchMin = Math.max(1, Math.floor(Math.min(opts.qos === 1 ? this.window : Infinity, opts.aheadLimit) / 10))
     this.#template = mqttPacket.generate({
       cmd: 'publish',
       topic: opts.topic,
@@ -65,10 +68,16 @@ export class Publisher {
     return Math.max(0, Math.floor(allowed))
   }
 
-  /** Sends what the windows allow as one write; returns how many went out. */
+  /**
+   * Sends what the windows allow as one write; returns how many went out. While messages are
+   * outstanding it waits for at least a tenth of the window: a broker that acks (or delivers)
+   * one message per segment would otherwise get one write — one syscall — per message back.
+   */
   pump (): number {
     const n = this.allowance()
     if (n === 0) return 0
+    const outstanding = this.opts.qos === 1 ? this.sent - this.client.acked : this.sent - this.opts.delivered()
+    if (n < this.#batchMin && n < this.opts.count - this.sent && outstanding > 0 && this.stallCredit === 0) return 0
     const len = this.#template.length
     const buf = Buffer.allocUnsafe(n * len)
     const now = performance.now()

@@ -11,6 +11,12 @@ const int = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleSt
 const ms = (n: number): string => Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : 'n/a'
 const pct = (n: number): string => Number.isFinite(n) ? `${Math.round(n * 100)}%` : 'n/a'
 
+/** Broker CPU microseconds per delivered message: less sensitive to a busy machine than msg/s. */
+export function cpuPerMessageUs (r: ScenarioResult): number {
+  return r.unique > 0 ? (r.brokerCpu * r.seconds * 1e6) / r.unique : Number.NaN
+}
+const us = (n: number): string => Number.isFinite(n) ? n.toFixed(1) : 'n/a'
+
 export function scenarioName (r: ScenarioResult): string {
   const s = r.spec
   return `${s.shape} qos${s.qos} (${s.publishers}→${s.subscribers})`
@@ -21,16 +27,16 @@ export function progressLine (broker: BrokerName, r: ScenarioResult): string {
   const flags = [r.timedOut ? 'TIMED OUT' : '', r.stalls > 0 ? `stall credit ${r.stalls}` : ''].filter(Boolean).join(', ')
   return `[${broker}] ${scenarioName(r)}: ${int(r.received)}/${int(r.expected)} in ${r.seconds.toFixed(2)} s → ${int(r.msgPerSec)} msg/s, ` +
     `p50 ${ms(r.p50)} ms, p99 ${ms(r.p99)} ms, lost ${r.lost}, dup ${r.duplicates}, ` +
-    `cpu broker ${pct(r.brokerCpu)} gen ${pct(r.generatorCpu)}, window ${r.effectiveWindow}, ahead ${r.aheadPerPublisher}/publisher${flags !== '' ? ` (${flags})` : ''}`
+    `cpu broker ${pct(r.brokerCpu)} (${us(cpuPerMessageUs(r))} µs/msg) gen ${pct(r.generatorCpu)}, window ${r.effectiveWindow}, ahead ${r.aheadPerPublisher}/publisher${flags !== '' ? ` (${flags})` : ''}`
 }
 
 export function resultsTable (rows: readonly BrokerRow[]): string {
   const lines = [
-    '| scenario | broker | msg/s | p50 ms | p99 ms | lost | dup | broker CPU | generator CPU |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|'
+    '| scenario | broker | msg/s | p50 ms | p99 ms | lost | dup | broker CPU | broker µs/msg | generator CPU |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|'
   ]
   for (const { broker, result: r } of rows) {
-    lines.push(`| ${scenarioName(r)} | ${broker} | ${int(r.msgPerSec)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.lost} | ${r.duplicates} | ${pct(r.brokerCpu)} | ${pct(r.generatorCpu)} |`)
+    lines.push(`| ${scenarioName(r)} | ${broker} | ${int(r.msgPerSec)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.lost} | ${r.duplicates} | ${pct(r.brokerCpu)} | ${us(cpuPerMessageUs(r))} | ${pct(r.generatorCpu)} |`)
   }
   return lines.join('\n')
 }

@@ -34,6 +34,8 @@ export interface ScenarioResult {
   readonly spec: ScenarioSpec
   readonly expected: number
   readonly received: number
+  /** Distinct deliveries (first receipts). */
+  readonly unique: number
   readonly lost: number
   readonly duplicates: number
   readonly seconds: number
@@ -92,8 +94,8 @@ export async function runScenario (spec: ScenarioSpec, opts: RunOptions): Promis
       setImmediate(pumpAll)
     }
     subs.forEach((sub, subIndex) => {
-      sub.onPublish = (payload) => {
-        const stamp = readStamp(payload)
+      sub.onPublish = (buf, offset, length) => {
+        const stamp = readStamp(buf, offset, length)
         if (stamp === null) {
           tracker.foreign++
           return
@@ -126,6 +128,7 @@ export async function runScenario (spec: ScenarioSpec, opts: RunOptions): Promis
       spec,
       expected: tracker.expected,
       received: tracker.received,
+      unique: tracker.unique,
       lost: tracker.lost,
       duplicates: tracker.duplicates,
       seconds,

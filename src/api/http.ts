@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { NodeState } from '../broker/connect-guard.js'
+import type { MemberInfo } from '../cluster/members.js'
 import { StarlingError } from '../errors.js'
 
 export interface HttpServerOptions {
@@ -8,6 +9,8 @@ export interface HttpServerOptions {
   readonly port: number
   readonly registry: Registry
   readonly state: NodeState
+  /** Live pods of the cluster (just this one in embedded mode), for GET /cluster. */
+  readonly members?: () => Promise<readonly MemberInfo[]>
 }
 
 export interface HttpServer {
@@ -26,6 +29,15 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
     const { ready, draining } = options.state
     if (ready && !draining) return { status: 'ready' }
     return reply.code(503).send({ status: draining ? 'draining' : 'not ready' })
+  })
+
+  app.get('/cluster', async (_request, reply) => {
+    try {
+      const pods = await options.members?.() ?? []
+      return { pods: pods.map((pod) => ({ ...pod, startedAt: new Date(pod.startedAt).toISOString(), lastHeartbeatAt: new Date(pod.lastHeartbeatAt).toISOString() })) }
+    } catch (err) {
+      return reply.code(503).send({ error: 'cluster registry unavailable', detail: (err as Error).message })
+    }
   })
 
   app.get('/metrics', async (_request, reply) => {

@@ -1,6 +1,7 @@
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
+import { countPublishSent } from './outbound.js'
 
 /** Where a connection came in, stamped by the listener on the request aedes keeps as `client.req`. */
 export interface ConnectionOrigin {
@@ -55,8 +56,11 @@ export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Lo
     logger.debug({ clientId: client.id }, 'keep alive timeout')
   })
 
+  // Per-message hot path: a plain array slot, folded into the counter when it is read (see
+  // countPublishSent), instead of prom-client's label hashing on every PUBLISH.
+  const countReceived = countPublishSent(metrics.messagesReceived)
   broker.on('publish', (packet, client: Client | null) => {
-    if (client) metrics.messagesReceived.inc({ qos: String(packet.qos) })
+    if (client) countReceived(client, packet)
   })
 
   ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {

@@ -101,7 +101,8 @@ export function withQueueLimit<P extends object> (persistence: P, options: Queue
 
   const overrides: Partial<OutgoingPersistence> = {
     outgoingEnqueue: (sub, packet) => enqueue([sub], packet),
-    outgoingEnqueueCombi: (subs, packet) => enqueue(subs, packet),
+    // aedes calls this for every QoS 1/2 PUBLISH, usually with no offline session to queue for
+    outgoingEnqueueCombi: (subs, packet) => subs.length === 0 ? inner.outgoingEnqueueCombi(subs, packet) : enqueue(subs, packet),
     async outgoingUpdate (client, packet) {
       try {
         await inner.outgoingUpdate(client, packet)
@@ -122,11 +123,18 @@ export function withQueueLimit<P extends object> (persistence: P, options: Queue
     }
   }
 
+  // Methods bound once, not per access: aedes reads a persistence method per message.
+  const bound = new Map<string | symbol, { fn: unknown, bound: unknown }>()
   return new Proxy(persistence, {
     get (target, prop, receiver) {
       if (typeof prop === 'string' && Object.hasOwn(overrides, prop)) return overrides[prop as keyof OutgoingPersistence]
       const value: unknown = Reflect.get(target, prop, receiver)
-      return typeof value === 'function' ? value.bind(target) : value
+      if (typeof value !== 'function') return value
+      const known = bound.get(prop)
+      if (known !== undefined && known.fn === value) return known.bound
+      const fn = value.bind(target)
+      bound.set(prop, { fn: value, bound: fn })
+      return fn
     }
   })
 }

@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 import { StarlingError } from '../errors.js'
 import { serve, SERVE_USAGE } from '../main.js'
+import { clusterCommand, CLUSTER_USAGE } from './cluster-status.js'
+import { localCluster, LOCAL_CLUSTER_USAGE } from './local-cluster.js'
 
 const USAGE = `usage: starling <command>
 
 commands:
   serve    run a broker pod
            ${SERVE_USAGE.replace('usage: ', '')}
+  cluster  list the live pods of a cluster (from Redis)
+           ${CLUSTER_USAGE.replace('usage: ', '')}
+  local-cluster
+           run Redis, N pods and HAProxy on loopback until Ctrl-C
+           ${LOCAL_CLUSTER_USAGE.replace('usage: ', '')}
 `
 
 /** Reports a failure as one line with its code and exits non-zero (2 for usage/config, 1 otherwise). */
@@ -26,6 +33,12 @@ async function run (argv: string[]): Promise<void> {
     case 'serve':
       await serve(rest)
       process.exit(0)
+      break
+    case 'cluster':
+      await clusterCommand(rest)
+      break
+    case 'local-cluster':
+      process.exit(await localCluster(rest))
       break
     case undefined:
     case 'help':

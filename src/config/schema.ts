@@ -46,7 +46,26 @@ export const configSchema = z.object({
     port: port.default(9090).describe('HTTP port for /healthz, /readyz and /metrics.')
   }).strict().prefault({}),
   redis: z.object({
-    url: z.string().default('').describe('Redis URL for cluster mode (redis:// or rediss://). Empty: embedded in-memory mode.')
+    url: z.string().default('')
+      .refine((v) => v === '' || /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://')
+      .describe('Redis URL for cluster mode: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. With sentinels or cluster nodes it gives only credentials, TLS and db. All empty: embedded in-memory mode.'),
+    sentinels: z.array(z.string().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'host:port')).default([])
+      .describe('Redis Sentinel addresses (`["host:port", ...]`); when set, the master named `redis.name` is used. Env: JSON.'),
+    name: z.string().min(1).default('mymaster').describe('Master name the sentinels monitor.'),
+    cluster: z.object({
+      nodes: z.array(z.string().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'host:port')).default([])
+        .describe('Redis Cluster seed nodes (`["host:port", ...]`); when set, Starling talks Redis Cluster. Env: JSON.')
+    }).strict().prefault({}),
+    startTimeoutMs: z.number().int().min(100).default(30000)
+      .describe('At start, how long to wait for Redis before giving up, in milliseconds (later outages are waited out, not ready meanwhile).')
+  }).strict().prefault({}),
+  cluster: z.object({
+    heartbeatMs: z.number().int().min(50).default(5000)
+      .describe('Cluster mode: how often a pod renews its entry in the membership registry, in milliseconds. Also aedes\' pod heartbeat and the session-expiry sweep: a pod silent for 3 intervals is dead and a survivor publishes its clients\' wills within about 7 intervals of its death.'),
+    memberTtlMs: z.number().int().min(100).default(15000)
+      .describe('Cluster mode: how long a pod stays listed after its last heartbeat, in milliseconds (kept at least twice heartbeatMs); a drained pod leaves at once.'),
+    advertiseHost: z.string().default('')
+      .describe('Host other pods and `starling cluster status` show for this pod\'s ports (default: the bound host, or the host name when bound to all interfaces).')
   }).strict().prefault({}),
   limits: z.object({
     maxConnections: z.number().int().min(1).default(100000)

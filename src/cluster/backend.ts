@@ -1,0 +1,83 @@
+import type { AedesOptions } from 'aedes'
+import * as mqemitterRedis from 'mqemitter-redis'
+import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { RedisHealth } from './health.js'
+import { emitterChannelPrefix, persistenceKeyPrefix } from './keys.js'
+import { StarlingRedisPersistence } from './redis-persistence.js'
+import { createRedisClient, redisSettings, type RedisClient, type RedisSettings } from './redis.js'
+
+/**
+ * Cluster mode's shared state: mqemitter-redis carries messages between pods and
+ * aedes-persistence-redis keeps retained messages, subscriptions, sessions, offline queues,
+ * wills and in-flight QoS state. Three connections per pod: persistence commands, PUBLISH,
+ * and the (P)SUBSCRIBE connection, which Redis reserves for pub/sub once it subscribes.
+ */
+export interface RedisBackend {
+  readonly settings: RedisSettings
+  readonly health: RedisHealth
+  readonly persistence: NonNullable<AedesOptions['persistence']>
+  readonly mq: NonNullable<AedesOptions['mq']>
+  /** The persistence connection (keys relative to the persistence prefix), for Starling's own session state. */
+  readonly commands: RedisClient
+  /** Closes whatever connection aedes has not closed (idempotent). */
+  close (): Promise<void>
+}
+
+export interface BackendDeps {
+  readonly config: StarlingConfig
+  readonly logger: Logger
+}
+
+/** mqemitter-redis' channel-prefixing emitter (its type declarations leave it out). */
+const { MQEmitterRedisPrefix } = mqemitterRedis as unknown as {
+  MQEmitterRedisPrefix: new (prefix: string, options: { pubConn: RedisClient, subConn: RedisClient }) => { state: NodeJS.EventEmitter }
+}
+
+/** Undefined without Redis configuration (embedded in-memory mode). */
+export async function createRedisBackend (deps: BackendDeps): Promise<RedisBackend | undefined> {
+  const { config, logger } = deps
+  const settings = redisSettings(config.redis)
+  if (settings === undefined) return undefined
+
+  const health = new RedisHealth(logger, settings.describe)
+  const common = { nodeId: config.nodeId, logger }
+  const clients: Record<'persistence' | 'publish' | 'subscribe', RedisClient> = {
+    persistence: createRedisClient(settings, { ...common, role: 'persistence', keyPrefix: persistenceKeyPrefix(), autoPipelining: true }),
+    publish: createRedisClient(settings, { ...common, role: 'publish', autoPipelining: true }),
+    subscribe: createRedisClient(settings, { ...common, role: 'subscribe' })
+  }
+  for (const [role, client] of Object.entries(clients)) health.watch(role, client)
+
+  let closed = false
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    health.stop()
+    await Promise.all(Object.values(clients).map(async (client) => {
+      if (client.status === 'end') return
+      client.disconnect()
+    }))
+  }
+
+  logger.info({ redis: settings.describe }, 'connecting to redis')
+  if (!await health.waitUntilUp(config.redis.startTimeoutMs)) {
+    await close()
+    throw new StarlingError('STARLING_ERR_REDIS_UNAVAILABLE', [settings.describe, config.redis.startTimeoutMs])
+  }
+
+  const emitter = new MQEmitterRedisPrefix(emitterChannelPrefix(), {
+    pubConn: clients.publish,
+    subConn: clients.subscribe
+  })
+  // mqemitter-redis re-emits its connections' errors on `state`; unhandled, that event would
+  // end the process. The health monitor already reports them.
+  emitter.state.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis emitter error'))
+  const mq = emitter as unknown as NonNullable<AedesOptions['mq']>
+  const persistence = new StarlingRedisPersistence({
+    conn: clients.persistence,
+    ...(settings.mode === 'cluster' ? { cluster: true } : {})
+  }) as unknown as NonNullable<AedesOptions['persistence']>
+  return { settings, health, persistence, mq, commands: clients.persistence, close }
+}

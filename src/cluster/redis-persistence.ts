@@ -1,0 +1,81 @@
+import { Readable } from 'node:stream'
+import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import { willClaimKey, willOwnerKey } from './keys.js'
+import type { RedisClient } from './redis.js'
+
+/** Deletes the owner entry only while it still names the pod whose will is being removed. */
+const HDEL_IF_EQUAL = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"
+/** A crashed claimant's claim lapses after this long. */
+const CLAIM_TTL_MS = 10000
+
+interface WillRef { id: string, brokerId?: string }
+
+/**
+ * aedes-persistence-redis 11 as aedes 2.0.0-beta.1 needs it. The plugin returns async
+ * generators where aedes' in-memory persistence returns Readable streams, and aedes pipes some
+ * of them (`createRetainedStreamCombi(...).pipe(...)` in its SUBSCRIBE handler), so the
+ * stream-returning calls are wrapped in `Readable.from`.
+ */
+export class StarlingRedisPersistence extends AsyncRedisPersistence {
+  readonly #conn: RedisClient
+  #brokerId = ''
+
+  constructor (options: { conn: RedisClient, cluster?: boolean }) {
+    super(options)
+    this.#conn = options.conn
+  }
+
+  override async setup (broker: unknown): Promise<void> {
+    this.#brokerId = (broker as { id: string }).id
+    await super.setup(broker)
+  }
+
+  /** Also records which pod holds the client's current will (see delWill). */
+  override async putWill (client: { id: string }, packet: Record<string, unknown>): Promise<void> {
+    await super.putWill(client, packet)
+    await this.#conn.hset(willOwnerKey(), client.id, this.#brokerId)
+  }
+
+  /**
+   * Wills are stored per (pod, client). Two gaps of the plugin are closed here:
+   * - aedes deletes a reconnecting client's old will with `delWill(client)` (no brokerId), which
+   *   the plugin looks up under `will:undefined:<id>`: the will stored by another pod (say one
+   *   that died) survived and was later published although the client was back [MQTT-3.1.2-8]
+   *   [MQTT-3.1.3-9]. Without a brokerId the owner recorded by putWill is used.
+   * - the plugin's delWill is GET then DEL, so two pods sweeping a dead pod's wills could both
+   *   get (and publish) the same will. A claim key (SET NX) makes one pod the taker; a later
+   *   taker finds the will gone. The result is the will only for the pod that removed it.
+   */
+  override async delWill (client: WillRef): Promise<Record<string, unknown> | null> {
+    const brokerId = client.brokerId ?? await this.#conn.hget(willOwnerKey(), client.id)
+    if (brokerId === null || brokerId === undefined) return null
+    const claim = willClaimKey(brokerId, client.id)
+    if (await this.#conn.set(claim, this.#brokerId, 'PX', CLAIM_TTL_MS, 'NX') !== 'OK') return null
+    try {
+      const will = await super.delWill({ id: client.id, brokerId })
+      await this.#conn.eval(HDEL_IF_EQUAL, 1, willOwnerKey(), client.id, brokerId)
+      return will ?? null
+    } finally {
+      await this.#conn.del(claim)
+    }
+  }
+  override createRetainedStreamCombi (patterns: readonly string[]): Readable {
+    return toReadable(super.createRetainedStreamCombi(patterns))
+  }
+
+  override outgoingStream (client: { id: string }): Readable {
+    return toReadable(super.outgoingStream(client))
+  }
+
+  override streamWill (brokers?: Record<string, number>): Readable {
+    return toReadable(super.streamWill(brokers))
+  }
+
+  override getClientList (topic: string): Readable {
+    return toReadable(super.getClientList(topic))
+  }
+}
+
+function toReadable (source: AsyncIterable<unknown> | Iterable<unknown>): Readable {
+  return source instanceof Readable ? source : Readable.from(source)
+}

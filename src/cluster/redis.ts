@@ -1,0 +1,151 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
+import type { Logger } from '../logger.js'
+
+/**
+ * The one place Starling opens Redis connections (ioredis 5, the major mqemitter-redis and
+ * aedes-persistence-redis use too). Topology comes from the config:
+ *   - `redis.cluster.nodes` set → Redis Cluster;
+ *   - `redis.sentinels` set → Sentinel, master `redis.name`;
+ *   - otherwise `redis.url` → one standalone server.
+ * The URL always carries the credentials, TLS (`rediss://`) and database, whatever the topology.
+ */
+
+export type RedisClient = Redis | Cluster
+export type RedisMode = 'standalone' | 'sentinel' | 'cluster'
+
+export interface HostPort { readonly host: string, readonly port: number }
+
+export interface RedisSettings {
+  readonly mode: RedisMode
+  /** Where it connects, without credentials: safe for logs. */
+  readonly describe: string
+  readonly server: HostPort
+  readonly sentinels: readonly HostPort[]
+  readonly sentinelName: string
+  readonly clusterNodes: readonly HostPort[]
+  readonly username: string | undefined
+  readonly password: string | undefined
+  readonly db: number
+  readonly tls: boolean
+}
+
+const DEFAULT_PORT = 6379
+
+export function parseHostPort (text: string, defaultPort = DEFAULT_PORT): HostPort {
+  const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(text.trim())
+  if (match === null || match[1] === undefined) {
+    throw new StarlingError('STARLING_ERR_CONFIG_INVALID', [`redis: "${text}" is not host:port`])
+  }
+  return { host: match[1], port: match[2] !== undefined ? Number(match[2]) : defaultPort }
+}
+
+/** Cluster mode settings from the config, or undefined for the embedded in-memory mode. */
+export function redisSettings (config: StarlingConfig['redis']): RedisSettings | undefined {
+  const clusterNodes = config.cluster.nodes.map((n) => parseHostPort(n))
+  const sentinels = config.sentinels.map((s) => parseHostPort(s, 26379))
+  if (config.url === '' && clusterNodes.length === 0 && sentinels.length === 0) return undefined
+
+  let url: URL | undefined
+  if (config.url !== '') {
+    try {
+      url = new URL(config.url)
+    } catch (err) {
+      throw new StarlingError('STARLING_ERR_CONFIG_INVALID', ['redis.url: not a valid URL'], { cause: err })
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new StarlingError('STARLING_ERR_CONFIG_INVALID', [`redis.url: scheme must be redis:// or rediss://, not ${url.protocol}//`])
+    }
+  }
+  const server: HostPort = url !== undefined && url.hostname !== ''
+    ? { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port !== '' ? Number(url.port) : DEFAULT_PORT }
+    : { host: '127.0.0.1', port: DEFAULT_PORT }
+  const dbText = url?.pathname.replace(/^\//, '') ?? ''
+  const db = dbText === '' ? 0 : Number(dbText)
+  if (!Number.isInteger(db) || db < 0) throw new StarlingError('STARLING_ERR_CONFIG_INVALID', [`redis.url: database "${dbText}" is not a number`])
+  const mode: RedisMode = clusterNodes.length > 0 ? 'cluster' : sentinels.length > 0 ? 'sentinel' : 'standalone'
+  const tls = url?.protocol === 'rediss:'
+  const where = mode === 'cluster'
+    ? clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')
+    : mode === 'sentinel'
+      ? `${config.name}@${sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
+      : `${server.host}:${server.port}/${db}`
+  return {
+    mode,
+    describe: `${tls ? 'rediss' : 'redis'} ${mode} ${where}`,
+    server,
+    sentinels,
+    sentinelName: config.name,
+    clusterNodes,
+    username: url !== undefined && url.username !== '' ? decodeURIComponent(url.username) : undefined,
+    password: url !== undefined && url.password !== '' ? decodeURIComponent(url.password) : undefined,
+    db,
+    tls
+  }
+}
+
+/**
+ * Reconnect delay after `times` failed attempts: 50 ms doubling up to 2 s, with ±20% jitter so
+ * many pods do not reconnect in lockstep. Never gives up: a pod waits for Redis (not ready
+ * meanwhile) rather than exiting.
+ */
+export function retryDelayMs (times: number, random: () => number = Math.random): number {
+  const base = Math.min(2000, 50 * 2 ** Math.min(Math.max(times - 1, 0), 6))
+  return Math.round(base * (0.8 + 0.4 * random()))
+}
+
+export interface ClientOptions {
+  /** What the connection is for (`persistence`, `publish`, `subscribe`): in logs and CLIENT LIST. */
+  readonly role: string
+  readonly nodeId: string
+  readonly logger: Logger
+  /** ioredis key prefix for every command of this client (never applied to pub/sub channels). */
+  readonly keyPrefix?: string
+  readonly autoPipelining?: boolean
+}
+
+function commonOptions (settings: RedisSettings, options: ClientOptions): RedisOptions {
+  return {
+    ...(settings.username !== undefined ? { username: settings.username } : {}),
+    ...(settings.password !== undefined ? { password: settings.password } : {}),
+    ...(settings.tls ? { tls: {} } : {}),
+    db: settings.db,
+    connectionName: `starling:${options.nodeId}:${options.role}`,
+    connectTimeout: 5000,
+    retryStrategy: (times: number) => retryDelayMs(times),
+    // Commands issued while Redis is away wait in the offline queue for up to this many
+    // reconnect attempts (~30 s with the delays above), then fail to their caller.
+    maxRetriesPerRequest: 20,
+    enableAutoPipelining: options.autoPipelining ?? false,
+    ...(options.keyPrefix !== undefined ? { keyPrefix: options.keyPrefix } : {})
+  }
+}
+
+/** One ioredis client for the configured topology. Errors are logged by the health monitor. */
+export function createRedisClient (settings: RedisSettings, options: ClientOptions): RedisClient {
+  const common = commonOptions(settings, options)
+  switch (settings.mode) {
+    case 'cluster': {
+      // Key prefix and pipelining belong to the cluster client, the rest to each node connection.
+      const { keyPrefix, enableAutoPipelining, ...redisOptions } = common
+      const clusterOptions: ClusterOptions = {
+        redisOptions,
+        clusterRetryStrategy: (times: number) => retryDelayMs(times),
+        ...(keyPrefix !== undefined ? { keyPrefix } : {}),
+        ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {})
+      }
+      return new Cluster(settings.clusterNodes.map((n) => ({ ...n })), clusterOptions)
+    }
+    case 'sentinel':
+      return new Redis({
+        ...common,
+        sentinels: settings.sentinels.map((s) => ({ ...s })),
+        name: settings.sentinelName,
+        sentinelRetryStrategy: (times: number) => retryDelayMs(times),
+        ...(settings.tls ? { enableTLSForSentinelMode: true } : {})
+      })
+    default:
+      return new Redis({ ...common, host: settings.server.host, port: settings.server.port })
+  }
+}

@@ -1,0 +1,129 @@
+import type { StarlingConfig } from '../config/schema.js'
+import type { Logger } from '../logger.js'
+import { advertisedHost, listMembers, removeMember, starlingVersion, writeMember, type MemberInfo } from './members.js'
+import { createRedisClient, type RedisClient, type RedisSettings } from './redis.js'
+
+/**
+ * Cluster membership: every pod keeps an entry in Redis (id, addresses, version, connections,
+ * start time, last heartbeat), renewed every `cluster.heartbeatMs` and expiring
+ * `cluster.memberTtlMs` after the last renewal, so a killed pod drops out by itself and a
+ * drained one leaves at once. In embedded mode the registry knows only this pod.
+ */
+export interface ClusterRegistry {
+  /** Live pods, sorted by id. Rejects when Redis cannot be read. */
+  members (): Promise<MemberInfo[]>
+  /** Leaves the registry (drain) and stops the heartbeat; idempotent. */
+  stop (): Promise<void>
+}
+
+export interface RegistryDeps {
+  readonly config: StarlingConfig
+  readonly logger: Logger
+  /** This pod as it is now (the connection count changes); called on every heartbeat. */
+  readonly self: () => MemberInfo
+}
+
+/** The embedded pod's registry: itself, nothing in Redis. */
+export function localRegistry (self: () => MemberInfo): ClusterRegistry {
+  return {
+    members: async () => [{ ...self(), lastHeartbeatAt: Date.now() }],
+    stop: async () => {}
+  }
+}
+
+/** This pod's entry: its listeners' and HTTP addresses as others can reach them. */
+export function describeSelf (parts: {
+  config: StarlingConfig
+  listeners: ReadonlyArray<{ readonly name: string, readonly address: { readonly host: string, readonly port: number } }>
+  http: { readonly host: string, readonly port: number }
+  connections: number
+  startedAt: number
+}): MemberInfo {
+  const { config } = parts
+  const addresses: Record<string, string> = {}
+  for (const listener of [...parts.listeners, { name: 'http', address: parts.http }]) {
+    addresses[listener.name] = `${advertisedHost(listener.address.host, config.cluster.advertiseHost)}:${listener.address.port}`
+  }
+  return {
+    id: config.nodeId,
+    version: starlingVersion(),
+    addresses,
+    connections: parts.connections,
+    startedAt: parts.startedAt,
+    lastHeartbeatAt: Date.now()
+  }
+}
+
+/** TTL actually used: at least twice the heartbeat, so one late heartbeat does not drop a pod. */
+export function effectiveTtlMs (config: StarlingConfig['cluster']): number {
+  return Math.max(config.memberTtlMs, 2 * config.heartbeatMs)
+}
+
+/**
+ * Registers this pod in Redis (its own connection, no key prefix: names come from keys.ts) and
+ * renews the entry on a timer. A failed heartbeat is logged once per outage and retried on the
+ * next tick; it never stops the pod.
+ */
+export async function startRedisRegistry (settings: RedisSettings, deps: RegistryDeps): Promise<ClusterRegistry> {
+  const { config, logger, self } = deps
+  const ttlMs = effectiveTtlMs(config.cluster)
+  const redis: RedisClient = createRedisClient(settings, { role: 'registry', nodeId: config.nodeId, logger })
+  // Connection errors are the health monitor's to report (the other connections see them too).
+  redis.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis registry connection error'))
+
+  let stopped = false
+  let failing = false
+  let timer: NodeJS.Timeout | undefined
+  let inFlight: Promise<void> = Promise.resolve()
+
+  const beat = async (): Promise<void> => {
+    try {
+      await writeMember(redis, { ...self(), lastHeartbeatAt: Date.now() }, ttlMs)
+      if (failing) logger.info('cluster registry heartbeat restored')
+      failing = false
+    } catch (err) {
+      if (!failing && !stopped) logger.warn({ err: (err as Error).message }, 'cluster registry heartbeat failed')
+      failing = true
+    }
+  }
+  const schedule = (): void => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      inFlight = beat().finally(schedule)
+    }, config.cluster.heartbeatMs)
+    timer.unref()
+  }
+
+  inFlight = beat()
+  await inFlight
+  schedule()
+  logger.info({ heartbeatMs: config.cluster.heartbeatMs, ttlMs }, 'registered in cluster')
+
+  let stopping: Promise<void> | undefined
+  return {
+    // Bounded: while Redis is away a command would wait in ioredis' offline queue for ~30 s.
+    members: () => withTimeout(listMembers(redis), 3000),
+    stop () {
+      stopping ??= (async () => {
+        stopped = true
+        clearTimeout(timer)
+        await withTimeout(inFlight, 1000).catch(() => {})
+        try {
+          await withTimeout(removeMember(redis, config.nodeId), 1000)
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, 'could not leave the cluster registry; the entry expires by itself')
+        }
+        redis.disconnect()
+      })()
+      return stopping
+    }
+  }
+}
+
+function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}

@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { freePort } from './haproxy.js'
+
+/** A real `redis-server` on a loopback port, without persistence to disk. */
+export interface TestRedis {
+  readonly port: number
+  readonly url: string
+  /** Stops it (SIGKILL by default, like a crash); `start()` brings it back on the same port, empty. */
+  stop (signal?: NodeJS.Signals): Promise<void>
+  start (): Promise<void>
+  /** One command through redis-cli, e.g. `['KEYS', '*']`; stdout lines. */
+  cli (args: readonly string[]): Promise<string[]>
+}
+
+function ping (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    let answer = ''
+    const timer = setTimeout(() => { socket.destroy(); resolve(false) }, 500)
+    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString()
+      if (answer.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(answer.startsWith('+PONG')) }
+    })
+    socket.once('error', () => { clearTimeout(timer); resolve(false) })
+  })
+}
+
+function exited (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => child.once('exit', () => resolve()))
+}
+
+export interface RedisOptions {
+  /**
+   * A one-node Redis Cluster (`--cluster-enabled yes`, every slot assigned to it): enough to run
+   * the Cluster code paths (ioredis Cluster client, no multi-key commands, SCAN per master).
+   */
+  readonly cluster?: boolean
+}
+
+function cliRun (port: number, args: readonly string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const cli = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    cli.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    cli.once('error', reject)
+    cli.once('exit', () => resolve(out.split('\n').filter((line) => line !== '')))
+  })
+}
+
+/** Starts redis-server on a free 127.0.0.1 port (`--save '' --appendonly no`), stopped after the test. */
+export async function startRedis (t: TestContext, options: RedisOptions = {}): Promise<TestRedis> {
+  let child: ChildProcess | undefined
+  let port = 0
+  let log = ''
+  const dir = mkdtempSync(join(tmpdir(), 'starling-redis-'))
+
+  const clusterArgs = (): string[] => options.cluster === true
+    ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-announce-ip', '127.0.0.1']
+    : []
+
+  const clusterReady = async (): Promise<boolean> => {
+    if (options.cluster !== true) return true
+    await cliRun(port, ['CLUSTER', 'ADDSLOTSRANGE', '0', '16383'])
+    const deadline = Date.now() + 5000
+    while (Date.now() < deadline) {
+      if ((await cliRun(port, ['CLUSTER', 'INFO'])).some((line) => line.startsWith('cluster_state:ok'))) return true
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return false
+  }
+
+  const launch = async (): Promise<boolean> => {
+    log = ''
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...clusterArgs()], {
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    child.stdout?.on('data', (d: Buffer) => { log += d.toString() })
+    child.stderr?.on('data', (d: Buffer) => { log += d.toString() })
+    const deadline = Date.now() + 5000
+    while (Date.now() < deadline && child.exitCode === null) {
+      if (await ping(port)) return await clusterReady()
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    child.kill('SIGKILL')
+    await exited(child)
+    return false
+  }
+
+  const stop = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    if (child === undefined) return
+    const running = child
+    child = undefined
+    running.kill(signal)
+    await exited(running)
+  }
+
+  // A port free a moment ago can be taken meanwhile: a few attempts, each on a new port.
+  let started = false
+  for (let attempt = 0; attempt < 3 && !started; attempt++) {
+    port = await freePort()
+    started = await launch()
+  }
+  if (!started) {
+    rmSync(dir, { recursive: true, force: true })
+    throw new Error(`redis-server did not start: ${log}`)
+  }
+  t.after(async () => {
+    await stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop,
+    async start () {
+      if (child !== undefined) return
+      if (!await launch()) throw new Error(`redis-server did not restart on ${port}: ${log}`)
+    },
+    cli: (args) => cliRun(port, args)
+  }
+}
