@@ -5,6 +5,8 @@ import { createBroker, type BrokerInternals } from './broker/create.js'
 import { createRedisBackend, type RedisBackend } from './cluster/backend.js'
 import { ClusterSessionExpiry } from './cluster/session-expiry.js'
 import { publishWillsOnClaim } from './cluster/wills.js'
+import { resyncSessionsAfterOutage } from './cluster/resync.js'
+import { trackClientIds, type ClusterClientIds } from './cluster/client-ids.js'
 import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry } from './cluster/registry.js'
 import type { ConnectionOrigin } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
@@ -62,8 +64,10 @@ export class StarlingNode {
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
     const backend = await createRedisBackend({ config, logger })
     let broker: Aedes
+    // Cluster mode with `clientIdConflict: reject`: connected client ids of every pod, in Redis.
+    let clientIds: ClusterClientIds | undefined
     try {
-      broker = await createBroker({ config, logger, metrics, state, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, clientIdOwners: () => clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await backend?.close()
       throw err
@@ -73,6 +77,14 @@ export class StarlingNode {
       ? new ClusterSessionExpiry(broker, { redis: backend.commands, logger, sweepMs: config.cluster.heartbeatMs })
       : undefined
     if (backend !== undefined) publishWillsOnClaim(broker, logger)
+    if (backend !== undefined && config.clientIdConflict === 'reject') {
+      clientIds = trackClientIds(broker, {
+        redis: backend.commands,
+        nodeId: config.nodeId,
+        logger,
+        isLive: async (podId) => (await state.registry?.members() ?? []).some((member) => member.id === podId)
+      })
+    }
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       state.streams.add(stream)
@@ -95,6 +107,8 @@ export class StarlingNode {
     // while it is not, and the pod becomes ready again by itself when it returns.
     state.ready = backend?.health.up ?? true
     backend?.health.onChange((up) => { state.ready = up })
+    // Persistent sessions connected through an outage reconnect afterwards to replay their queues.
+    if (backend !== undefined) resyncSessionsAfterOutage(broker, backend.health, logger)
     // Cluster membership (GET /cluster, `starling cluster status`): this pod, heartbeat in Redis.
     const httpAddress = http.address
     const self = (): ReturnType<typeof describeSelf> => describeSelf({

@@ -12,6 +12,10 @@ export interface ClientOptions {
   readonly protocolVersion: 4 | 5
   readonly keepalive?: number
   readonly timeoutMs?: number
+  /** Clean start (default true); false with `sessionExpiry` (v5) keeps a persistent session. */
+  readonly clean?: boolean
+  /** MQTT 5 Session Expiry Interval in seconds (only sent when > 0). */
+  readonly sessionExpiry?: number
 }
 
 /** A received PUBLISH payload: `buf[offset, offset + length)` (valid only during the call). */
@@ -70,9 +74,11 @@ export class BenchClient {
         protocolId: 'MQTT',
         protocolVersion: opts.protocolVersion,
         clientId: opts.clientId,
-        clean: true,
+        clean: opts.clean ?? true,
         keepalive: opts.keepalive ?? 600,
-        ...(opts.protocolVersion === 5 ? { properties: { receiveMaximum: 65535 } } : {})
+        ...(opts.protocolVersion === 5
+          ? { properties: { receiveMaximum: 65535, ...((opts.sessionExpiry ?? 0) > 0 ? { sessionExpiryInterval: opts.sessionExpiry } : {}) } }
+          : {})
       })
       const packet = await withTimeout(connack, timeoutMs, `CONNACK for ${opts.clientId}`) as IConnackPacket
       const code = packet.reasonCode ?? packet.returnCode ?? 0
@@ -89,12 +95,16 @@ export class BenchClient {
     return this.socket.write(mqttPacket.generate(packet, { protocolVersion: this.protocolVersion }))
   }
 
-  async subscribe (topic: string, qos: 0 | 1, timeoutMs = 10_000): Promise<void> {
+  /** One SUBSCRIBE with every filter of `topic` (a string or a list); resolves on a SUBACK granting all. */
+  async subscribe (topic: string | readonly string[], qos: 0 | 1, timeoutMs = 10_000): Promise<void> {
+    const topics = typeof topic === 'string' ? [topic] : topic
     const suback = this.#next('suback')
-    this.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] })
-    const packet = await withTimeout(suback, timeoutMs, `SUBACK for ${topic}`)
-    const granted = packet.cmd === 'suback' ? packet.granted[0] : undefined
-    if (typeof granted !== 'number' || granted >= 0x80) throw new Error(`subscribe ${topic} refused: ${String(granted)}`)
+    this.send({ cmd: 'subscribe', messageId: 1, subscriptions: topics.map((t) => ({ topic: t, qos })) })
+    const packet = await withTimeout(suback, timeoutMs, `SUBACK for ${topics[0] ?? ''} (${topics.length} filters)`)
+    const granted = packet.cmd === 'suback' ? packet.granted : []
+    if (granted.length !== topics.length || granted.some((g) => typeof g !== 'number' || g >= 0x80)) {
+      throw new Error(`subscribe ${topics[0] ?? ''} (${topics.length} filters) refused: ${granted.map(String).join(',')}`)
+    }
   }
 
   /** Sends DISCONNECT and closes; resolves once the socket is gone (or destroyed after 2 s). */

@@ -53,13 +53,27 @@ export function enforceMaxConnections (broker: BrokerView, limit: number): Conne
   }
 }
 
-export function enforceClientIdPolicy (broker: BrokerView, policy: StarlingConfig['clientIdConflict']): ConnectStep {
+/** Cluster mode: the pod (other than this one) holding a connection with a client id, if any. */
+export interface ClientIdOwners {
+  ownerElsewhere (clientId: string): Promise<string | undefined>
+}
+
+/**
+ * `clientIdConflict: reject` refuses a CONNECT whose client id is connected already, on this
+ * pod or (cluster mode, `owners` set) on any other live pod.
+ */
+export function enforceClientIdPolicy (broker: BrokerView, policy: StarlingConfig['clientIdConflict'], owners?: () => ClientIdOwners | undefined): ConnectStep {
   return function enforceClientIdPolicy (ctx) {
     if (policy !== 'reject') return
     const existing = broker.clients[ctx.client.id]
     if (existing !== undefined && existing !== ctx.client && !existing.closed) {
       throw new StarlingError('STARLING_ERR_CLIENT_ID_CONFLICT')
     }
+    const cluster = owners?.()
+    if (cluster === undefined) return
+    return cluster.ownerElsewhere(ctx.client.id).then((owner) => {
+      if (owner !== undefined) throw new StarlingError('STARLING_ERR_CLIENT_ID_CONFLICT')
+    })
   }
 }
 

@@ -3,7 +3,7 @@ import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
 import { StaticAcl } from './acl.js'
-import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type NodeState } from './connect-guard.js'
+import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
@@ -17,6 +17,8 @@ export interface BrokerDeps {
   readonly persistence?: AedesOptions['persistence']
   /** aedes emitter (mqemitter); the embedded default is aedes' in-memory one. */
   readonly mq?: AedesOptions['mq']
+  /** Cluster mode: which other pod holds a client id (`clientIdConflict: reject`); set once known. */
+  readonly clientIdOwners?: () => ClientIdOwners | undefined
 }
 
 /** aedes fields that its type declarations leave out. */
@@ -53,6 +55,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // Outbound path (aedes lib/outbound.js): sent-PUBLISH metric, bound on messages waiting for a
     // client's Receive Maximum window.
     onPublishSent: countPublishSent(metrics.messagesSent),
+    // A durable persistence (Redis): QoS 1 PUBACK only after the message is stored and emitted,
+    // so a Redis failure never acknowledges a message it lost (our aedes patch).
+    pubackAfterPublish: deps.persistence !== undefined,
     outboundQueueLimit: limits.maxQueuedMessages,
     sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
     // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
@@ -63,7 +68,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
     enforceMaxConnections(view, limits.maxConnections),
-    enforceClientIdPolicy(view, config.clientIdConflict)
+    enforceClientIdPolicy(view, config.clientIdConflict, deps.clientIdOwners)
   ], metrics, logger) as unknown as Aedes['authenticate']
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {

@@ -5,11 +5,14 @@ import type { Readable } from 'node:stream'
  * as a wrapper around any aedes persistence (in-memory today, Redis later). It uses only the
  * persistence interface aedes itself calls, so whatever backend sits underneath is unchanged.
  *
- * Counting: the interface has no "queue length" call, so each session's length is kept as a
- * local estimate — seeded by counting `outgoingStream(client)`, +1 per enqueue, -1 per cleared
- * message — and recounted from the persistence whenever the estimate reaches the limit or is
- * older than `recountMs` (in a cluster other pods enqueue and clear too). On a single node the
- * estimate is exact.
+ * Counting: each session's length is kept as a local estimate — +1 per enqueue, -1 per cleared
+ * message — and recounted from the persistence (LLEN where the persistence offers
+ * `outgoingQueueLength`, else by reading `outgoingStream`) when a session is first seen, when the
+ * estimate reaches the limit, or when it is older than `recountMs` (in a cluster other pods
+ * enqueue and clear too). Recounts run in the background, one at a time per session, and the
+ * admission decision never waits for them: enqueues reach the persistence in arrival order
+ * [MQTT-4.6.0-6] and cost no extra round trip. The cap is therefore exact on one node and may be
+ * overshot by the messages of one recount's round trip in a cluster.
  */
 
 interface QueuedPacket {
@@ -31,6 +34,8 @@ export interface OutgoingPersistence {
   outgoingUpdate (client: ClientRef, packet: QueuedPacket): Promise<void>
   outgoingClearMessageId (client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined>
   outgoingStream (client: ClientRef): Readable
+  /** Optional: the session's queue length in one call (e.g. Redis LLEN). */
+  outgoingQueueLength? (client: ClientRef): Promise<number>
 }
 
 export interface QueueLimitOptions {
@@ -66,12 +71,35 @@ export function withQueueLimit<P extends object> (persistence: P, options: Queue
   const estimates = new Map<string, Estimate>()
   const dropped = new Set<string>()
 
-  const queued = async (clientId: string): Promise<number> => {
-    const known = estimates.get(clientId)
-    if (known !== undefined && known.count < options.maxQueued && now() - known.at < recountMs) return known.count
-    const count = await countStream(inner.outgoingStream({ id: clientId }))
-    estimates.set(clientId, { count, at: now() })
-    return count
+  const countQueued = (clientId: string): Promise<number> => inner.outgoingQueueLength !== undefined
+    ? inner.outgoingQueueLength({ id: clientId })
+    : countStream(inner.outgoingStream({ id: clientId }))
+  const counting = new Set<string>()
+
+  /** Re-reads a session's length in the background, keeping the local changes made meanwhile. */
+  const recount = (clientId: string, estimate: Estimate): void => {
+    if (counting.has(clientId)) return
+    counting.add(clientId)
+    const before = estimate.count
+    estimate.at = now()
+    countQueued(clientId).then((count) => {
+      estimate.count = Math.max(0, count + estimate.count - before)
+    }, () => {
+      estimate.at = -Infinity // try again on the next enqueue
+    }).finally(() => counting.delete(clientId))
+  }
+
+  /** Admits one message for a session (and counts it) unless its queue is full. */
+  const admit = (clientId: string): boolean => {
+    let estimate = estimates.get(clientId)
+    if (estimate === undefined) {
+      estimate = { count: 0, at: -Infinity }
+      estimates.set(clientId, estimate)
+    }
+    if (estimate.count >= options.maxQueued || now() - estimate.at >= recountMs) recount(clientId, estimate)
+    if (estimate.count >= options.maxQueued) return false
+    estimate.count++
+    return true
   }
 
   const remember = (key: string): void => {
@@ -83,20 +111,15 @@ export function withQueueLimit<P extends object> (persistence: P, options: Queue
   }
 
   /** Enqueues the message for the sessions with room; the rest drop it. */
-  const enqueue = async (subs: readonly Sub[], packet: QueuedPacket): Promise<void> => {
-    const admitted: Sub[] = []
-    for (const sub of subs) {
-      if (await queued(sub.clientId) >= options.maxQueued) {
-        remember(messageKey(sub.clientId, packet))
-        options.onDrop(sub.clientId)
-        continue
-      }
-      const estimate = estimates.get(sub.clientId)
-      if (estimate !== undefined) estimate.count++
-      admitted.push(sub)
-    }
-    if (admitted.length === subs.length) await inner.outgoingEnqueueCombi(subs, packet)
-    else if (admitted.length > 0) await inner.outgoingEnqueueCombi(admitted, packet)
+  const enqueue = (subs: readonly Sub[], packet: QueuedPacket): Promise<void> => {
+    const admitted = subs.filter((sub) => {
+      if (admit(sub.clientId)) return true
+      remember(messageKey(sub.clientId, packet))
+      options.onDrop(sub.clientId)
+      return false
+    })
+    if (admitted.length === 0) return Promise.resolve()
+    return inner.outgoingEnqueueCombi(admitted.length === subs.length ? subs : admitted, packet)
   }
 
   const overrides: Partial<OutgoingPersistence> = {
@@ -117,7 +140,8 @@ export function withQueueLimit<P extends object> (persistence: P, options: Queue
       const estimate = estimates.get(client.id)
       if (cleared !== undefined && cleared !== null && estimate !== undefined) {
         estimate.count = Math.max(0, estimate.count - 1)
-        if (estimate.count === 0) estimates.delete(client.id)
+        // An empty queue is forgotten (bounded memory); the next enqueue recounts it once.
+        if (estimate.count === 0 && !counting.has(client.id)) estimates.delete(client.id)
       }
       return cleared
     }

@@ -67,3 +67,8 @@ export function pluginOutgoingKey (clientId: string): string {
 export function pluginPacketCountKey (packetKey: string): string {
   return `${packetKey}:offlineCount`
 }
+
+/** HASH client id → id of the pod its connection is on (`clientIdConflict: reject`); relative to the persistence prefix. */
+export function clientOwnerKey (): string {
+  return 'clients:owner'
+}

@@ -30,6 +30,15 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     await super.setup(broker)
   }
 
+  /**
+   * The session's outgoing queue length in one command, for the queue cap
+   * (src/broker/queue-limit.ts); otherwise it would read the whole queue, a GET per entry.
+   * The key is the plugin's own (`outgoing:<encoded client id>`, asyncPersistence.js).
+   */
+  async outgoingQueueLength (client: { id: string }): Promise<number> {
+    return await this.#conn.llen(`outgoing:${encodeURIComponent(client.id)}`)
+  }
+
   /** Also records which pod holds the client's current will (see delWill). */
   override async putWill (client: { id: string }, packet: Record<string, unknown>): Promise<void> {
     await super.putWill(client, packet)

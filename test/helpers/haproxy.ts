@@ -4,6 +4,7 @@ import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
+import { haproxyConfig, type ClusterPlan } from '../../src/cli/local-cluster-plan.js'
 
 /** A free loopback port (bound, read, released). */
 export function freePort (): Promise<number> {
@@ -43,6 +44,28 @@ export async function startHaproxy (t: TestContext, backendPorts: number[]): Pro
     'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s',
     ...sections, ''
   ].join('\n')
+  await runHaproxy(t, dir, config, frontends)
+  return frontends
+}
+
+/**
+ * HAProxy as `starling local-cluster` runs it (one frontend, round robin, `/readyz` health
+ * checks every second, PROXY protocol v2) in front of `pods`; resolves with its MQTT port.
+ */
+export async function startBalancer (t: TestContext, pods: ReadonlyArray<{ id: string, mqttPort: number, httpPort: number }>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-haproxy-'))
+  const plan: ClusterPlan = {
+    mqttPort: await freePort(),
+    redisPort: 0,
+    statsPort: await freePort(),
+    pods: pods.map((pod) => ({ id: pod.id, mqttPort: pod.mqttPort, wsPort: 0, httpPort: pod.httpPort }))
+  }
+  await runHaproxy(t, dir, haproxyConfig(plan), [plan.mqttPort])
+  return plan.mqttPort
+}
+
+/** Runs HAProxy with `config` (written in `dir`, removed after the test) until `frontends` accept connections. */
+async function runHaproxy (t: TestContext, dir: string, config: string, frontends: readonly number[]): Promise<void> {
   const file = join(dir, 'haproxy.cfg')
   writeFileSync(file, config)
   const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -66,5 +89,4 @@ export async function startHaproxy (t: TestContext, backendPorts: number[]): Pro
     }
     if (!up) throw new Error(`haproxy did not listen on ${port}: ${stderr}`)
   }
-  return frontends
 }

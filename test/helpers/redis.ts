@@ -42,6 +42,11 @@ export interface RedisOptions {
    * the Cluster code paths (ioredis Cluster client, no multi-key commands, SCAN per master).
    */
   readonly cluster?: boolean
+  /**
+   * Persistence like a production Redis (`--appendonly yes`, fsync every second): a restart
+   * after SIGKILL keeps every write Redis acknowledged (the AOF is written before the reply).
+   */
+  readonly appendOnly?: boolean
 }
 
 function cliRun (port: number, args: readonly string[]): Promise<string[]> {
@@ -78,7 +83,7 @@ export async function startRedis (t: TestContext, options: RedisOptions = {}): P
 
   const launch = async (): Promise<boolean> => {
     log = ''
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...clusterArgs()], {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', options.appendOnly === true ? 'yes' : 'no', '--appendfsync', 'everysec', '--daemonize', 'no', '--dir', dir, ...clusterArgs()], {
       stdio: ['ignore', 'pipe', 'pipe']
     })
     child.stdout?.on('data', (d: Buffer) => { log += d.toString() })

@@ -1,0 +1,170 @@
+import { execSync } from 'node:child_process'
+import { cpus } from 'node:os'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { killAllChildren, launchBroker } from './brokers.js'
+import { killClusterChildren, REPO, startHaproxy, startPod, startRedis, type Proc } from './cluster-procs.js'
+import { commandsTable, crossLine, crossTable, retainedTable, wildcardTable, type CrossRow } from './cluster-report.js'
+import { runCross, type CrossSpec, type CrossTuning } from './cross-scenario.js'
+import { runRetained } from './retained.js'
+import { runWildcardStep, type WildcardResult } from './wildcard.js'
+
+const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
+  --parts LIST       compare,persistent,wildcard,retained (default all)
+  --messages N       deliveries per one-to-one / fan-out scenario (default 20000)
+  --fan N            fan-out subscribers (default 100)
+  --wildcards LIST   distinct wildcard subscriptions per curve step (default 10,1000,10000)
+  --wc-messages N    messages per curve step (default 10000)
+  --per-conn N       wildcard filters per connection (default 500; keeps connections under ulimit -n)
+  --retained N       retained topics for the lookup test (default 100000)
+  --window N         QoS 1 publish window (default 100)   --ahead N  end-to-end window (default 1000)
+  --timeout S        seconds per scenario (default 60)
+  --max-queued N     pods' limits.maxQueuedMessages (default 100000, so no session drops; Starling's default is 1000)
+  --dist DIR         compiled Starling to run (default dist; e.g. a snapshot built with tsc --outDir)
+QoS 1, MQTT 5, 64-byte payloads, loopback only.`
+
+function options (argv: string[]): Record<string, string> {
+  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued']
+  const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n')
+    process.exit(0)
+  }
+  return Object.fromEntries(Object.entries(values as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'))
+}
+
+function int (o: Record<string, string>, name: string, fallback: number): number {
+  const n = Number(o[name] ?? fallback)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer\n${USAGE}`)
+  return n
+}
+
+async function main (): Promise<void> {
+  const o = options(process.argv.slice(2))
+  const parts = new Set((o.parts ?? 'compare,persistent,wildcard,retained').split(','))
+  const messages = int(o, 'messages', 20_000)
+  const fan = int(o, 'fan', 100)
+  const dist = resolve(REPO, o.dist ?? 'dist')
+  const tune: CrossTuning = {
+    protocolVersion: 5,
+    payloadBytes: 64,
+    window: int(o, 'window', 100),
+    aheadLimit: int(o, 'ahead', 1000),
+    timeoutMs: int(o, 'timeout', 60) * 1000,
+    // long enough to see a 5 s stall rather than stop at it
+    settleMs: 8000
+  }
+  let rev = '?'
+  try { rev = execSync('git rev-parse --short HEAD', { cwd: REPO }).toString().trim() } catch {}
+  process.stdout.write(`# bench:cluster ${new Date().toISOString()} — ${cpus().length} cores, node ${process.version}, git ${rev}, dist ${dist}, ` +
+    `${messages} deliveries/scenario, fan ${fan}, maxQueuedMessages ${o['max-queued'] ?? 100000}, window ${tune.window}, ahead ${tune.aheadLimit}\n`)
+
+  const procs: Proc[] = []
+  const stops: Array<() => Promise<void>> = []
+  const add = (p: Proc): Proc => { procs.push(p); stops.push(p.stop); return p }
+  try {
+    const receiveMaximum = Math.max(100, tune.window)
+    const maxQueued = int(o, 'max-queued', 100_000)
+    const mosq = await launchBroker('mosquitto', { starlingReceiveMaximum: receiveMaximum })
+    stops.push(mosq.stop)
+    const embedded = add(await startPod({ id: 'embedded', dist, redisUrl: '', receiveMaximum, maxQueued }))
+    const redis1 = add(await startRedis('redis-1pod'))
+    const c1 = add(await startPod({ id: 'c1-a', dist, redisUrl: `redis://127.0.0.1:${redis1.port}`, receiveMaximum, maxQueued }))
+    const redis3 = add(await startRedis('redis-3pods'))
+    const pods = await Promise.all(['c3-a', 'c3-b', 'c3-c'].map(async (id) => add(await startPod({ id, dist, redisUrl: `redis://127.0.0.1:${redis3.port}`, receiveMaximum, maxQueued }))))
+    const [a, b] = pods
+    if (a === undefined || b === undefined) throw new Error('pods missing')
+    const haproxy = add(await startHaproxy(pods.map((p) => p.port)))
+    const podPorts = pods.map((p) => p.port)
+    const podPids = pods.map((p) => p.pid)
+    process.stdout.write(procs.map((p) => `${p.name}=pid ${p.pid} port ${p.port}`).join(', ') + `, mosquitto=pid ${mosq.pid} port ${mosq.port}\n`)
+
+    interface Target { name: string, pub: number[], sub: number[], pids: number[], redisPort?: number }
+    const one: Target[] = [
+      { name: 'mosquitto', pub: [mosq.port], sub: [mosq.port], pids: [mosq.pid] },
+      { name: 'starling 1 pod embedded', pub: [embedded.port], sub: [embedded.port], pids: [embedded.pid] },
+      { name: 'starling 1 pod + Redis', pub: [c1.port], sub: [c1.port], pids: [c1.pid, redis1.pid], redisPort: redis1.port },
+      { name: '3 pods, same pod (A→A)', pub: [a.port], sub: [a.port], pids: [...podPids, redis3.pid], redisPort: redis3.port },
+      { name: '3 pods, cross-pod direct (A→B)', pub: [a.port], sub: [b.port], pids: [...podPids, redis3.pid], redisPort: redis3.port },
+      { name: '3 pods via HAProxy', pub: [haproxy.port], sub: [haproxy.port], pids: [...podPids, redis3.pid, haproxy.pid], redisPort: redis3.port }
+    ]
+    const fanTargets: Target[] = [
+      one[0], one[1], one[2],
+      { name: '3 pods, pub A, subs over A/B/C direct', pub: [a.port], sub: podPorts, pids: [...podPids, redis3.pid], redisPort: redis3.port },
+      { name: '3 pods via HAProxy', pub: [haproxy.port], sub: [haproxy.port], pids: [...podPids, redis3.pid, haproxy.pid], redisPort: redis3.port }
+    ].filter((t): t is Target => t !== undefined)
+
+    const rows: CrossRow[] = []
+    const runAll = async (scenario: string, targets: Target[], shape: Pick<CrossSpec, 'publishers' | 'subscribers' | 'perPublisher' | 'persistent'>): Promise<void> => {
+      for (const t of targets) {
+        try {
+          const result = await runCross({ label: scenario.replace(/\W+/g, '-'), qos: 1, pubPorts: t.pub, subPorts: t.sub, pids: t.pids, ...shape, ...(t.redisPort !== undefined ? { redisPort: t.redisPort } : {}) }, tune)
+          const row = { target: t.name, scenario, result }
+          rows.push(row)
+          process.stdout.write(crossLine(row) + '\n')
+        } catch (err) {
+          process.stdout.write(`[${t.name}] ${scenario}: FAILED: ${(err as Error).message}\n`)
+        }
+      }
+    }
+    const perFan = Math.max(1, Math.round(messages / fan))
+    if (parts.has('compare')) {
+      await runAll('one-to-one QoS 1, clean', one, { publishers: 1, subscribers: 1, perPublisher: messages, persistent: false })
+      await runAll(`fan-out 1→${fan} QoS 1, clean`, fanTargets, { publishers: 1, subscribers: fan, perPublisher: perFan, persistent: false })
+    }
+    if (parts.has('persistent')) {
+      await runAll('one-to-one QoS 1, persistent sub', one, { publishers: 1, subscribers: 1, perPublisher: messages, persistent: true })
+      await runAll(`fan-out 1→${fan} QoS 1, persistent subs`, fanTargets, { publishers: 1, subscribers: fan, perPublisher: perFan, persistent: true })
+    }
+    if (rows.length > 0) {
+      process.stdout.write('\n' + crossTable(rows) + '\n\nRedis commands per delivered message:\n\n' + commandsTable(rows) + '\n')
+    }
+
+    if (parts.has('wildcard')) {
+      const steps = (o.wildcards ?? '10,1000,10000').split(',').map(Number)
+      const curve: WildcardResult[] = []
+      for (const count of steps) {
+        try {
+          const w = await runWildcardStep({ count, podPorts, podPids, redisPort: redis3.port, redisPid: redis3.pid, messages: int(o, 'wc-messages', 10_000), perConnection: int(o, 'per-conn', 500), tune })
+          curve.push(w)
+          process.stdout.write(`[wildcard ${count}] subscribe ${w.subscribeSeconds.toFixed(2)} s, NUMPAT +${w.numpat} after ${w.numpatSeconds.toFixed(1)} s; ${crossLine({ target: '3 pods', scenario: 'A→B', result: w.run })}; Redis CPU ${w.redisCpuUsPerMsg.toFixed(1)} µs/msg\n`)
+        } catch (err) {
+          process.stdout.write(`[wildcard ${count}] FAILED: ${(err as Error).message}\n`)
+        }
+      }
+      if (curve.length > 0) process.stdout.write('\n' + wildcardTable(curve) + '\n')
+    }
+
+    if (parts.has('retained')) {
+      const count = int(o, 'retained', 100_000)
+      for (const [name, loadPort, probePort] of [['starling 1 pod embedded', embedded.port, embedded.port], ['3 pods (load on A, lookup on B)', a.port, b.port], ['mosquitto', mosq.port, mosq.port]] as const) {
+        try {
+          const res = await runRetained(loadPort, probePort, count, tune.window, 5, tune.timeoutMs)
+          process.stdout.write('\n' + retainedTable(name, res) + '\n')
+        } catch (err) {
+          process.stdout.write(`[retained ${name}] FAILED: ${(err as Error).message}\n`)
+        }
+      }
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+  }
+}
+
+const killAll = (): void => {
+  killClusterChildren()
+  killAllChildren()
+}
+process.on('exit', killAll)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`\nbench:cluster: ${signal}, stopping everything\n`)
+    killAll()
+    process.exit(130)
+  })
+}
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:cluster: ${(err as Error)?.stack ?? String(err)}\n`)
+  killAll()
+  process.exit(1)
+})

@@ -1,0 +1,76 @@
+import type { CrossResult } from './cross-scenario.js'
+import type { RetainedResult } from './retained.js'
+import type { WildcardResult } from './wildcard.js'
+
+/** Progress lines and markdown tables of the cluster benchmark. */
+export interface CrossRow {
+  readonly target: string
+  readonly scenario: string
+  readonly result: CrossResult
+}
+
+const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–')
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–')
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–')
+
+export function crossLine (row: CrossRow): string {
+  const r = row.result
+  const redis = r.redis !== undefined ? `, redis ${f2(r.redis.total / Math.max(1, r.unique))} cmd/msg` : ''
+  return `[${row.target}] ${row.scenario}: ${f0(r.msgPerSec)} msg/s, p50 ${f1(r.p50)} ms, p99 ${f1(r.p99)} ms, ` +
+    `${r.unique}/${r.expected} (lost ${r.lost}, dup ${r.duplicates}), max gap ${f0(r.maxGapMs)} ms, broker-side CPU ${f2(r.brokerCpu)}${redis}${r.short.length > 0 ? `, short subscribers (index:missing) ${r.short.slice(0, 20).join(' ')}` : ''}${r.timedOut ? ' TIMED OUT' : ''}`
+}
+
+export function crossTable (rows: readonly CrossRow[]): string {
+  const lines = [
+    '| scenario | target | msg/s | p50 ms | p99 ms | delivered | lost | dup | max gap ms | broker-side CPU (cores) | Redis cmd/msg |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+  ]
+  for (const { target, scenario, result: r } of rows) {
+    const cmds = r.redis !== undefined ? f2(r.redis.total / Math.max(1, r.unique)) : '–'
+    lines.push(`| ${scenario} | ${target} | ${f0(r.msgPerSec)} | ${f1(r.p50)} | ${f1(r.p99)} | ${r.unique}/${r.expected} | ${r.lost} | ${r.duplicates} | ${f0(r.maxGapMs)} | ${f2(r.brokerCpu)} | ${cmds} |`)
+  }
+  return lines.join('\n')
+}
+
+/** Redis commands per delivered message, by command (commands seen in any row). */
+export function commandsTable (rows: readonly CrossRow[]): string {
+  const withRedis = rows.filter((r) => r.result.redis !== undefined)
+  const names = new Map<string, number>()
+  for (const row of withRedis) for (const [name, n] of row.result.redis?.calls ?? []) names.set(name, (names.get(name) ?? 0) + n)
+  const cols = [...names.entries()].sort((a, b) => b[1] - a[1]).map(([name]) => name)
+  const lines = [
+    `| scenario | target | total | ${cols.join(' | ')} |`,
+    `|---|---|---:|${cols.map(() => '---:').join('|')}|`
+  ]
+  for (const { target, scenario, result: r } of withRedis) {
+    const per = (n: number): string => f2(n / Math.max(1, r.unique))
+    const calls = new Map(r.redis?.calls ?? [])
+    lines.push(`| ${scenario} | ${target} | ${per(r.redis?.total ?? 0)} | ${cols.map((c) => (calls.has(c) ? per(calls.get(c) ?? 0) : '')).join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+export function wildcardTable (rows: readonly WildcardResult[]): string {
+  const lines = [
+    '| distinct wildcard subs | connections | SUBSCRIBE→last SUBACK s | Redis patterns (NUMPAT) | patterns visible after s | msg/s (QoS 1 cross-pod) | p50 ms | p99 ms | lost | Redis CPU µs/msg | Redis cmd/msg | pods+Redis CPU (cores) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+  ]
+  for (const w of rows) {
+    const r = w.run
+    lines.push(`| ${w.count} | ${w.connections} | ${f2(w.subscribeSeconds)} | ${w.numpat} | ${f1(w.numpatSeconds)} | ${f0(r.msgPerSec)} | ${f1(r.p50)} | ${f1(r.p99)} | ${r.lost} | ${f1(w.redisCpuUsPerMsg)} | ${f2((r.redis?.total ?? Number.NaN) / Math.max(1, r.unique))} | ${f2(r.brokerCpu)} |`)
+  }
+  return lines.join('\n')
+}
+
+export function retainedTable (target: string, res: RetainedResult): string {
+  const lines = [
+    `${target}: ${res.count} retained topics loaded (QoS 1, acked) in ${f1(res.loadSeconds)} s (${f0(res.count / res.loadSeconds)} msg/s)`,
+    '',
+    '| target | filter (run prefix elided) | matching | SUBACK ms | all retained delivered ms | received |',
+    '|---|---|---:|---:|---:|---:|'
+  ]
+  for (const p of res.probes) {
+    lines.push(`| ${target} | \`${p.filter.replace(/^ret\/[^/]+\//, 'ret/…/')}\` | ${p.expected} | ${f1(p.subackMs)} | ${f1(p.deliveredMs)} | ${p.received} |`)
+  }
+  return lines.join('\n')
+}

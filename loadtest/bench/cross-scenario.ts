@@ -1,0 +1,194 @@
+import { performance } from 'node:perf_hooks'
+import { connectMany, type BenchClient } from './clients.js'
+import { readStamp } from './payload.js'
+import { cpuSeconds } from './procstat.js'
+import { Publisher } from './publisher.js'
+import { RedisStats, type RedisDelta } from './redis-stats.js'
+import { DeliveryTracker } from './stats.js'
+
+/**
+ * One scenario where publishers and subscribers may sit on different ports (pods, HAProxy):
+ * subscribers are spread round robin over `subPorts`, publishers over `pubPorts`. Counts every
+ * message by id, latency, the longest gap between two deliveries at one subscriber (a stall),
+ * the CPU of every broker-side process, and Redis commands when a Redis is given.
+ */
+export interface CrossSpec {
+  readonly label: string
+  readonly publishers: number
+  readonly subscribers: number
+  readonly perPublisher: number
+  readonly qos: 0 | 1
+  readonly pubPorts: readonly number[]
+  readonly subPorts: readonly number[]
+  /** Subscribers with a persistent session (clean start false, session expiry 60 s). */
+  readonly persistent: boolean
+  /** Processes whose CPU counts as "broker side" (pods, Redis, HAProxy, Mosquitto). */
+  readonly pids: readonly number[]
+  readonly redisPort?: number
+}
+
+export interface CrossTuning {
+  readonly protocolVersion: 4 | 5
+  readonly payloadBytes: number
+  readonly window: number
+  readonly aheadLimit: number
+  readonly timeoutMs: number
+  readonly settleMs: number
+}
+
+export interface CrossResult {
+  readonly spec: CrossSpec
+  readonly expected: number
+  readonly unique: number
+  readonly lost: number
+  readonly duplicates: number
+  readonly seconds: number
+  readonly msgPerSec: number
+  readonly p50: number
+  readonly p99: number
+  /** Longest time (ms) one subscriber waited between two deliveries, or from the start to its first. */
+  readonly maxGapMs: number
+  /** Subscribers short of messages, as `index:missing` (subscriber i connected to subPorts[i % subPorts.length]). */
+  readonly short: string[]
+  /** CPU seconds per second of the broker-side processes, summed. */
+  readonly brokerCpu: number
+  readonly redis?: RedisDelta
+  readonly timedOut: boolean
+}
+
+let runCounter = 0
+
+export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<CrossResult> {
+  const run = `${Date.now().toString(36)}-${runCounter++}`
+  const topic = `xbench/${spec.label}/${run}`
+  const tracker = new DeliveryTracker(spec.subscribers, spec.publishers, spec.perPublisher)
+  const clients: BenchClient[] = []
+  const stats = spec.redisPort !== undefined ? new RedisStats(spec.redisPort) : undefined
+  const portOf = (ports: readonly number[], i: number): number => ports[i % ports.length] ?? 0
+  try {
+    // one connection at a time: HAProxy's round robin then alternates pods predictably
+    const subs = await connectMany(spec.subscribers, 1, (i) => ({
+      port: portOf(spec.subPorts, i),
+      clientId: `${spec.label}-${run}-s${i}`,
+      protocolVersion: tune.protocolVersion,
+      ...(spec.persistent ? { clean: false, sessionExpiry: 60 } : {})
+    }))
+    clients.push(...subs)
+    await Promise.all(subs.map(async (sub) => await sub.subscribe(topic, spec.qos)))
+    const pubs = await connectMany(spec.publishers, 1, (i) => ({ port: portOf(spec.pubPorts, i), clientId: `${spec.label}-${run}-p${i}`, protocolVersion: tune.protocolVersion }))
+    clients.push(...pubs)
+    // subscriptions reach other pods through Redis asynchronously: let them settle
+    await new Promise((resolve) => setTimeout(resolve, 300))
+
+    const aheadPerPublisher = Math.max(1, Math.floor(tune.aheadLimit / (spec.publishers * spec.subscribers)))
+    const publishers = pubs.map((client, index) => new Publisher(client, {
+      index,
+      topic,
+      qos: spec.qos,
+      count: spec.perPublisher,
+      payloadBytes: tune.payloadBytes,
+      window: tune.window,
+      aheadLimit: aheadPerPublisher,
+      delivered: () => (tracker.deliveredByPublisher[index] ?? 0) / spec.subscribers
+    }))
+    let scheduled = false
+    const pumpAll = (): void => {
+      scheduled = false
+      for (const p of publishers) p.pump()
+    }
+    const schedule = (): void => {
+      if (scheduled) return
+      scheduled = true
+      setImmediate(pumpAll)
+    }
+    const lastAt = new Float64Array(spec.subscribers)
+    const got = new Uint32Array(spec.subscribers)
+    let maxGap = 0
+    subs.forEach((sub, subIndex) => {
+      sub.onPublish = (buf, offset, length) => {
+        const stamp = readStamp(buf, offset, length)
+        if (stamp === null) {
+          tracker.foreign++
+          return
+        }
+        const now = performance.now()
+        const gap = now - (lastAt[subIndex] ?? now)
+        if (gap > maxGap) maxGap = gap
+        lastAt[subIndex] = now
+        got[subIndex] = (got[subIndex] ?? 0) + 1
+        tracker.record(subIndex, stamp.publisher, stamp.seq, stamp.sentAt, now)
+        schedule()
+      }
+    })
+    for (const client of pubs) {
+      client.onAck = schedule
+      client.socket.on('drain', schedule)
+    }
+
+    const before = await stats?.snapshot()
+    const cpu0 = spec.pids.reduce((n, pid) => n + cpuSeconds(pid), 0)
+    const started = performance.now()
+    lastAt.fill(started)
+    tracker.lastDeliveryAt = started
+    pumpAll()
+    const timedOut = await waitForEnd(tracker, publishers, tune)
+    const end = tracker.received > 0 ? tracker.lastDeliveryAt : performance.now()
+    const cpu = spec.pids.reduce((n, pid) => n + cpuSeconds(pid), 0) - cpu0
+    const after = await stats?.snapshot()
+    // a subscriber that never got everything: its last wait counts up to the end
+    for (let i = 0; i < spec.subscribers; i++) maxGap = Math.max(maxGap, tracker.unique < tracker.expected ? end - (lastAt[i] ?? end) : 0)
+    const seconds = Math.max(1e-6, (end - started) / 1000)
+    const short: string[] = []
+    const perSub = spec.publishers * spec.perPublisher
+    for (let i = 0; i < spec.subscribers; i++) if ((got[i] ?? 0) < perSub) short.push(`${i}:${perSub - (got[i] ?? 0)}`)
+    const [p50 = Number.NaN, p99 = Number.NaN] = tracker.percentiles(50, 99)
+    return {
+      spec,
+      expected: tracker.expected,
+      unique: tracker.unique,
+      lost: tracker.lost,
+      duplicates: tracker.duplicates,
+      seconds,
+      msgPerSec: tracker.unique / seconds,
+      p50,
+      p99,
+      maxGapMs: maxGap,
+      short,
+      brokerCpu: cpu / seconds,
+      ...(before !== undefined && after !== undefined ? { redis: RedisStats.diff(before, after) } : {}),
+      timedOut
+    }
+  } finally {
+    await Promise.all(clients.map(async (c) => await c.close()))
+    await stats?.close()
+  }
+}
+
+/** Until all arrived, or all were sent (QoS 1: acked) and nothing arrived for settleMs, or the deadline. */
+async function waitForEnd (tracker: DeliveryTracker, publishers: Publisher[], tune: CrossTuning): Promise<boolean> {
+  const deadline = performance.now() + tune.timeoutMs
+  let lastProgress = performance.now()
+  let lastSeen = -1
+  while (performance.now() < deadline) {
+    if (tracker.unique >= tracker.expected) return false
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const now = performance.now()
+    const progress = tracker.received + publishers.reduce((n, p) => n + p.client.acked, 0)
+    if (progress !== lastSeen) {
+      lastSeen = progress
+      lastProgress = now
+      continue
+    }
+    if (now - lastProgress < tune.settleMs) continue
+    if (publishers.every((p) => p.sent >= p.opts.count)) return false
+    // blocked on the end-to-end window because messages went missing: one more window each
+    for (const p of publishers) {
+      if (p.sent < p.opts.count) {
+        p.stallCredit += p.opts.aheadLimit
+        p.pump()
+      }
+    }
+    lastProgress = now
+  }
+  return true
+}

@@ -1,0 +1,58 @@
+import type { Aedes, Client } from 'aedes'
+import type { Logger } from '../logger.js'
+import type { RedisHealth } from './health.js'
+
+/** Wait after Redis is back before the clients are asked to reconnect (resubscriptions land first). */
+const SETTLE_MS = 250
+/** MQTT 5 DISCONNECT reason code "Server busy". */
+const SERVER_BUSY = 0x89
+
+interface SessionClient {
+  readonly id: string
+  readonly clean: boolean
+  readonly closed: boolean
+  will: unknown
+  _will: unknown
+  disconnect (opts: { reasonCode: number }, done: () => void): void
+}
+
+/**
+ * While this pod's Redis connections were down, messages for its connected persistent sessions
+ * kept arriving in their offline queues in Redis (published by pods whose Redis came back
+ * first) but not on this pod's pub/sub connection. A persistent session's queue is replayed
+ * only when its client connects, so once Redis is back (and the pub/sub connection has
+ * resubscribed) every persistent-session client that lived through the outage is disconnected
+ * (v5: DISCONNECT 0x89 Server busy) and reconnects to get its queue [MQTT-4.4.0-1]. The will
+ * is not published for this server-side restart of the connection: it stays stored and is
+ * replaced when the client reconnects (published as usual if the pod later dies).
+ */
+export function resyncSessionsAfterOutage (broker: Aedes, health: RedisHealth, logger: Logger): () => void {
+  const connected = (): SessionClient[] => Object.values((broker as unknown as { clients: Record<string, Client> }).clients) as unknown as SessionClient[]
+  // Persistent-session clients connected when Redis went away (no CONNECT succeeds meanwhile).
+  let affected: Set<SessionClient> | undefined
+  let timer: NodeJS.Timeout | undefined
+  const off = health.onChange((up) => {
+    if (!up) {
+      clearTimeout(timer)
+      affected ??= new Set()
+      for (const client of connected()) if (!client.clean) affected.add(client)
+      return
+    }
+    if (affected === undefined) return
+    const clients = affected
+    affected = undefined
+    timer = setTimeout(() => {
+      let count = 0
+      for (const client of clients) {
+        if (client.closed) continue
+        client.will = null
+        client._will = null
+        client.disconnect({ reasonCode: SERVER_BUSY }, () => {})
+        count++
+      }
+      if (count > 0) logger.warn({ clients: count }, 'persistent sessions reconnected to replay their queues after the redis outage')
+    }, SETTLE_MS)
+    timer.unref()
+  })
+  return () => { off(); clearTimeout(timer) }
+}
