@@ -1,22 +1,12 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import { haproxyConfig, type ClusterPlan } from '../../src/cli/local-cluster-plan.js'
+import { freePort, haproxyConfig, type ClusterPlan } from '../../src/cli/local-cluster-plan.js'
 
-/** A free loopback port (bound, read, released). */
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from '../../src/cli/local-cluster-plan.js'
 
 function canConnect (port: number): Promise<boolean> {
   return new Promise((resolve) => {
