@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util'
+import { parseCommandArgs } from './cli/args.js'
 import { loadConfig } from './config/load.js'
-import { StarlingError } from './errors.js'
 import { StarlingNode } from './node.js'
 
 /** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
@@ -21,20 +20,10 @@ function flagValue (path: string, raw: string): unknown {
 
 /** Parses `serve` arguments into config sources; throws STARLING_ERR_CLI_USAGE on unknown flags. */
 export function parseServeArgs (argv: readonly string[]): { file?: string, flags: Record<string, unknown> } {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string', short: 'c' },
-        ...Object.fromEntries(Object.keys(SERVE_FLAGS).map((name) => [name, { type: 'string' as const }]))
-      }
-    })
-  } catch (err) {
-    throw new StarlingError('STARLING_ERR_CLI_USAGE', [`${(err as Error).message}\n${SERVE_USAGE}`], { cause: err })
-  }
+  const parsed = parseCommandArgs(argv, {
+    config: { type: 'string', short: 'c' },
+    ...Object.fromEntries(Object.keys(SERVE_FLAGS).map((name) => [name, { type: 'string' as const }]))
+  }, SERVE_USAGE)
   const values = parsed.values as Record<string, string | undefined>
   const flags: Record<string, unknown> = {}
   for (const [flag, path] of Object.entries(SERVE_FLAGS)) {

@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util'
 import { listMembers, type MemberInfo } from '../cluster/members.js'
 import { createRedisClient, redisSettings, type RedisClient } from '../cluster/redis.js'
 import { loadConfig } from '../config/load.js'
 import { StarlingError } from '../errors.js'
 import { createLogger } from '../logger.js'
+import { parseCommandArgs } from './args.js'
 
 export const CLUSTER_USAGE = 'usage: starling cluster status [--redis-url URL] [--config FILE] [--timeout-ms N] [--json]'
 
@@ -45,22 +45,12 @@ function waitReady (redis: RedisClient, timeoutMs: number): Promise<boolean> {
  * with STARLING_ERR_REDIS_UNAVAILABLE after `--timeout-ms`.
  */
 export async function clusterCommand (argv: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<void> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: true,
-      options: {
-        'redis-url': { type: 'string' },
-        config: { type: 'string', short: 'c' },
-        'timeout-ms': { type: 'string' },
-        json: { type: 'boolean' }
-      }
-    })
-  } catch (err) {
-    throw new StarlingError('STARLING_ERR_CLI_USAGE', [`${(err as Error).message}\n${CLUSTER_USAGE}`], { cause: err })
-  }
+  const parsed = parseCommandArgs(argv, {
+    'redis-url': { type: 'string' },
+    config: { type: 'string', short: 'c' },
+    'timeout-ms': { type: 'string' },
+    json: { type: 'boolean' }
+  }, CLUSTER_USAGE, true)
   const [sub, ...extra] = parsed.positionals
   if (sub !== 'status' || extra.length > 0) throw new StarlingError('STARLING_ERR_CLI_USAGE', [CLUSTER_USAGE])
   const timeoutText = parsed.values['timeout-ms'] ?? String(DEFAULT_TIMEOUT_MS)

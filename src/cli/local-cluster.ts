@@ -4,7 +4,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseCommandArgs } from './args.js'
 import { StarlingError } from '../errors.js'
 import { haproxyConfig, planCluster, type ClusterPlan } from './local-cluster-plan.js'
 
@@ -38,17 +38,7 @@ async function httpOk (port: number, path: string): Promise<boolean> {
 }
 
 function parseLocalClusterArgs (argv: readonly string[]): { pods: number, basePort: number, keepLogs: boolean } {
-  let values
-  try {
-    values = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: { pods: { type: 'string' }, 'base-port': { type: 'string' }, 'keep-logs': { type: 'boolean' } }
-    }).values
-  } catch (err) {
-    throw new StarlingError('STARLING_ERR_CLI_USAGE', [`${(err as Error).message}\n${LOCAL_CLUSTER_USAGE}`], { cause: err })
-  }
+  const { values } = parseCommandArgs(argv, { pods: { type: 'string' }, 'base-port': { type: 'string' }, 'keep-logs': { type: 'boolean' } }, LOCAL_CLUSTER_USAGE)
   const pods = Number(values.pods ?? '3')
   const basePort = Number(values['base-port'] ?? '11883')
   if (!Number.isInteger(pods) || pods < 1 || pods > 50) throw new StarlingError('STARLING_ERR_CLI_USAGE', [`--pods: 1 to 50\n${LOCAL_CLUSTER_USAGE}`])
