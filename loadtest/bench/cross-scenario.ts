@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { connectMany, type BenchClient } from './clients.js'
-import { readStamp } from './payload.js'
+import { driveLoad } from './drive.js'
 import { cpuSeconds } from './procstat.js'
-import { Publisher } from './publisher.js'
 import { RedisStats, type RedisDelta } from './redis-stats.js'
 import { DeliveryTracker } from './stats.js'
 
@@ -80,58 +79,27 @@ export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<Cro
     // subscriptions reach other pods through Redis asynchronously: let them settle
     await new Promise((resolve) => setTimeout(resolve, 300))
 
-    const aheadPerPublisher = Math.max(1, Math.floor(tune.aheadLimit / (spec.publishers * spec.subscribers)))
-    const publishers = pubs.map((client, index) => new Publisher(client, {
-      index,
-      topic,
-      qos: spec.qos,
-      count: spec.perPublisher,
-      payloadBytes: tune.payloadBytes,
-      window: tune.window,
-      aheadLimit: aheadPerPublisher,
-      delivered: () => (tracker.deliveredByPublisher[index] ?? 0) / spec.subscribers
-    }))
-    let scheduled = false
-    const pumpAll = (): void => {
-      scheduled = false
-      for (const p of publishers) p.pump()
-    }
-    const schedule = (): void => {
-      if (scheduled) return
-      scheduled = true
-      setImmediate(pumpAll)
-    }
     const lastAt = new Float64Array(spec.subscribers)
     const got = new Uint32Array(spec.subscribers)
     let maxGap = 0
-    subs.forEach((sub, subIndex) => {
-      sub.onPublish = (buf, offset, length) => {
-        const stamp = readStamp(buf, offset, length)
-        if (stamp === null) {
-          tracker.foreign++
-          return
-        }
-        const now = performance.now()
+    let before: Awaited<ReturnType<RedisStats['snapshot']>> | undefined
+    let cpu0 = 0
+    const { started, timedOut } = await driveLoad(subs, pubs, tracker, {
+      topic, qos: spec.qos, perPublisher: spec.perPublisher, payloadBytes: tune.payloadBytes, window: tune.window,
+      aheadLimit: tune.aheadLimit, timeoutMs: tune.timeoutMs, settleMs: tune.settleMs
+    }, {
+      onDelivery: (subIndex, now) => {
         const gap = now - (lastAt[subIndex] ?? now)
         if (gap > maxGap) maxGap = gap
         lastAt[subIndex] = now
         got[subIndex] = (got[subIndex] ?? 0) + 1
-        tracker.record(subIndex, stamp.publisher, stamp.seq, stamp.sentAt, now)
-        schedule()
+      },
+      beforeStart: async () => {
+        before = await stats?.snapshot()
+        cpu0 = spec.pids.reduce((n, pid) => n + cpuSeconds(pid), 0)
+        lastAt.fill(performance.now())
       }
     })
-    for (const client of pubs) {
-      client.onAck = schedule
-      client.socket.on('drain', schedule)
-    }
-
-    const before = await stats?.snapshot()
-    const cpu0 = spec.pids.reduce((n, pid) => n + cpuSeconds(pid), 0)
-    const started = performance.now()
-    lastAt.fill(started)
-    tracker.lastDeliveryAt = started
-    pumpAll()
-    const timedOut = await waitForEnd(tracker, publishers, tune)
     const end = tracker.received > 0 ? tracker.lastDeliveryAt : performance.now()
     const cpu = spec.pids.reduce((n, pid) => n + cpuSeconds(pid), 0) - cpu0
     const after = await stats?.snapshot()
@@ -162,33 +130,4 @@ export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<Cro
     await Promise.all(clients.map(async (c) => await c.close()))
     await stats?.close()
   }
-}
-
-/** Until all arrived, or all were sent (QoS 1: acked) and nothing arrived for settleMs, or the deadline. */
-async function waitForEnd (tracker: DeliveryTracker, publishers: Publisher[], tune: CrossTuning): Promise<boolean> {
-  const deadline = performance.now() + tune.timeoutMs
-  let lastProgress = performance.now()
-  let lastSeen = -1
-  while (performance.now() < deadline) {
-    if (tracker.unique >= tracker.expected) return false
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const now = performance.now()
-    const progress = tracker.received + publishers.reduce((n, p) => n + p.client.acked, 0)
-    if (progress !== lastSeen) {
-      lastSeen = progress
-      lastProgress = now
-      continue
-    }
-    if (now - lastProgress < tune.settleMs) continue
-    if (publishers.every((p) => p.sent >= p.opts.count)) return false
-    // blocked on the end-to-end window because messages went missing: one more window each
-    for (const p of publishers) {
-      if (p.sent < p.opts.count) {
-        p.stallCredit += p.opts.aheadLimit
-        p.pump()
-      }
-    }
-    lastProgress = now
-  }
-  return true
 }

@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { connectMany, type BenchClient } from './clients.js'
-import { readStamp } from './payload.js'
+import { driveLoad } from './drive.js'
 import { cpuSeconds, ownCpuSeconds } from './procstat.js'
-import { Publisher } from './publisher.js'
 import { DeliveryTracker } from './stats.js'
 
 export type ShapeName = 'one-to-one' | 'fan-in' | 'fan-out'
@@ -71,53 +70,18 @@ export async function runScenario (spec: ScenarioSpec, opts: RunOptions): Promis
     const pubClients = await connectMany(spec.publishers, 50, (i) => ({ port: opts.port, clientId: `${opts.label}-pub-${i}`, protocolVersion: opts.protocolVersion }))
     clients.push(...pubClients)
 
-    const aheadPerPublisher = Math.max(1, Math.floor(opts.aheadLimit / (spec.publishers * spec.subscribers)))
-    const publishers = pubClients.map((client, index) => new Publisher(client, {
-      index,
-      topic,
-      qos: spec.qos,
-      count: spec.perPublisher,
-      payloadBytes: opts.payloadBytes,
-      window: opts.window,
-      aheadLimit: aheadPerPublisher,
-      delivered: () => (tracker.deliveredByPublisher[index] ?? 0) / spec.subscribers
-    }))
-
-    let scheduled = false
-    const pumpAll = (): void => {
-      scheduled = false
-      for (const p of publishers) p.pump()
-    }
-    const schedule = (): void => {
-      if (scheduled) return
-      scheduled = true
-      setImmediate(pumpAll)
-    }
-    subs.forEach((sub, subIndex) => {
-      sub.onPublish = (buf, offset, length) => {
-        const stamp = readStamp(buf, offset, length)
-        if (stamp === null) {
-          tracker.foreign++
-          return
-        }
-        tracker.record(subIndex, stamp.publisher, stamp.seq, stamp.sentAt, performance.now())
-        schedule()
-      }
-    })
-    for (const client of pubClients) {
-      client.onAck = schedule
-      client.socket.on('drain', schedule)
-    }
     let closedEarly = false
     for (const client of clients) client.onClose = () => { closedEarly = true }
 
-    const cpuBroker0 = cpuSeconds(opts.brokerPid)
-    const cpuGen0 = ownCpuSeconds()
-    const started = performance.now()
-    tracker.lastDeliveryAt = started
-    pumpAll()
-
-    const timedOut = await waitForEnd(tracker, publishers, opts, () => closedEarly)
+    let cpuBroker0 = 0
+    let cpuGen0 = 0
+    const { publishers, aheadPerPublisher, started, timedOut } = await driveLoad(subs, pubClients, tracker, {
+      topic, qos: spec.qos, perPublisher: spec.perPublisher, payloadBytes: opts.payloadBytes, window: opts.window,
+      aheadLimit: opts.aheadLimit, timeoutMs: opts.timeoutMs, settleMs: opts.settleMs
+    }, {
+      beforeStart: () => { cpuBroker0 = cpuSeconds(opts.brokerPid); cpuGen0 = ownCpuSeconds() },
+      closedEarly: () => closedEarly
+    })
     const end = tracker.received > 0 ? tracker.lastDeliveryAt : performance.now()
     const cpuBroker = cpuSeconds(opts.brokerPid) - cpuBroker0
     const cpuGen = ownCpuSeconds() - cpuGen0
@@ -145,38 +109,4 @@ export async function runScenario (spec: ScenarioSpec, opts: RunOptions): Promis
   } finally {
     await Promise.all(clients.map(async (c) => await c.close()))
   }
-}
-
-/**
- * Polls every 50 ms until every message arrived, or everything was sent and nothing arrived for
- * `settleMs`, or the scenario deadline. When publishers are blocked only by the end-to-end window
- * and nothing arrives for `settleMs` (lost messages), each gets one more window of credit.
- * Returns true on the deadline.
- */
-async function waitForEnd (tracker: DeliveryTracker, publishers: Publisher[], opts: RunOptions, closedEarly: () => boolean): Promise<boolean> {
-  const maxTicks = Math.ceil(opts.timeoutMs / 50)
-  let lastProgress = performance.now()
-  let lastSeen = -1
-  for (let tick = 0; tick < maxTicks; tick++) {
-    if (tracker.unique >= tracker.expected) return false
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const now = performance.now()
-    const progress = tracker.received + publishers.reduce((n, p) => n + p.client.acked, 0)
-    if (progress !== lastSeen) {
-      lastSeen = progress
-      lastProgress = now
-      continue
-    }
-    if (now - lastProgress < opts.settleMs) continue
-    const allSent = publishers.every((p) => p.sent >= p.opts.count)
-    if (allSent || closedEarly()) return false
-    for (const p of publishers) {
-      if (p.sent < p.opts.count) {
-        p.stallCredit += p.opts.aheadLimit
-        p.pump()
-      }
-    }
-    lastProgress = now
-  }
-  return true
 }
