@@ -7,7 +7,9 @@ import { RedisStats } from './redis-stats.js'
  * The wildcard-subscription curve: `count` distinct filters `wc/<run>/<i>/+` spread over the
  * pods' connections (several per SUBSCRIBE, at most `perConnection` per connection), then a
  * cross-pod QoS 1 one-to-one run on an unrelated topic, with Redis CPU and commands. mqemitter-
- * redis PSUBSCRIBEs each distinct filter, and Redis matches every PUBLISH against every pattern.
+ * redis PSUBSCRIBEs each distinct filter, and Redis matches every PUBLISH against every pattern;
+ * Starling's emitter (src/cluster/emitter.ts) SUBSCRIBEs a fixed set of channels instead (no
+ * pattern: NUMPAT stays flat, `channels` counts them). Either snapshot can run (--dist).
  */
 export interface WildcardOptions {
   readonly count: number
@@ -17,6 +19,12 @@ export interface WildcardOptions {
   readonly redisPid: number
   readonly messages: number
   readonly perConnection: number
+  /**
+   * Publish under the filters' own first levels (`wc/<run>/x/<n>`, matched by none of them) instead
+   * of an unrelated topic: every pod holding filters then receives the messages from Redis and
+   * filters them out locally (Starling's emitter), or Redis matches them against the patterns.
+   */
+  readonly overlap?: boolean
   readonly tune: CrossTuning
 }
 
@@ -28,6 +36,8 @@ export interface WildcardResult {
   /** Redis patterns (PUBSUB NUMPAT) once subscribed, and seconds until they appeared. */
   readonly numpat: number
   readonly numpatSeconds: number
+  /** Pub/sub channels of Starling's emitter (PUBSUB CHANNELS starling:v1:bus:*) once subscribed. */
+  readonly channels: number
   readonly run: CrossResult
   /** Redis CPU microseconds per delivered message during the run. */
   readonly redisCpuUsPerMsg: number
@@ -35,12 +45,14 @@ export interface WildcardResult {
 
 const BATCH = 200
 
-async function waitNumpat (stats: RedisStats, atLeast: number, atMost: number, timeoutMs: number): Promise<{ numpat: number, seconds: number }> {
+/** Polls NUMPAT until it is within [atLeast, atMost]; gives up after `flatMs` if it never moved from `flat` (a pattern-free emitter). */
+async function waitNumpat (stats: RedisStats, atLeast: number, atMost: number, timeoutMs: number, flat?: number, flatMs = 1000): Promise<{ numpat: number, seconds: number }> {
   const started = performance.now()
   let numpat = -1
   while (performance.now() - started < timeoutMs) {
     numpat = Number(await stats.call('PUBSUB', 'NUMPAT'))
     if (numpat >= atLeast && numpat <= atMost) break
+    if (numpat === flat && performance.now() - started > flatMs) break
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return { numpat, seconds: (performance.now() - started) / 1000 }
@@ -67,11 +79,13 @@ export async function runWildcardStep (opts: WildcardOptions): Promise<WildcardR
       for (let k = 0; k < mine.length; k += BATCH) await conn.subscribe(mine.slice(k, k + BATCH), 0, 60_000)
     }))
     const subscribeSeconds = (performance.now() - t0) / 1000
-    const { numpat, seconds: numpatSeconds } = await waitNumpat(stats, baseline + opts.count, Number.POSITIVE_INFINITY, 30_000)
+    const { numpat, seconds: numpatSeconds } = await waitNumpat(stats, baseline + opts.count, Number.POSITIVE_INFINITY, 30_000, baseline)
+    const channels = (await stats.call('PUBSUB', 'CHANNELS', 'starling:v1:bus:*') as unknown[]).length
     const pubPort = opts.podPorts[0] ?? 0
     const subPort = opts.podPorts[1 % opts.podPorts.length] ?? 0
     const result = await runCross({
       label: `wc${opts.count}`,
+      ...(opts.overlap === true ? { topic: `wc/${run}/x/${opts.count}` } : {}),
       publishers: 1,
       subscribers: 1,
       perPublisher: opts.messages,
@@ -92,6 +106,7 @@ export async function runWildcardStep (opts: WildcardOptions): Promise<WildcardR
       subscribeSeconds,
       numpat: numpat - baseline,
       numpatSeconds,
+      channels,
       run: result,
       redisCpuUsPerMsg: ((result.redis?.cpuSeconds ?? Number.NaN) * 1e6) / Math.max(1, result.unique)
     }

@@ -1,18 +1,19 @@
 import type { AedesOptions } from 'aedes'
-import * as mqemitterRedis from 'mqemitter-redis'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { RedisHealth } from './health.js'
-import { emitterChannelPrefix, persistenceKeyPrefix } from './keys.js'
+import { RedisEmitter } from './emitter.js'
+import { emitterChannel, persistenceKeyPrefix } from './keys.js'
 import { StarlingRedisPersistence } from './redis-persistence.js'
 import { createRedisClient, redisSettings, type RedisClient, type RedisSettings } from './redis.js'
 
 /**
- * Cluster mode's shared state: mqemitter-redis carries messages between pods and
- * aedes-persistence-redis keeps retained messages, subscriptions, sessions, offline queues,
- * wills and in-flight QoS state. Three connections per pod: persistence commands, PUBLISH,
- * and the (P)SUBSCRIBE connection, which Redis reserves for pub/sub once it subscribes.
+ * Cluster mode's shared state: Starling's emitter (emitter.ts, a fixed set of pub/sub channels)
+ * carries messages between pods and aedes-persistence-redis keeps retained messages,
+ * subscriptions, sessions, offline queues, wills and in-flight QoS state. Three connections per
+ * pod: persistence commands, PUBLISH, and the SUBSCRIBE connection, which Redis reserves for
+ * pub/sub once it subscribes.
  */
 export interface RedisBackend {
   readonly settings: RedisSettings
@@ -30,11 +31,6 @@ export interface BackendDeps {
   readonly logger: Logger
 }
 
-/** mqemitter-redis' channel-prefixing emitter (its type declarations leave it out). */
-const { MQEmitterRedisPrefix } = mqemitterRedis as unknown as {
-  MQEmitterRedisPrefix: new (prefix: string, options: { pubConn: RedisClient, subConn: RedisClient }) => { state: NodeJS.EventEmitter }
-}
-
 /** Undefined without Redis configuration (embedded in-memory mode). */
 export async function createRedisBackend (deps: BackendDeps): Promise<RedisBackend | undefined> {
   const { config, logger } = deps
@@ -42,6 +38,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   if (settings === undefined) return undefined
 
   const health = new RedisHealth(logger, settings.describe)
+  health.startPing({ intervalMs: config.redis.pingIntervalMs, timeoutMs: config.redis.pingTimeoutMs })
   const common = { nodeId: config.nodeId, logger }
   const clients: Record<'persistence' | 'publish' | 'subscribe', RedisClient> = {
     persistence: createRedisClient(settings, { ...common, role: 'persistence', keyPrefix: persistenceKeyPrefix(), autoPipelining: true }),
@@ -67,16 +64,19 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
     throw new StarlingError('STARLING_ERR_REDIS_UNAVAILABLE', [settings.describe, config.redis.startTimeoutMs])
   }
 
-  const emitter = new MQEmitterRedisPrefix(emitterChannelPrefix(), {
+  const emitter = new RedisEmitter({
     pubConn: clients.publish,
-    subConn: clients.subscribe
+    subConn: clients.subscribe,
+    channelName: emitterChannel,
+    layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels }
   })
-  // mqemitter-redis re-emits its connections' errors on `state`; unhandled, that event would
-  // end the process. The health monitor already reports them.
+  // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that
+  // event would end the process. The health monitor reports the connections' errors.
   emitter.state.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis emitter error'))
   const mq = emitter as unknown as NonNullable<AedesOptions['mq']>
   const persistence = new StarlingRedisPersistence({
     conn: clients.persistence,
+    logger,
     ...(settings.mode === 'cluster' ? { cluster: true } : {})
   }) as unknown as NonNullable<AedesOptions['persistence']>
   return { settings, health, persistence, mq, commands: clients.persistence, close }

@@ -1,0 +1,44 @@
+import { deserialize, serialize } from 'node:v8'
+
+/**
+ * Wire format of one message between pods:
+ *   byte 0       format version (1)
+ *   bytes 1..2   byte length n of the topic (uint16 BE; MQTT topics are at most 65,535 bytes)
+ *   bytes 3..n+2 the topic, UTF-8 — read first, so a pod with no matching listener skips decoding
+ *   rest         the packet, V8 structured serialization (node:v8): every own enumerable field,
+ *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined
+ */
+
+const VERSION = 1
+const HEADER = 3
+
+export interface EmittedPacket { topic: string, [field: string]: unknown }
+
+export function encodeMessage (packet: EmittedPacket): Buffer {
+  const topicBytes = Buffer.byteLength(packet.topic)
+  if (topicBytes > 0xffff) throw new RangeError(`topic of ${topicBytes} bytes is longer than 65535`)
+  const body = serialize(packet)
+  const frame = Buffer.allocUnsafe(HEADER + topicBytes + body.length)
+  frame[0] = VERSION
+  frame.writeUInt16BE(topicBytes, 1)
+  frame.write(packet.topic, HEADER, topicBytes, 'utf8')
+  body.copy(frame, HEADER + topicBytes)
+  return frame
+}
+
+/** The topic of a frame, or undefined when it is not a frame of this format. */
+export function frameTopic (frame: Buffer): string | undefined {
+  if (frame.length < HEADER || frame[0] !== VERSION) return undefined
+  const end = HEADER + frame.readUInt16BE(1)
+  if (end > frame.length) return undefined
+  return frame.toString('utf8', HEADER, end)
+}
+
+/** The packet of a frame whose topic `frameTopic` returned (throws on a corrupt body). */
+export function decodeMessage (frame: Buffer): EmittedPacket {
+  const packet = deserialize(frame.subarray(HEADER + frame.readUInt16BE(1))) as EmittedPacket
+  if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
+    throw new TypeError('message body is not a packet')
+  }
+  return packet
+}

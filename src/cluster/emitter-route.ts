@@ -1,0 +1,58 @@
+/**
+ * Which of the emitter's fixed set of Redis channels carries a topic, and which channels a topic
+ * filter needs. A topic goes to the channel of its route key: its first `levels` topic levels
+ * (the whole topic when it has fewer), hashed (FNV-1a over the UTF-16 code units) modulo
+ * `channels`. A filter whose first `levels` levels are all literal can only match topics with
+ * that route key, so it needs that one channel; a filter with `+` or `#` among them may match
+ * topics of any route key and needs every channel. Every pod must use the same `channels` and
+ * `levels` (the function is part of the wire layout).
+ *
+ * Examples with levels 1: `sensors/+/temp`, `sensors/#`, `sensors` → channel of `sensors`;
+ * `$SYS/+/heartbeat` → channel of `$SYS`; `#`, `+/x` → all channels.
+ */
+
+export interface RouteLayout {
+  /** Number of channels, ≥ 1. */
+  readonly channels: number
+  /** Topic levels that make the route key, ≥ 1. */
+  readonly levels: number
+}
+
+/** FNV-1a (32 bit) over the string's UTF-16 code units. */
+export function routeHash (key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/** The route key of a topic name: up to (not including) its `levels`-th separator. */
+export function routeKey (topic: string, levels: number): string {
+  let end = -1
+  for (let i = 0; i < levels; i++) {
+    end = topic.indexOf('/', end + 1)
+    if (end === -1) return topic
+  }
+  return topic.slice(0, end)
+}
+
+/** Channel index of a topic name. */
+export function topicSlot (topic: string, layout: RouteLayout): number {
+  return routeHash(routeKey(topic, layout.levels)) % layout.channels
+}
+
+/**
+ * Channel index a topic filter needs, or `'all'` when it has a wildcard within its route key.
+ * (`a/#` with levels 1 → the channel of `a`: `#` also matches the parent `a` [MQTT-4.7.1-2],
+ * whose route key is `a` too.)
+ */
+export function filterSlot (filter: string, layout: RouteLayout): number | 'all' {
+  const key = routeKey(filter, layout.levels)
+  const levels = key.split('/')
+  for (const level of levels) {
+    if (level === '+' || level === '#') return 'all'
+  }
+  return routeHash(key) % layout.channels
+}
