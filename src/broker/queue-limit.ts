@@ -96,7 +96,10 @@ export function withQueueLimit<P extends object> (persistence: P, options: Queue
       estimate = { count: 0, at: -Infinity }
       estimates.set(clientId, estimate)
     }
-    if (estimate.count >= options.maxQueued || now() - estimate.at >= recountMs) recount(clientId, estimate)
+    // Recount from half the cap on: in a cluster the clears happen on another pod, so a fast
+    // stream reaches the cap in the estimate long before `recountMs`, and waiting until the cap
+    // dropped the messages of one recount round trip for a session whose real queue was short.
+    if (estimate.count * 2 >= options.maxQueued || now() - estimate.at >= recountMs) recount(clientId, estimate)
     if (estimate.count >= options.maxQueued) return false
     estimate.count++
     return true

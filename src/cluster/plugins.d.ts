@@ -17,6 +17,9 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     outgoingStream (client: { id: string }): AsyncIterable<Packet> | NodeJS.ReadableStream
     streamWill (brokers?: Record<string, number>): AsyncIterable<Packet> | NodeJS.ReadableStream
     getClientList (topic: string): Iterable<string> | NodeJS.ReadableStream
+    outgoingEnqueue (sub: { clientId: string }, packet: Packet): Promise<void>
+    outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }> | undefined, packet: Packet): Promise<void>
+    removeSubscriptions (client: { id: string }, subs: string[]): Promise<void>
     outgoingUpdate (client: { id: string }, packet: Packet): Promise<void>
     outgoingClearMessageId (client: { id: string }, packet: Packet): Promise<Packet | undefined>
     putWill (client: { id: string }, packet: Packet): Promise<void>

@@ -1,6 +1,9 @@
 import { Readable } from 'node:stream'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import { willClaimKey, willOwnerKey } from './keys.js'
+import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
+import { RetainedIndex } from './retained-index.js'
+import type { Logger } from '../logger.js'
 import type { RedisClient } from './redis.js'
 
 /** Deletes the owner entry only while it still names the pod whose will is being removed. */
@@ -18,25 +21,55 @@ interface WillRef { id: string, brokerId?: string }
  */
 export class StarlingRedisPersistence extends AsyncRedisPersistence {
   readonly #conn: RedisClient
+  /** Offline / in-flight queues of persistent sessions (Lua, batched per event-loop turn). */
+  readonly #outgoing: OutgoingStore
+  readonly #retained: RetainedIndex
   #brokerId = ''
 
-  constructor (options: { conn: RedisClient, cluster?: boolean }) {
+  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger }) {
     super(options)
     this.#conn = options.conn
+    this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true })
+    this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger })
   }
 
   override async setup (broker: unknown): Promise<void> {
     this.#brokerId = (broker as { id: string }).id
     await super.setup(broker)
+    this.#retained.start() // background: builds the retained index if an older version left none
   }
 
   /**
    * The session's outgoing queue length in one command, for the queue cap
    * (src/broker/queue-limit.ts); otherwise it would read the whole queue, a GET per entry.
-   * The key is the plugin's own (`outgoing:<encoded client id>`, asyncPersistence.js).
+   * One LLEN of the session's queue list (src/cluster/outgoing-store.ts).
    */
   async outgoingQueueLength (client: { id: string }): Promise<number> {
-    return await this.#conn.llen(`outgoing:${encodeURIComponent(client.id)}`)
+    return await this.#outgoing.length(client)
+  }
+
+  // The offline queue is Starling's own (src/cluster/outgoing-store.ts), not the plugin's.
+  override async outgoingEnqueue (sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    await this.#outgoing.enqueue([sub], packet)
+  }
+
+  override async outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }> | undefined, packet: StoredPacket): Promise<void> {
+    if (subs === undefined || subs.length === 0) return
+    await this.#outgoing.enqueue(subs, packet)
+  }
+
+  override async outgoingUpdate (client: { id: string }, packet: StoredPacket): Promise<void> {
+    await this.#outgoing.update(client, packet)
+  }
+
+  override async outgoingClearMessageId (client: { id: string }, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
+    return await this.#outgoing.clear(client, packet)
+  }
+
+  /** As the plugin: a session left with no subscription loses its offline queue too. */
+  override async removeSubscriptions (client: { id: string }, subs: string[]): Promise<void> {
+    await super.removeSubscriptions(client, subs)
+    if (await this.#conn.exists(`client:${encodeURIComponent(client.id)}`) === 0) await this.#outgoing.drop(client.id)
   }
 
   /** Also records which pod holds the client's current will (see delWill). */
@@ -68,12 +101,21 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
       await this.#conn.del(claim)
     }
   }
+  /** Retained messages are kept with a topic index for wildcard lookups (src/cluster/retained-index.ts). */
+  async storeRetained (packet: { topic: string, payload: Buffer }): Promise<void> {
+    await this.#retained.store(packet)
+  }
+
+  /**
+   * Through the retained index once it is complete; the plugin's full scan until then (on a copy:
+   * the plugin sorts the array in place, and aedes pairs its entries with the granted QoS).
+   */
   override createRetainedStreamCombi (patterns: readonly string[]): Readable {
-    return toReadable(super.createRetainedStreamCombi(patterns))
+    return toReadable(this.#retained.ready ? this.#retained.lookup(patterns) : super.createRetainedStreamCombi([...patterns]))
   }
 
   override outgoingStream (client: { id: string }): Readable {
-    return toReadable(super.outgoingStream(client))
+    return toReadable(this.#outgoing.stream(client))
   }
 
   override streamWill (brokers?: Record<string, number>): Readable {

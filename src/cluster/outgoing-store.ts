@@ -1,0 +1,317 @@
+import { deserialize, serialize } from 'node:v8'
+import { OUTGOING_OPS_LUA } from './outgoing-script.js'
+import type { RedisClient } from './redis.js'
+
+/**
+ * The offline / in-flight queue of persistent sessions in Redis (aedes' `outgoing*` persistence
+ * calls), in place of aedes-persistence-redis' (8 commands and as many sequential round trips
+ * per delivered QoS 1 message, see docs/benchmarks.md). Per session, under one hash tag so a
+ * script touches one Redis Cluster slot (keys relative to the persistence prefix):
+ *   oq:{<client id>}     LIST  message refs `<brokerId>:<brokerCounter>`, queue order
+ *   oq:{<client id>}:p   HASH  ref → the session's copy of the message (v8-serialized), or its
+ *                              PUBREL once the client sent PUBREC (QoS 2)
+ *   oq:{<client id>}:m   HASH  `#<packet id>` → ref and `@<ref>` → packet id: the packet id a
+ *                              message went out with (kept across pods: resume on any pod sends it
+ *                              again with the same id and DUP=1 [MQTT-4.4.0-1])
+ * Every call becomes one item of one Lua script (src/cluster/outgoing-script.ts) per session slot; the items issued in
+ * one event-loop turn are sent together, in call order, as one EVALSHA (standalone/Sentinel:
+ * one for all sessions; Redis Cluster: one per session), so a message costs its sessions one
+ * round trip per step (enqueue, sent-with-id, acknowledged) whatever the fan-out.
+ */
+
+/** Items per script call; a larger turn is split (a long script blocks Redis). */
+const MAX_ITEMS = 500
+/** Refs read per HMGET while a session's queue is replayed. */
+const STREAM_CHUNK = 200
+/** In-flight (client, packet id) → ref entries kept in memory (fallback and the cleared packet). */
+const MAX_INFLIGHT = 100_000
+
+
+export interface StoredPacket {
+  cmd?: string
+  brokerId?: string
+  brokerCounter?: number | string
+  messageId?: number
+  qos?: number
+  [key: string]: unknown
+}
+
+interface ClientRef { readonly id: string }
+interface Sub { readonly clientId: string }
+
+/** The three keys of a session's queue (relative to the persistence prefix). */
+export function outgoingKeys (clientId: string): [list: string, packets: string, ids: string] {
+  const list = `oq:{${encodeURIComponent(clientId)}}`
+  return [list, `${list}:p`, `${list}:m`] // the script derives the last two from the first
+}
+
+function refOf (packet: StoredPacket): string {
+  return `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
+}
+
+function splitRef (ref: string): { brokerId: string, brokerCounter: number | string } {
+  const at = ref.lastIndexOf(':')
+  const counter = ref.slice(at + 1)
+  const n = Number(counter)
+  return { brokerId: ref.slice(0, at), brokerCounter: Number.isSafeInteger(n) ? n : counter }
+}
+
+/** What is stored for a queued PUBLISH: aedes-packet's fields, without a packet id. */
+function storedCopy (packet: StoredPacket): Record<string, unknown> {
+  const copy: Record<string, unknown> = {}
+  for (const own of ['clientId', 'nl', 'properties', 'messageExpiry']) {
+    if (Object.hasOwn(packet, own)) copy[own] = packet[own]
+  }
+  copy.cmd = packet.cmd ?? 'publish'
+  copy.brokerId = packet.brokerId
+  copy.brokerCounter = packet.brokerCounter
+  copy.topic = packet.topic
+  copy.payload = packet.payload ?? Buffer.alloc(0)
+  copy.qos = packet.qos ?? 0
+  copy.retain = packet.retain ?? false
+  copy.dup = packet.dup ?? false
+  copy.messageId = undefined
+  return copy
+}
+
+/** What is stored for a PUBREL (never the caller's object: aedes' replay copies carry callbacks). */
+function storedPubrel (packet: StoredPacket): Record<string, unknown> {
+  const copy: Record<string, unknown> = { cmd: 'pubrel', messageId: packet.messageId }
+  for (const own of ['reasonCode', 'properties', 'brokerId', 'brokerCounter']) {
+    if (packet[own] !== undefined) copy[own] = packet[own]
+  }
+  return copy
+}
+
+type Reply = Buffer | number | null | Array<Buffer | number | null>
+
+interface Item {
+  readonly clientId: string
+  readonly op: 'e' | 'u' | 'r' | 'c'
+  readonly args: ReadonlyArray<string | Buffer>
+  /** The shared message blob of an enqueue (stored once per script call). */
+  readonly blob?: Buffer
+  readonly resolve: (reply: Reply) => void
+  readonly reject: (err: Error) => void
+}
+
+/** What this pod sent under a (client, packet id); `stored`: Redis has the id mapping. */
+interface Inflight { ref: string, packet: StoredPacket, stored: boolean }
+
+interface OpsConnection {
+  starlingOutgoingOpsBuffer (numKeys: number, ...args: Array<string | Buffer>): Promise<Reply[]>
+}
+
+export interface OutgoingStoreOptions {
+  readonly conn: RedisClient
+  /** Redis Cluster: one script call per session (its keys share one slot). */
+  readonly cluster: boolean
+}
+
+export class OutgoingStore {
+  readonly #conn: RedisClient
+  readonly #ops: OpsConnection
+  readonly #cluster: boolean
+  #pending: Item[] = []
+  #scheduled = false
+  /** `<client id>\0<packet id>` → what was sent under that id from this pod. */
+  readonly #inflight = new Map<string, Inflight>()
+
+  constructor (options: OutgoingStoreOptions) {
+    this.#conn = options.conn
+    this.#cluster = options.cluster
+    const conn = options.conn as unknown as Partial<OpsConnection> & { defineCommand (name: string, def: { lua: string }): void }
+    if (typeof conn.starlingOutgoingOpsBuffer !== 'function') conn.defineCommand('starlingOutgoingOps', { lua: OUTGOING_OPS_LUA })
+    this.#ops = conn as OpsConnection
+  }
+
+  async enqueue (subs: readonly Sub[], packet: StoredPacket): Promise<void> {
+    if (subs.length === 0) return
+    const blob = serialize(storedCopy(packet))
+    const ref = refOf(packet)
+    const pending: Array<Promise<Reply>> = []
+    for (const sub of subs) pending.push(this.#submit(sub.clientId, 'e', [ref], blob))
+    await Promise.all(pending)
+  }
+
+  /** aedes' outgoingUpdate: a PUBLISH went out with `messageId`, or the client sent PUBREC (PUBREL). */
+  async update (client: ClientRef, packet: StoredPacket): Promise<void> {
+    const messageId = String(packet.messageId)
+    const key = `${client.id}\u0000${messageId}`
+    if (packet.cmd === 'pubrel') {
+      const known = this.#inflight.get(key)
+      if (known !== undefined) Object.assign(packet, splitRef(known.ref))
+      const blob = serialize(storedPubrel(packet))
+      const ref = await this.#submit(client.id, 'r', [messageId, known?.ref ?? '', blob])
+      if (ref === null || ref === undefined) throw new Error('unknown key')
+      const refText = ref.toString()
+      if (known === undefined) Object.assign(packet, splitRef(refText))
+      this.#remember(key, refText, packet)
+      return
+    }
+    const ref = refOf(packet)
+    const known = this.#inflight.get(key)
+    // A resend from the stored queue with its stored id: Redis has that mapping already.
+    if (known !== undefined && known.stored && known.ref === ref) {
+      known.packet = packet
+      return
+    }
+    const entry = this.#remember(key, ref, packet)
+    const stored = this.#submit(client.id, 'u', [ref, messageId]).then(() => { entry.stored = true })
+    if (packet.qos === 2) {
+      await stored // exactly once: the id must be stored before the PUBLISH goes out
+      return
+    }
+    // QoS 1: not waited for. The write is queued on the same connection ahead of this session's
+    // later operations (its PUBACK's clear, a resume on this pod), so the PUBLISH need not wait a
+    // round trip; the clear falls back on the ref kept here if Redis failed it. Only if this pod
+    // dies (or Redis fails) before it lands is the message resent as a first delivery (new id,
+    // DUP=0): still at least once.
+    stored.catch(() => {})
+  }
+
+  /** aedes' outgoingClearMessageId (PUBACK, PUBCOMP, failed PUBREC): the cleared message, if any. */
+  async clear (client: ClientRef, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
+    const messageId = typeof packet === 'object' && packet !== null ? packet.messageId : undefined
+    if (messageId === undefined) return undefined
+    const key = `${client.id}\u0000${messageId}`
+    const known = this.#inflight.get(key)
+    this.#inflight.delete(key)
+    const reply = await this.#submit(client.id, 'c', [String(messageId), known?.ref ?? '', known === undefined ? '1' : '0'])
+    if (!Array.isArray(reply)) return undefined
+    const [ref, had, blob] = reply
+    if (had !== 1 || ref === null || ref === undefined) return undefined
+    const refText = ref.toString()
+    if (known !== undefined && known.ref === refText) return known.packet
+    if (Buffer.isBuffer(blob)) {
+      const stored = deserialize(blob) as StoredPacket
+      stored.messageId = messageId
+      return stored
+    }
+    return { cmd: 'publish', ...splitRef(refText), messageId }
+  }
+
+  /** The session's queue in order, each message with the packet id it last went out with. */
+  async * stream (client: ClientRef): AsyncGenerator<StoredPacket> {
+    const [list, packets, ids] = outgoingKeys(client.id)
+    this.#flushPending()
+    const refs = await this.#conn.lrange(list, 0, -1)
+    for (let i = 0; i < refs.length; i += STREAM_CHUNK) {
+      const chunk = refs.slice(i, i + STREAM_CHUNK)
+      const [blobs, messageIds] = await Promise.all([
+        this.#conn.hmgetBuffer(packets, ...chunk),
+        this.#conn.hmget(ids, ...chunk.map((ref) => `@${ref}`))
+      ])
+      for (let j = 0; j < chunk.length; j++) {
+        const blob = blobs[j]
+        if (blob === null || blob === undefined) continue // cleared meanwhile
+        const packet = deserialize(blob) as StoredPacket
+        const messageId = messageIds[j]
+        if (packet.cmd === 'pubrel') {
+          if (packet.brokerId === undefined) Object.assign(packet, splitRef(chunk[j] as string))
+        } else if (messageId !== null && messageId !== undefined) {
+          packet.messageId = Number(messageId)
+          this.#remember(`${client.id}\u0000${messageId}`, chunk[j] as string, packet, true)
+        }
+        yield packet
+      }
+    }
+  }
+
+  async length (client: ClientRef): Promise<number> {
+    this.#flushPending()
+    return await this.#conn.llen(outgoingKeys(client.id)[0])
+  }
+
+  /** Drops the session's whole queue (its last subscription went, or the session ended). */
+  async drop (clientId: string): Promise<void> {
+    // Entries of #inflight for it may stay until evicted: Redis' own id map is consulted first.
+    this.#flushPending()
+    await this.#conn.del(...outgoingKeys(clientId))
+  }
+
+  #remember (key: string, ref: string, packet: StoredPacket, stored = false): Inflight {
+    this.#inflight.delete(key)
+    if (this.#inflight.size >= MAX_INFLIGHT) {
+      const oldest = this.#inflight.keys().next().value
+      if (oldest !== undefined) this.#inflight.delete(oldest)
+    }
+    const entry = { ref, packet, stored }
+    this.#inflight.set(key, entry)
+    return entry
+  }
+
+  #submit (clientId: string, op: Item['op'], args: ReadonlyArray<string | Buffer>, blob?: Buffer): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.push({ clientId, op, args, ...(blob !== undefined ? { blob } : {}), resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => { this.#flush() })
+      }
+    })
+  }
+
+  /**
+   * A plain command (read, LLEN, DEL) goes after the items submitted before it: they are sent
+   * first, and the connection keeps the order.
+   */
+  #flushPending (): void {
+    if (this.#pending.length > 0) this.#flush()
+  }
+
+  /** Sends this turn's items: in call order, one script call per slot group (and per MAX_ITEMS). */
+  #flush (): void {
+    this.#scheduled = false
+    const items = this.#pending
+    if (items.length === 0) return
+    this.#pending = []
+    if (!this.#cluster) {
+      for (let i = 0; i < items.length; i += MAX_ITEMS) this.#run(items.slice(i, i + MAX_ITEMS))
+      return
+    }
+    const groups = new Map<string, Item[]>()
+    for (const item of items) {
+      const group = groups.get(item.clientId)
+      if (group === undefined) groups.set(item.clientId, [item])
+      else group.push(item)
+    }
+    for (const group of groups.values()) {
+      for (let i = 0; i < group.length; i += MAX_ITEMS) this.#run(group.slice(i, i + MAX_ITEMS))
+    }
+  }
+
+  #run (items: Item[]): void {
+    // KEYS: each session's list key once; its `:p` and `:m` hashes are derived in the script
+    // (same hash tag, so the same slot).
+    const keys: string[] = []
+    const keyIndex = new Map<string, string>()
+    const blobs: Buffer[] = []
+    const blobIndex = new Map<Buffer, number>()
+    const ops: Array<string | Buffer> = []
+    for (const item of items) {
+      let index = keyIndex.get(item.clientId)
+      if (index === undefined) {
+        keys.push(outgoingKeys(item.clientId)[0])
+        index = String(keys.length)
+        keyIndex.set(item.clientId, index)
+      }
+      ops.push(item.op, index)
+      if (item.blob !== undefined) {
+        let blob = blobIndex.get(item.blob)
+        if (blob === undefined) {
+          blobs.push(item.blob)
+          blob = blobs.length
+          blobIndex.set(item.blob, blob)
+        }
+        ops.push(...item.args, String(blob))
+      } else {
+        ops.push(...item.args)
+      }
+    }
+    this.#ops.starlingOutgoingOpsBuffer(keys.length, ...keys, String(blobs.length), ...blobs, ...ops).then((replies) => {
+      for (let i = 0; i < items.length; i++) items[i]?.resolve(replies[i] ?? null)
+    }, (err: Error) => {
+      for (const item of items) item.reject(err)
+    })
+  }
+}
