@@ -1,10 +1,19 @@
 import type { Logger } from '../logger.js'
 import type { RedisClient } from './redis.js'
 
+/** Periodic PING of every watched connection (`redis.pingIntervalMs` / `redis.pingTimeoutMs`). */
+export interface PingOptions {
+  readonly intervalMs: number
+  readonly timeoutMs: number
+}
+
 /**
  * Tracks whether every Redis connection of the pod is usable. The pod is ready only while all
  * are (`/readyz`, new CONNECTs); one log line when Redis is lost, one when it is back, and
  * connection errors logged once per outage (ioredis repeats them on every reconnect attempt).
+ * Connection events miss a Redis that stops answering on an open socket (stopped process,
+ * a long-running command, a stalled network path): `startPing` covers that. A connection whose
+ * PING has gone unanswered for `timeoutMs` counts as down until that PING is answered.
  */
 export class RedisHealth {
   readonly #clients = new Map<string, RedisClient>()
@@ -16,6 +25,11 @@ export class RedisHealth {
   #downSince = 0
   #errorLogged = false
   #stopped = false
+  /** Roles with a PING in flight, and those whose PING has been in flight longer than the timeout. */
+  readonly #pinging = new Set<string>()
+  readonly #unanswered = new Set<string>()
+  #pingTimer: NodeJS.Timeout | undefined
+  #pingTimeoutMs = 0
 
   constructor (logger: Logger, describe: string) {
     this.#logger = logger
@@ -26,7 +40,10 @@ export class RedisHealth {
     return this.#up
   }
 
-  /** Follows `client`'s connection state from now on. */
+  /**
+   * Follows `client`'s connection state from now on (and PINGs it, see startPing: so never a
+   * connection that runs blocking commands, whose PING would wait behind them).
+   */
   watch (role: string, client: RedisClient): void {
     this.#clients.set(role, client)
     const update = (): void => this.#update()
@@ -67,15 +84,43 @@ export class RedisHealth {
     })
   }
 
+  /** PINGs every watched connection every `intervalMs`; one unanswered after `timeoutMs` marks it down. */
+  startPing (options: PingOptions): void {
+    if (this.#pingTimer !== undefined || this.#stopped || options.intervalMs <= 0) return
+    this.#pingTimeoutMs = options.timeoutMs
+    this.#pingTimer = setInterval(() => {
+      for (const [role, client] of this.#clients) this.#ping(role, client, options.timeoutMs)
+    }, options.intervalMs)
+    this.#pingTimer.unref()
+  }
+
+  #ping (role: string, client: RedisClient, timeoutMs: number): void {
+    // One PING in flight per connection; while Redis is unreachable the status events rule.
+    if (this.#pinging.has(role) || client.status !== 'ready') return
+    this.#pinging.add(role)
+    const timer = setTimeout(() => {
+      this.#unanswered.add(role)
+      this.#update()
+    }, timeoutMs)
+    timer.unref()
+    const settle = (): void => {
+      clearTimeout(timer)
+      this.#pinging.delete(role)
+      if (this.#unanswered.delete(role)) this.#update()
+    }
+    client.ping().then(settle, settle)
+  }
+
   /** The pod is closing its connections on purpose: no more logs or changes. */
   stop (): void {
     this.#stopped = true
+    if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer)
     this.#listeners.clear()
   }
 
   #update (): void {
     if (this.#stopped) return
-    const down = [...this.#clients].filter(([, client]) => client.status !== 'ready').map(([role]) => role)
+    const down = [...this.#clients].filter(([role, client]) => client.status !== 'ready' || this.#unanswered.has(role)).map(([role]) => role)
     const up = this.#clients.size > 0 && down.length === 0
     if (up === this.#up) return
     this.#up = up
@@ -89,7 +134,12 @@ export class RedisHealth {
       this.#everUp = true
     } else {
       this.#downSince = Date.now()
-      if (this.#everUp) this.#logger.error({ redis: this.#describe, connections: down }, 'redis connection lost')
+      const hung = down.filter((role) => this.#clients.get(role)?.status === 'ready')
+      if (this.#everUp && hung.length === down.length) {
+        this.#logger.error({ redis: this.#describe, connections: down, pingTimeoutMs: this.#pingTimeoutMs }, 'redis not answering')
+      } else if (this.#everUp) {
+        this.#logger.error({ redis: this.#describe, connections: down }, 'redis connection lost')
+      }
     }
     for (const listener of [...this.#listeners]) listener(up)
   }

@@ -13,6 +13,8 @@ export interface TestRedis {
   /** Stops it (SIGKILL by default, like a crash); `start()` brings it back on the same port, empty. */
   stop (signal?: NodeJS.Signals): Promise<void>
   start (): Promise<void>
+  /** Sends `signal` and returns: SIGSTOP makes Redis hang with its connections open, SIGCONT resumes it. */
+  signal (signal: NodeJS.Signals): void
   /** One command through redis-cli, e.g. `['KEYS', '*']`; stdout lines. */
   cli (args: readonly string[]): Promise<string[]>
 }
@@ -128,6 +130,9 @@ export async function startRedis (t: TestContext, options: RedisOptions = {}): P
     async start () {
       if (child !== undefined) return
       if (!await launch()) throw new Error(`redis-server did not restart on ${port}: ${log}`)
+    },
+    signal (signal) {
+      child?.kill(signal)
     },
     cli: (args) => cliRun(port, args)
   }
