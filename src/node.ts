@@ -3,16 +3,14 @@ import type { Duplex } from 'node:stream'
 import { startHttpServer, type HttpServer } from './api/http.js'
 import { createBroker, type BrokerInternals } from './broker/create.js'
 import { createRedisBackend, type RedisBackend } from './cluster/backend.js'
-import { ClusterSessionExpiry } from './cluster/session-expiry.js'
-import { publishWillsOnClaim } from './cluster/wills.js'
-import { resyncSessionsAfterOutage } from './cluster/resync.js'
-import { trackClientIds, type ClusterClientIds } from './cluster/client-ids.js'
 import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry } from './cluster/registry.js'
+import { startClusterServices, type ClusterServices } from './cluster/services.js'
 import type { ConnectionOrigin } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
 import { startListeners } from './listeners/index.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
+import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 
 export interface NodeOptions {
@@ -37,13 +35,15 @@ export class StarlingNode {
   readonly #state: MutableState
   /** Cluster mode's Redis emitter, persistence and connections; undefined in embedded mode. */
   readonly #backend: RedisBackend | undefined
-  readonly #sessionExpiry: ClusterSessionExpiry | undefined
+  readonly #cluster: ClusterServices | undefined
+  readonly #groups: SharedGroups | undefined
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
     config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Aedes,
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
-    sessionExpiry?: ClusterSessionExpiry | undefined
+    cluster?: ClusterServices | undefined
+    groups?: SharedGroups | undefined
   }) {
     this.config = parts.config
     this.logger = parts.logger
@@ -53,7 +53,8 @@ export class StarlingNode {
     this.http = parts.http
     this.#state = parts.state
     this.#backend = parts.backend
-    this.#sessionExpiry = parts.sessionExpiry
+    this.#cluster = parts.cluster
+    this.#groups = parts.groups
   }
 
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
@@ -64,23 +65,21 @@ export class StarlingNode {
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
     const backend = await createRedisBackend({ config, logger })
     let broker: Aedes
-    // Cluster mode with `clientIdConflict: reject`: connected client ids of every pod, in Redis.
-    let clientIds: ClusterClientIds | undefined
+    // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
+    let cluster: ClusterServices | undefined
+    // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
+    let groups: SharedGroups | undefined
     try {
-      broker = await createBroker({ config, logger, metrics, state, clientIdOwners: () => clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
+      broker = await createBroker({ config, logger, metrics, state, groups, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
+      await groups?.close()
       await backend?.close()
       throw err
     }
-    // Cluster mode: session expiry deadlines in Redis, wills published by whichever pod claims them.
-    const sessionExpiry = backend !== undefined
-      ? new ClusterSessionExpiry(broker, { redis: backend.commands, logger, sweepMs: config.cluster.heartbeatMs })
-      : undefined
-    if (backend !== undefined) publishWillsOnClaim(broker, logger)
-    if (backend !== undefined && config.clientIdConflict === 'reject') {
-      clientIds = trackClientIds(broker, {
-        redis: backend.commands,
-        nodeId: config.nodeId,
+    if (backend !== undefined) {
+      cluster = await startClusterServices(broker, backend, {
+        config,
         logger,
         isLive: async (podId) => (await state.registry?.members() ?? []).some((member) => member.id === podId)
       })
@@ -98,8 +97,9 @@ export class StarlingNode {
       http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, state, members: async () => await state.registry?.members() ?? [] })
     } catch (err) {
       await Promise.all(listeners.map((listener) => listener.close()))
-      sessionExpiry?.stop()
+      cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await groups.close()
       await backend?.close()
       throw err
     }
@@ -107,15 +107,13 @@ export class StarlingNode {
     // while it is not, and the pod becomes ready again by itself when it returns.
     state.ready = backend?.health.up ?? true
     backend?.health.onChange((up) => { state.ready = up })
-    // Persistent sessions connected through an outage reconnect afterwards to replay their queues.
-    if (backend !== undefined) resyncSessionsAfterOutage(broker, backend.health, logger)
     // Cluster membership (GET /cluster, `starling cluster status`): this pod, heartbeat in Redis.
     const httpAddress = http.address
     const self = (): ReturnType<typeof describeSelf> => describeSelf({
       config, listeners, http: httpAddress, startedAt, connections: (broker as unknown as BrokerInternals).connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, sessionExpiry })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -162,7 +160,7 @@ export class StarlingNode {
     await this.#state.registry?.stop()
     // Closing the broker closes its Redis connections on purpose: not an outage to report.
     this.#backend?.health.stop()
-    this.#sessionExpiry?.stop()
+    this.#cluster?.stop()
     const deadline = this.config.drainSeconds * 1000
     // A server's close() resolves only once its open connections are gone, so stop accepting
     // now and await it after the broker has closed the clients.
@@ -183,6 +181,8 @@ export class StarlingNode {
     }
     clearTimeout(timer)
     await listenersClosed
+    // Members are gone (their unacknowledged group messages were handed back): stop reading.
+    await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')
     const persistence = (this.broker as unknown as { persistence?: { destroy?: () => Promise<void> } }).persistence
     // Flushing to Redis can hang while Redis is unreachable: it gets what is left of the drain
     // time (at least a second), then the pod exits anyway.

@@ -53,9 +53,9 @@ export function enforceMaxConnections (broker: BrokerView, limit: number): Conne
   }
 }
 
-/** Cluster mode: the pod (other than this one) holding a connection with a client id, if any. */
+/** Cluster mode: takes a client id for a connection, atomically across pods (false: held by a live connection). */
 export interface ClientIdOwners {
-  ownerElsewhere (clientId: string): Promise<string | undefined>
+  claim (client: Client): Promise<boolean>
 }
 
 /**
@@ -71,8 +71,8 @@ export function enforceClientIdPolicy (broker: BrokerView, policy: StarlingConfi
     }
     const cluster = owners?.()
     if (cluster === undefined) return
-    return cluster.ownerElsewhere(ctx.client.id).then((owner) => {
-      if (owner !== undefined) throw new StarlingError('STARLING_ERR_CLIENT_ID_CONFLICT')
+    return cluster.claim(ctx.client).then((claimed) => {
+      if (!claimed) throw new StarlingError('STARLING_ERR_CLIENT_ID_CONFLICT')
     })
   }
 }

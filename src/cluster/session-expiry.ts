@@ -1,18 +1,70 @@
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../logger.js'
-import { pluginOutgoingKey, pluginPacketCountKey, sessionExpiryKey } from './keys.js'
+import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
+import type { PodLiveness } from './registry.js'
 
 /** 0xFFFFFFFF: the session does not expire (MQTT 5 §3.1.2.11.2). */
 const NEVER_EXPIRES = 0xFFFFFFFF
 /** Sessions one sweep claims at most (the next sweep takes the rest). */
 const SWEEP_BATCH = 100
 
-/** Atomically takes the sessions whose deadline has passed: each one is claimed by exactly one pod. */
-const CLAIM_EXPIRED = `
+/**
+ * Shared head of the scripts below. KEYS: expiry ZSET, pods SET, then the live hash of every pod
+ * in ARGV[first..] (all one `{sessions}` slot). The caller read the pods SET just before: when a
+ * pod has been added since, the script answers 'retry' instead of missing its hash.
+ * `connected(id)`: the client id is connected on some pod (in a live hash).
+ */
+const WITH_LIVE_HASHES = `
+local given = {}
+for i = FIRST_POD_ARG, #ARGV do given[ARGV[i]] = true end
+for _, pod in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if not given[pod] then return 'retry' end
+end
+local function connected (id, skip)
+  for k = 3, #KEYS do
+    if k ~= skip and redis.call('HEXISTS', KEYS[k], id) == 1 then return true end
+  end
+  return false
+end
+`
+
+/**
+ * Atomically takes the sessions whose deadline has passed: each one is claimed by exactly one
+ * pod. A session whose client id is connected on some pod meanwhile loses its deadline instead.
+ * ARGV: now, batch size, pod ids.
+ */
+const CLAIM_EXPIRED = WITH_LIVE_HASHES.replace('FIRST_POD_ARG', '3') + `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do redis.call('ZREM', KEYS[1], id) end
-return ids`
+local expired = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  if not connected(id, 0) then expired[#expired + 1] = id end
+end
+return expired`
+
+/**
+ * A dead pod's connected sessions, taken by exactly one pod: each one not connected elsewhere
+ * meanwhile gets the deadline now + its Session Expiry Interval (the loss is dated at detection).
+ * ARGV: dead pod id, now, pod ids (the dead one included; its hash is KEYS[3 + its index]).
+ */
+const CLAIM_DEAD_POD = WITH_LIVE_HASHES.replace('FIRST_POD_ARG', '3') + `
+local dead = 0
+for i = 3, #ARGV do if ARGV[i] == ARGV[1] then dead = i end end
+if dead == 0 then return 0 end
+local entries = redis.call('HGETALL', KEYS[dead])
+redis.call('DEL', KEYS[dead])
+redis.call('SREM', KEYS[2], ARGV[1])
+local now = tonumber(ARGV[2])
+local count = 0
+for i = 1, #entries, 2 do
+  local id, interval = entries[i], tonumber(entries[i + 1])
+  if interval < ${0xFFFFFFFF} and not connected(id, dead) then
+    redis.call('ZADD', KEYS[1], string.format('%d', now + interval * 1000), id)
+    count = count + 1
+  end
+end
+return count`
 
 interface AedesSessionInternals {
   closed: boolean
@@ -29,9 +81,19 @@ interface AedesSessionInternals {
 export interface SessionExpiryOptions {
   readonly redis: RedisClient
   readonly logger: Logger
-  /** How often this pod looks for expired sessions, in milliseconds. */
+  /** How often this pod looks for expired sessions and dead pods, in milliseconds. */
   readonly sweepMs: number
+  /** This pod's id (its live-session hash). */
+  readonly nodeId: string
+  readonly liveness: PodLiveness
+  /** Called once a session has ended by expiry: its will, if still pending, is due now [MQTT-3.1.3-9]. */
+  readonly onSessionEnd?: (clientId: string) => Promise<unknown>
 }
+
+interface LiveClient { readonly id: string, readonly version: number, readonly sessionExpiryInterval: number }
+
+/** Scripts answer 'retry' when a pod registered between reading the pods SET and the script. */
+const RETRIES = 3
 
 /**
  * MQTT 5 Session Expiry across the cluster. aedes times a disconnected session with a timer in
@@ -41,6 +103,12 @@ export interface SessionExpiryOptions {
  * Here the deadline is stored in Redis when the client leaves, removed when the client id
  * connects on any pod, and every pod sweeps deadlines that have passed; a Lua claim gives each
  * expired session to exactly one pod, which wipes its subscriptions and offline queue.
+ * Each pod also lists its connected MQTT 5 clients and their Session Expiry Interval in Redis
+ * (`{sessions}:live:<pod>`). When a pod dies (3 missed heartbeats, see watchPodHeartbeats) the
+ * first survivor to notice gives each of its sessions the deadline detection time + interval
+ * (the loss is dated at detection: 3–4 heartbeats late, never early); a session whose client
+ * is connected on another pod by then is left alone, and a deadline that comes while its client
+ * is connected somewhere is dropped.
  * MQTT 3.1.1 sessions keep their rules: clean ones end with the connection, others never expire.
  */
 export class ClusterSessionExpiry {
@@ -59,8 +127,27 @@ export class ClusterSessionExpiry {
       originalClear(clientId)
       this.#redisCall('clear', options.redis.zrem(sessionExpiryKey(), clientId))
     }
+    const live = sessionLiveKey(options.nodeId)
+    broker.on('client', (client: Client) => {
+      const c = client as unknown as LiveClient
+      if (c.version !== 5) return
+      this.#redisCall('live', options.redis.multi().hset(live, c.id, c.sessionExpiryInterval).sadd(sessionPodsKey(), options.nodeId).exec())
+    })
+    broker.on('clientDisconnect', (client: Client) => {
+      // A takeover on this pod replaces the connection: the client id stays connected here.
+      if (internals.clients[client.id] !== undefined || (client as unknown as LiveClient).version !== 5) return
+      this.#redisCall('gone', options.redis.hdel(live, client.id))
+    })
     this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
     this.#timer.unref()
+  }
+
+  /**
+   * Before this pod takes clients: sessions listed under its id are a previous run's (a pod
+   * restarted with the same id), whose connections are gone; their deadlines count from now.
+   */
+  async recoverPreviousRun (): Promise<void> {
+    await this.#claimDeadPod(this.#options.nodeId)
   }
 
   /** Stops sweeping (a draining pod still records the deadlines of the clients it closes). */
@@ -86,17 +173,23 @@ export class ClusterSessionExpiry {
     this.#redisCall('schedule', this.#options.redis.zadd(sessionExpiryKey(), Date.now() + interval * 1000, client.id))
   }
 
-  /** One sweep: claims the sessions past their deadline and wipes them. Returns the ids wiped. */
+  /** One sweep: dates dead pods' sessions, claims the sessions past their deadline and wipes them. Returns the ids wiped. */
   async sweep (): Promise<string[]> {
     if (this.#sweeping || this.#broker.closed) return []
     this.#sweeping = true
     try {
-      const ids = await this.#options.redis.eval(CLAIM_EXPIRED, 1, sessionExpiryKey(), Date.now(), SWEEP_BATCH) as string[]
+      const pods = await this.#options.redis.smembers(sessionPodsKey())
+      if (!pods.includes(this.#options.nodeId)) await this.#relist()
+      for (const pod of pods) {
+        if (this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
+      }
+      const ids = await this.#withLiveHashes(CLAIM_EXPIRED, [Date.now(), SWEEP_BATCH]) as string[]
       const wiped: string[] = []
       for (const id of ids) {
         // Connected here after all (the deadline is cleared on connect; this is a late race).
         if (this.#broker.clients[id] !== undefined) continue
         await this.#wipe(id)
+        await this.#options.onSessionEnd?.(id)
         wiped.push(id)
       }
       if (wiped.length > 0) this.#options.logger.info({ clients: wiped.length }, 'expired sessions wiped')
@@ -109,22 +202,44 @@ export class ClusterSessionExpiry {
     }
   }
 
-  /** Removes an expired session's subscriptions (all pods' routing) and its offline queue. */
-  async #wipe (clientId: string): Promise<void> {
+  /**
+   * Lists this pod's connected MQTT 5 clients again when its entry is gone: Redis lost its data,
+   * or the other pods took this one for dead while it was cut off (their deadlines for these
+   * sessions are then dropped by CLAIM_EXPIRED, the clients being connected).
+   */
+  async #relist (): Promise<void> {
+    const clients = Object.values(this.#broker.clients) as unknown as Array<LiveClient | undefined>
+    const entries = clients.flatMap((c) => c !== undefined && c.version === 5 ? [c.id, String(c.sessionExpiryInterval)] : [])
+    if (entries.length === 0) return
+    const nodeId = this.#options.nodeId
+    await this.#options.redis.multi().hset(sessionLiveKey(nodeId), ...entries).sadd(sessionPodsKey(), nodeId).exec()
+  }
+
+  async #claimDeadPod (pod: string): Promise<void> {
+    const count = await this.#withLiveHashes(CLAIM_DEAD_POD, [pod, Date.now()], pod) as number
+    if (count > 0) this.#options.logger.info({ pod, sessions: count }, 'sessions of a dead pod given their expiry deadlines')
+  }
+
+  /** Runs a WITH_LIVE_HASHES script over every pod's live hash (plus `extra`'s), retrying if a pod registered meanwhile. */
+  async #withLiveHashes (script: string, args: ReadonlyArray<string | number>, extra?: string): Promise<unknown> {
     const redis = this.#options.redis
-    await this.#broker.persistence.cleanSubscriptions({ id: clientId })
-    const listKey = pluginOutgoingKey(clientId)
-    const queued = await redis.lrange(listKey, 0, -1)
-    await redis.del(listKey)
-    for (const key of queued) {
-      // QoS 2 entries in flight are per-client copies `outgoing:<id>:<pod>:<counter>` of `packet:<pod>:<counter>`.
-      const packetKey = key.startsWith('packet:') ? key : `packet:${key.split(':').slice(-2).join(':')}`
-      if (packetKey !== key) await redis.del(key)
-      if (await redis.decr(pluginPacketCountKey(packetKey)) <= 0) {
-        await redis.del(packetKey)
-        await redis.del(pluginPacketCountKey(packetKey))
-      }
+    for (let attempt = 0; attempt < RETRIES; attempt++) {
+      const pods = new Set(await redis.smembers(sessionPodsKey()))
+      if (extra !== undefined) pods.add(extra)
+      const ids = [...pods]
+      const keys = [sessionExpiryKey(), sessionPodsKey(), ...ids.map(sessionLiveKey)]
+      const result = await redis.eval(script, keys.length, ...keys, ...args, ...ids)
+      if (result !== 'retry') return result
     }
+    throw new Error('the pods kept changing')
+  }
+
+  /**
+   * Removes an expired session's subscriptions (all pods' routing); losing its last subscription
+   * drops its offline queue too (StarlingRedisPersistence.removeSubscriptions).
+   */
+  async #wipe (clientId: string): Promise<void> {
+    await this.#broker.persistence.cleanSubscriptions({ id: clientId })
   }
 
   #redisCall (what: string, call: Promise<unknown>): void {

@@ -1,62 +1,247 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../logger.js'
+import { pluginWillListKey, willDueKey } from './keys.js'
+import type { RedisClient } from './redis.js'
+import type { PodLiveness } from './registry.js'
 
 /** How long closing the emitter waits for wills still being published (a drain's). */
 const PENDING_WILLS_MS = 3000
+/** Due wills one sweep takes at most (the next sweep takes the rest). */
+const SWEEP_BATCH = 100
+
+/** Atomically takes the wills whose time has come: each one is claimed by exactly one pod. */
+const CLAIM_DUE = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do redis.call('ZREM', KEYS[1], member) end
+return due`
+
+/**
+ * Sets each member's due time unless it already has an earlier one (the first survivor to notice
+ * a death dates the connection loss). ARGV: score, member, score, member, ...
+ * (ZADD LT needs Redis 6.2; this works on any Redis with Lua.)
+ */
+const ZADD_EARLIER = `
+for i = 1, #ARGV, 2 do
+  local current = redis.call('ZSCORE', KEYS[1], ARGV[i + 1])
+  if not current or tonumber(current) > tonumber(ARGV[i]) then redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 0`
+/** Wills one ZADD_EARLIER call schedules at most. */
+const SCHEDULE_BATCH = 200
+
+interface StoredWill extends Record<string, unknown> {
+  readonly clientId: string
+  readonly brokerId: string
+  readonly properties?: { willDelayInterval?: number }
+}
 
 interface AedesWillInternals {
   readonly id: string
-  readonly persistence: { delWill (client: { id: string, brokerId: string }): Promise<unknown> }
+  readonly closed: boolean
+  readonly clients: Record<string, Client | undefined>
+  readonly _takingOver: Set<string>
+  readonly _clearWillInterval?: NodeJS.Timeout
+  readonly persistence: {
+    delWill (client: { id: string, brokerId?: string }): Promise<Record<string, unknown> | null | undefined>
+    streamWill (brokers?: Record<string, number>): AsyncIterable<StoredWill>
+  }
   readonly mq: { close (cb: () => void): void }
   publishWill (client: Client, will: PublishPacket): void
+  scheduleWill (client: Client, will: PublishPacket, delaySeconds: number): void
+  clearDelayedWill (clientId: string): void
   authorizePublish (client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void
   publish (packet: PublishPacket, client: Client | null, done: (err?: Error) => void): void
 }
 
-/**
- * In cluster mode a will is published only by the pod that takes it out of Redis
- * (StarlingRedisPersistence.delWill claims it). When the client has connected again on another
- * pod meanwhile, that pod's CONNECT removed the stored will, so a delayed will timed here is not
- * published [MQTT-3.1.2-8] [MQTT-3.1.3-9]; aedes' own check sees only this pod's clients.
- * The dead-pod sweep (aedes `_clearWills`, patched to claim before publishing) uses the same claim.
- * A drain closes the emitter right after the clients: closing waits (bounded) for the wills of
- * the clients it closed, which are published since the server ended their connections.
- */
-export function publishWillsOnClaim (broker: Aedes, logger: Logger): void {
-  const internals = broker as unknown as AedesWillInternals
-  const pending = new Set<Promise<void>>()
+export interface WillsOptions {
+  /** The persistence connection (keys relative to the persistence prefix). */
+  readonly redis: RedisClient
+  readonly logger: Logger
+  /** How often this pod looks for dead pods' wills and for due wills, in milliseconds. */
+  readonly sweepMs: number
+  readonly liveness: PodLiveness
+}
 
-  const claimAndPublish = async (client: Client, will: PublishPacket): Promise<void> => {
-    const claimed = await internals.persistence.delWill({ id: client.id, brokerId: internals.id })
-    if (claimed === null || claimed === undefined) {
-      logger.debug({ clientId: client.id }, 'will not published: the client is back or another pod published it')
-      return
+/**
+ * Wills in cluster mode. A will is published only by the pod that takes it out of Redis
+ * (StarlingRedisPersistence.delWill claims it), so it is published once, and not at all when the
+ * client has connected again on any pod meanwhile (that CONNECT removed the stored will)
+ * [MQTT-3.1.2-8] [MQTT-3.1.3-9].
+ *
+ * Will Delay Interval across pods: a delayed will's time is kept in Redis (`wills:due`, per pod
+ * and client), not only in a timer of the pod the client left, and every pod sweeps wills whose
+ * time has come. A pod that dies (3 missed heartbeats, see watchPodHeartbeats) leaves wills of
+ * clients that were still connected: the survivor that first notices dates their connection
+ * loss at that detection and schedules each will Will Delay Interval later (0 for 3.1.1 and
+ * undelayed wills). Detection is 3–4 heartbeats after the death: a will is late by that much,
+ * never early, so a client reconnecting within its interval always cancels it. A will whose
+ * session ends first is published at the session's expiry (ClusterSessionExpiry calls
+ * `publishStored`). This replaces aedes' own dead-broker sweep, which published delayed wills
+ * at detection.
+ * A drain closes the emitter right after the clients: closing waits (bounded) for the wills of
+ * the clients it closed.
+ */
+export class ClusterWills {
+  readonly #broker: AedesWillInternals
+  readonly #options: WillsOptions
+  readonly #timer: NodeJS.Timeout
+  readonly #pending = new Set<Promise<unknown>>()
+  /** Will keys of dead pods already scheduled by this pod (not read again every sweep). */
+  readonly #scheduled = new Set<string>()
+  #sweeping = false
+
+  constructor (broker: Aedes, options: WillsOptions) {
+    const internals = broker as unknown as AedesWillInternals
+    this.#broker = internals
+    this.#options = options
+    // aedes' dead-broker sweep publishes delayed wills at once: this class sweeps instead.
+    clearInterval(internals._clearWillInterval)
+
+    internals.publishWill = (client, will) => {
+      void this.#track(this.publishStored(client.id, internals.id, client, will))
+      this.#redisCall('done', options.redis.zrem(willDueKey(), dueMember(internals.id, client.id)))
     }
-    const packet = willAsPublish(will)
+    const scheduleWill = internals.scheduleWill.bind(internals)
+    internals.scheduleWill = (client, will, delaySeconds) => {
+      // Also when closing (aedes then drops its timer): the will waits in Redis for any pod.
+      if (!internals._takingOver.has(client.id)) {
+        this.#redisCall('schedule', this.#scheduleDue([[Date.now() + delaySeconds * 1000, dueMember(internals.id, client.id)]]))
+      }
+      scheduleWill(client, will, delaySeconds)
+    }
+    const clearDelayedWill = internals.clearDelayedWill.bind(internals)
+    internals.clearDelayedWill = (clientId) => {
+      clearDelayedWill(clientId)
+      this.#redisCall('cancel', options.redis.zrem(willDueKey(), dueMember(internals.id, clientId)))
+    }
+
+    const closeEmitter = internals.mq.close.bind(internals.mq)
+    internals.mq.close = (cb) => {
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, PENDING_WILLS_MS) })
+      void Promise.race([Promise.allSettled([...this.#pending]), late]).then(() => {
+        clearTimeout(timer)
+        closeEmitter(cb)
+      })
+    }
+    this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
+    this.#timer.unref()
+    broker.once('closed', () => this.stop())
+  }
+
+  /**
+   * Before this pod takes clients: wills stored under its id are a previous run's (a pod
+   * restarted with the same id), whose connections are gone; they are scheduled from now.
+   */
+  async recoverPreviousRun (): Promise<void> {
+    await this.#scheduleWillsOf((podId) => podId === this.#broker.id)
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+  }
+
+  /**
+   * Takes a client's stored will out of Redis (the one of `podId`, or the client's current one)
+   * and publishes it; false when there is none left (published by another pod, or the client is
+   * back). `client`: the connection, for authorization (null for a connection of another pod);
+   * `will`: the will as that connection has it (else the stored copy is published).
+   */
+  async publishStored (clientId: string, podId?: string, client: Client | null = null, will?: PublishPacket): Promise<boolean> {
+    const broker = this.#broker
+    const stored = await broker.persistence.delWill(podId === undefined ? { id: clientId } : { id: clientId, brokerId: podId })
+    if (stored === null || stored === undefined) {
+      this.#options.logger.debug({ clientId }, 'will not published: the client is back or another pod published it')
+      return false
+    }
+    const packet = willAsPublish(will ?? stored as unknown as PublishPacket)
+    const from = client ?? broker.clients[clientId] ?? null
     await new Promise<void>((resolve, reject) => {
-      internals.authorizePublish(client, packet, (err) => {
+      broker.authorizePublish(from, packet, (err) => {
         if (err !== null && err !== undefined) { resolve(); return }
-        internals.publish(packet, client, (err2) => { if (err2 !== undefined && err2 !== null) reject(err2); else resolve() })
+        broker.publish(packet, from, (err2) => { if (err2 !== undefined && err2 !== null) reject(err2); else resolve() })
       })
     })
+    return true
   }
 
-  internals.publishWill = (client, will) => {
-    const job = claimAndPublish(client, will)
-      .catch((err: Error) => logger.warn({ err: err.message, clientId: client.id }, 'will not published'))
-      .finally(() => pending.delete(job))
-    pending.add(job)
+  /** One sweep: schedules dead pods' wills, then publishes the wills that are due. */
+  async sweep (): Promise<void> {
+    if (this.#sweeping || this.#broker.closed) return
+    this.#sweeping = true
+    try {
+      await this.#scheduleWillsOf((podId) => this.#options.liveness.isDead(podId))
+      const due = await this.#options.redis.eval(CLAIM_DUE, 1, willDueKey(), Date.now(), SWEEP_BATCH) as string[]
+      for (const member of due) {
+        const [podId, clientId] = JSON.parse(member) as [string, string]
+        await this.#track(this.publishStored(clientId, podId))
+      }
+    } catch (err) {
+      this.#options.logger.warn({ err: (err as Error).message }, 'will sweep failed')
+    } finally {
+      this.#sweeping = false
+    }
   }
 
-  const closeEmitter = internals.mq.close.bind(internals.mq)
-  internals.mq.close = (cb) => {
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, PENDING_WILLS_MS) })
-    void Promise.race([Promise.allSettled([...pending]), late]).then(() => {
-      clearTimeout(timer)
-      closeEmitter(cb)
-    })
+  /** Schedules, from now, the stored wills of the pods `gone` selects (not seen before by this pod). */
+  async #scheduleWillsOf (gone: (podId: string) => boolean): Promise<void> {
+    const keys = await this.#options.redis.lrange(pluginWillListKey(), 0, -1)
+    const listed = new Set(keys)
+    for (const key of this.#scheduled) if (!listed.has(key)) this.#scheduled.delete(key)
+    // The plugin's keys are `will:<pod id>:<encoded client id>` (pod ids have no ':').
+    const alive: Record<string, number> = {}
+    let fresh = false
+    for (const key of keys) {
+      const podId = key.split(':')[1] ?? ''
+      if (!gone(podId)) {
+        alive[podId] = 1
+        // A pod back with the same id stores new wills under the same keys.
+        this.#scheduled.delete(key)
+      } else if (!this.#scheduled.has(key)) fresh = true
+    }
+    if (!fresh) return
+    const now = Date.now()
+    let batch: Array<[number, string]> = []
+    let count = 0
+    // streamWill yields the stored wills of the pods not listed as alive.
+    for await (const will of this.#broker.persistence.streamWill(alive)) {
+      const key = `${pluginWillListKey()}:${will.brokerId}:${encodeURIComponent(will.clientId)}`
+      if (this.#scheduled.has(key)) continue
+      this.#scheduled.add(key)
+      // Undelayed (and 3.1.1) wills are due at once.
+      const delay = Number(will.properties?.willDelayInterval ?? 0)
+      batch.push([now + delay * 1000, dueMember(will.brokerId, will.clientId)])
+      count++
+      if (batch.length >= SCHEDULE_BATCH) {
+        await this.#scheduleDue(batch)
+        batch = []
+      }
+    }
+    await this.#scheduleDue(batch)
+    if (count > 0) this.#options.logger.info({ wills: count }, 'wills of a dead pod scheduled')
   }
+
+  async #scheduleDue (entries: ReadonlyArray<[number, string]>): Promise<void> {
+    if (entries.length === 0) return
+    await this.#options.redis.eval(ZADD_EARLIER, 1, willDueKey(), ...entries.flatMap(([due, member]) => [Math.round(due), member]))
+  }
+
+  #track<T> (job: Promise<T>): Promise<T | undefined> {
+    const tracked = job.catch((err: Error) => {
+      this.#options.logger.warn({ err: err.message }, 'will not published')
+      return undefined
+    }).finally(() => this.#pending.delete(tracked))
+    this.#pending.add(tracked)
+    return tracked
+  }
+
+  #redisCall (what: string, call: Promise<unknown>): void {
+    call.catch((err: Error) => this.#options.logger.warn({ err: err.message, what }, 'will bookkeeping failed'))
+  }
+}
+
+function dueMember (podId: string, clientId: string): string {
+  return JSON.stringify([podId, clientId])
 }
 
 /** Will Delay Interval is a CONNECT will property, not one of PUBLISH (as aedes' willAsPublish). */

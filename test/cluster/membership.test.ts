@@ -93,7 +93,9 @@ test('cluster membership: /cluster and `starling cluster status` list live pods;
     const killedAt = Date.now()
     assert.ok(ids(await clusterOf(a.httpPort)).includes('pod-c'), 'still listed right after the kill (no heartbeat has expired yet)')
     await until(() => clusterOf(a.httpPort), (list) => !ids(list).includes('pod-c'), TTL_MS + 3000, 'pod-c to expire')
-    assert.ok(Date.now() - killedAt >= TTL_MS - HEARTBEAT_MS - 100, 'not before its TTL')
+    // The entry expires TTL after the last heartbeat, which on a loaded machine may have run well
+    // before the kill: half the TTL still tells "expired by TTL" from "removed at the kill".
+    assert.ok(Date.now() - killedAt >= TTL_MS / 2, 'not before its TTL')
     assert.deepEqual(ids(await clusterOf(b.httpPort)), ['pod-a', 'pod-b'])
   })
 

@@ -53,16 +53,21 @@ export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-/** Like connectClient, but also returns the CONNACK (session present, v5 properties). */
-export async function connectWithAck (t: TestContext | undefined, url: string, options: IClientOptions = {}): Promise<{ client: MqttClient, connack: IConnackPacket }> {
+/**
+ * Like connectClient, but also returns the CONNACK (session present, v5 properties) and the
+ * messages received from the first packet on (a resumed session's queued messages may arrive
+ * before mqtt.js reports 'connect').
+ */
+export async function connectWithAck (t: TestContext | undefined, url: string, options: IClientOptions = {}): Promise<{ client: MqttClient, connack: IConnackPacket, got: Received[] }> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options })
   t?.after(() => stopClient(client))
+  const got = collect(client)
   const connack = await new Promise<IConnackPacket>((resolve, reject) => {
     client.once('connect', resolve)
     client.once('error', reject)
     client.once('close', () => reject(new Error('closed before CONNACK')))
   })
-  return { client, connack }
+  return { client, connack, got }
 }
 
 /** Ends a client gracefully (normal DISCONNECT) and waits for the socket to close. */
@@ -82,6 +87,11 @@ export async function refusedCode (url: string, options: IClientOptions = {}): P
   } finally {
     client.end(true)
   }
+}
+
+/** Options of an MQTT 5 session that outlives its connection by `seconds`. */
+export function expiringSession (clientId: string, seconds: number): IClientOptions {
+  return { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: seconds } }
 }
 
 /** Options of a persistent session: Clean Session 0 (3.1.1), or Session Expiry 60 s (5). */
