@@ -5,6 +5,7 @@ import type { BrokerMetrics } from '../metrics/registry.js'
 import { StaticAcl } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
+import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 
@@ -19,6 +20,8 @@ export interface BrokerDeps {
   readonly mq?: AedesOptions['mq']
   /** Cluster mode: which other pod holds a client id (`clientIdConflict: reject`); set once known. */
   readonly clientIdOwners?: () => ClientIdOwners | undefined
+  /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
+  readonly groups?: SharedGroups
 }
 
 /** aedes fields that its type declarations leave out. */
@@ -26,8 +29,6 @@ export interface BrokerInternals {
   readonly clients: Readonly<Record<string, Client>>
   readonly connectedClients: number
 }
-
-const SHARE_PREFIX = '$share/'
 
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
@@ -61,8 +62,18 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     outboundQueueLimit: limits.maxQueuedMessages,
     sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
     // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
-    maxClientsIdLength: 23
+    maxClientsIdLength: 23,
+    // Shared subscriptions (src/groups): aedes hands `$share/...` subscriptions to the groups
+    // and reports acknowledgements of the messages they send (our aedes patch) [MQTT-4.8.2].
+    ...(deps.groups !== undefined ? { sharedSubscriptions: deps.groups.hooks, onPublishAcked: deps.groups.onAck } : {})
   } as AedesOptions)
+  const groups = deps.groups
+  if (groups !== undefined) {
+    groups.attach(broker)
+    // Runs before the publisher's PUBACK (aedes' publish chain): an acknowledged message is in
+    // every matching group's queue.
+    broker.published = (packet, _client, done) => groups.published(packet, done as (err?: Error) => void)
+  }
 
   const view = broker as unknown as BrokerInternals
   broker.authenticate = composeAuthenticate([
@@ -73,9 +84,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
-    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS') {
+    // `$share/...` names subscriptions, never a topic: a message published to it would reach
+    // offline members as if through an ordinary subscription [MQTT-4.8.2].
+    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
-      callback(new Error('publishing to $SYS is not allowed'))
+      callback(new Error('publishing to $SYS or $share/ is not allowed'))
       return
     }
     if (!acl.empty && !acl.allows('publish', packet.topic)) {
@@ -88,9 +101,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   }
 
   broker.authorizeSubscribe = function authorizeSubscribe (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
-    // Shared subscriptions arrive with the cluster work; until then a 3.1.1 `$share/...` must not
-    // silently become a subscription to a literal topic nobody publishes to.
-    if (sub.topic.startsWith(SHARE_PREFIX) || (!acl.empty && !acl.allows('subscribe', sub.topic))) {
+    // A shared subscription is authorized on its inner filter; without the groups a 3.1.1
+    // `$share/...` must not silently become a subscription to a literal topic nobody publishes to.
+    const share = isSharedTopic(sub.topic) ? parseShare(sub.topic) : undefined
+    const filter = share?.filter ?? sub.topic
+    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (!acl.empty && !acl.allows('subscribe', filter))) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
       return

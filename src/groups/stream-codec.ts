@@ -1,0 +1,51 @@
+import type { ShareMessage } from './queue.js'
+
+/**
+ * A group message as a Redis Stream entry: field `m` is a JSON header (topic, QoS, retain,
+ * MQTT 5 properties with Buffers as base64, expiry, enqueue time), field `p` the raw payload.
+ */
+export function encodeEntry (message: ShareMessage): [string, string, string, Buffer] {
+  const header = JSON.stringify({
+    t: message.topic,
+    q: message.qos,
+    r: message.retain ? 1 : 0,
+    p: message.properties,
+    x: message.messageExpiry,
+    at: message.enqueuedAt
+  }, (_key, value: unknown) => isBufferJson(value) ? { $b: Buffer.from(value.data).toString('base64') } : value)
+  return ['m', header, 'p', message.payload]
+}
+
+interface Header { t: string, q: 0 | 1 | 2, r: 0 | 1, p?: Record<string, unknown>, x?: number, at: number }
+
+/** Decodes the flat field list of a stream entry; undefined for an entry this layout did not write. */
+export function decodeEntry (fields: readonly Buffer[] | null | undefined): ShareMessage | undefined {
+  if (fields === null || fields === undefined) return undefined
+  let header: Header | undefined
+  let payload: Buffer | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]?.toString()
+    if (name === 'm') {
+      header = JSON.parse((fields[i + 1] as Buffer).toString(), (_key, value: unknown) => {
+        if (typeof value === 'object' && value !== null && typeof (value as { $b?: unknown }).$b === 'string') return Buffer.from((value as { $b: string }).$b, 'base64')
+        return value
+      }) as Header
+    } else if (name === 'p') {
+      payload = fields[i + 1]
+    }
+  }
+  if (header === undefined || payload === undefined) return undefined
+  return {
+    topic: header.t,
+    payload,
+    qos: header.q,
+    retain: header.r === 1,
+    ...(header.p !== undefined && header.p !== null ? { properties: header.p } : {}),
+    ...(typeof header.x === 'number' ? { messageExpiry: header.x } : {}),
+    enqueuedAt: header.at
+  }
+}
+
+function isBufferJson (value: unknown): value is { type: 'Buffer', data: number[] } {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)
+}

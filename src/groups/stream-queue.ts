@@ -1,0 +1,148 @@
+import { shareStreamKey } from '../cluster/keys.js'
+import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
+import type { Logger } from '../logger.js'
+import { BlockingPool } from './blocking-pool.js'
+import { ClusterGroups } from './cluster-groups.js'
+import type { ShareMetrics } from './metrics.js'
+import type { ShareFilter } from './parse.js'
+import type { GroupQueue, QueueBackend, ShareMessage } from './queue.js'
+import { encodeEntry } from './stream-codec.js'
+import { StreamGroupQueue, CONSUMER_GROUP } from './stream-group.js'
+
+export interface StreamQueueOptions {
+  readonly nodeId: string
+  readonly maxLength: number
+  readonly maxAgeMs: number
+  readonly claimIdleMs: number
+  readonly blockingReads: number
+  readonly logger: Logger
+  readonly metrics: ShareMetrics
+}
+
+/**
+ * Trims one group's stream by age (MINID) and length (MAXLEN) and reports what it removed,
+ * with the stream's length and the consumer group's pending count, in one round trip. Atomic,
+ * so when several pods sweep the same group each removed entry is counted once.
+ */
+const TRIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0} end
+local byAge = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+local byLength = redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
+local length = redis.call('XLEN', KEYS[1])
+local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[3])
+local pending = 0
+if ok then pending = summary[1] end
+return {byLength, byAge, length, pending}
+`
+
+type TrimCommand = (key: string, maxLength: number, minId: string, group: string) => Promise<[number, number, number, number]>
+
+/**
+ * Cluster mode: each group's queue is a Redis Stream with one consumer group; the publishing pod
+ * XADDs a message once per matching group, pods with members read it with XREADGROUP (one
+ * blocking read per member with room, so members take turns cluster-wide), acknowledge it with
+ * XACK (and XDEL) once the member has, and claim with XAUTOCLAIM what a dead pod left pending
+ * longer than `claimIdleMs`.
+ */
+export class StreamQueueBackend implements QueueBackend {
+  readonly #commands: RedisClient
+  readonly #subscriber: RedisClient
+  readonly #pool: BlockingPool
+  readonly #groups: ClusterGroups
+  readonly #options: StreamQueueOptions
+  readonly #open = new Map<string, StreamGroupQueue>()
+  #closed = false
+
+  private constructor (commands: RedisClient, subscriber: RedisClient, pool: BlockingPool, groups: ClusterGroups, options: StreamQueueOptions) {
+    this.#commands = commands
+    this.#subscriber = subscriber
+    this.#pool = pool
+    this.#groups = groups
+    this.#options = options
+  }
+
+  static async start (settings: RedisSettings, options: StreamQueueOptions): Promise<StreamQueueBackend> {
+    const { nodeId, logger } = options
+    const commands = createRedisClient(settings, { role: 'share', nodeId, logger, autoPipelining: true })
+    const subscriber = createRedisClient(settings, { role: 'share-sub', nodeId, logger })
+    for (const conn of [commands, subscriber]) conn.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis share connection error'))
+    commands.defineCommand('starlingShareTrim', { numberOfKeys: 1, lua: TRIM_SCRIPT })
+    const groups = new ClusterGroups(commands, subscriber, { maxAgeMs: options.maxAgeMs, logger })
+    try {
+      await groups.start()
+    } catch (err) {
+      commands.disconnect()
+      subscriber.disconnect()
+      throw err
+    }
+    const pool = new BlockingPool(settings, { nodeId, logger, max: options.blockingReads })
+    return new StreamQueueBackend(commands, subscriber, pool, groups, options)
+  }
+
+  async join (share: ShareFilter): Promise<GroupQueue> {
+    const key = shareStreamKey(share.key)
+    await createConsumerGroup(this.#commands, key)
+    await this.#commands.pexpire(key, 2 * this.#options.maxAgeMs)
+    await this.#groups.announce(share)
+    const queue = new StreamGroupQueue(share, key, {
+      commands: this.#commands,
+      pool: this.#pool,
+      nodeId: this.#options.nodeId,
+      claimIdleMs: this.#options.claimIdleMs,
+      logger: this.#options.logger,
+      onClose: (closed) => { if (this.#open.get(share.key) === closed) this.#open.delete(share.key) },
+      recreate: async () => await createConsumerGroup(this.#commands, key)
+    })
+    this.#open.set(share.key, queue)
+    return queue
+  }
+
+  groups (): readonly ShareFilter[] {
+    return this.#groups.groups()
+  }
+
+  async enqueue (shares: readonly ShareFilter[], message: ShareMessage): Promise<void> {
+    const fields = encodeEntry(message)
+    // NOMKSTREAM: a group forgotten meanwhile (its stream expired) does not come back empty-handed.
+    await Promise.all(shares.map(async (share) => await this.#commands.xadd(shareStreamKey(share.key), 'NOMKSTREAM', '*', ...fields)))
+  }
+
+  async sweep (): Promise<void> {
+    if (this.#closed) return
+    await this.#groups.refresh()
+    await this.#groups.renew([...this.#open.keys()])
+    await Promise.all([...this.#open.values()].map(async (queue) => {
+      await queue.sweep()
+      await this.#commands.pexpire(queue.key, 2 * this.#options.maxAgeMs)
+    }))
+    const { metrics, maxLength, maxAgeMs } = this.#options
+    const minId = `${Math.max(0, Date.now() - maxAgeMs)}-0`
+    const trim = (this.#commands as unknown as { starlingShareTrim: TrimCommand }).starlingShareTrim.bind(this.#commands)
+    const lag = new Map<string, number>()
+    await Promise.all(this.#groups.groups().map(async (share) => {
+      const [byLength, byAge, length, pending] = await trim(shareStreamKey(share.key), maxLength, minId, CONSUMER_GROUP)
+      if (byLength > 0) metrics.dropped.inc({ group: share.group, reason: 'max_length' }, byLength)
+      if (byAge > 0) metrics.dropped.inc({ group: share.group, reason: 'max_age' }, byAge)
+      lag.set(share.group, (lag.get(share.group) ?? 0) + Math.max(0, length - pending))
+    }))
+    metrics.lag.reset()
+    for (const [group, n] of lag) metrics.lag.set({ group }, n)
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await Promise.all([...this.#open.values()].map(async (queue) => { queue.close(); await queue.flushed() }))
+    this.#pool.close()
+    this.#subscriber.disconnect()
+    await this.#commands.quit().catch(() => this.#commands.disconnect())
+  }
+}
+
+async function createConsumerGroup (commands: RedisClient, key: string): Promise<void> {
+  try {
+    await commands.xgroup('CREATE', key, CONSUMER_GROUP, '$', 'MKSTREAM')
+  } catch (err) {
+    if (!String((err as Error).message).includes('BUSYGROUP')) throw err
+  }
+}
