@@ -1,13 +1,18 @@
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from '../logger.js'
+import { isByteCounting, type ByteCountingSocket } from '../metrics/connection-bytes.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
-import { countPublishSent } from './outbound.js'
 
 /** Where a connection came in, stamped by the listener on the request aedes keeps as `client.req`. */
 export interface ConnectionOrigin {
   readonly listener: string
   readonly remoteAddress?: string
   readonly remotePort?: number
+  /**
+   * The network socket under the MQTT stream, for `starling_bytes_*_total`, when the stream is
+   * not that socket itself (WebSocket: the HTTP request's socket). TCP and TLS need not set it.
+   */
+  readonly socket?: ByteCountingSocket
 }
 
 export function originOf (client: Client): ConnectionOrigin {
@@ -19,23 +24,88 @@ function protocolLabel (client: Client): string {
   return client.version === 5 ? '5' : client.version === 3 ? '3.1' : '3.1.1'
 }
 
-/** Connection and error metrics and log lines, from aedes' events. */
+/** CONNACK refusal codes (v5 reason code, or v3.1.1 return code) → `starling_connects_refused_total` reason. */
+const REFUSAL_REASONS = new Map<number, string>([
+  [0x80, 'unspecified_error'], [0x81, 'malformed_packet'], [0x82, 'protocol_error'], [0x83, 'implementation_specific_error'],
+  [0x84, 'unsupported_protocol_version'], [0x85, 'client_id_not_valid'], [0x86, 'bad_username_or_password'],
+  [0x87, 'not_authorized'], [0x88, 'server_unavailable'], [0x89, 'server_busy'], [0x8a, 'banned'],
+  [0x8c, 'bad_authentication_method'], [0x95, 'packet_too_large'], [0x97, 'quota_exceeded'],
+  [0x9c, 'use_another_server'], [0x9d, 'server_moved'], [0x9f, 'connection_rate_exceeded']
+])
+const RETURN_CODE_REASONS = ['accepted', 'unsupported_protocol_version', 'client_id_not_valid', 'server_unavailable', 'bad_username_or_password', 'not_authorized', 'connection_rate_exceeded']
+
+function refusalReason (connack: { reasonCode?: number, returnCode?: number }): string | undefined {
+  if (typeof connack.reasonCode === 'number') {
+    if (connack.reasonCode < 0x80) return undefined
+    return REFUSAL_REASONS.get(connack.reasonCode) ?? 'connack_0x' + connack.reasonCode.toString(16)
+  }
+  if (typeof connack.returnCode !== 'number' || connack.returnCode === 0) return undefined
+  return RETURN_CODE_REASONS[connack.returnCode] ?? `connack_${connack.returnCode}`
+}
+
+type AuthenticateHook = (client: Client, username: unknown, password: unknown, done: (err: Error | null, ok?: boolean | null) => void) => void
+
+/**
+ * Counts the CONNECTs aedes itself refuses (unsupported protocol version, invalid client id,
+ * ...): Starling's own CONNECT pipeline counts its refusals with their specific reason
+ * (connect-guard.ts), so those are recognised by the authenticate hook's answer and left out.
+ * The hook is wrapped through an accessor, so whichever authenticate is installed (before or
+ * after this) is observed.
+ */
+function countAedesRefusals (broker: Aedes, metrics: BrokerMetrics): void {
+  const refusedByHook = new WeakSet<Client>()
+  const target = broker as unknown as { authenticate: AuthenticateHook }
+  let inner: AuthenticateHook = target.authenticate
+  const wrapped: AuthenticateHook = (client, username, password, done) => {
+    inner.call(broker, client, username, password, (err, ok) => {
+      if (err !== null && err !== undefined) refusedByHook.add(client)
+      else if (ok !== true) refusedByHook.add(client)
+      done(err, ok)
+    })
+  }
+  Object.defineProperty(broker, 'authenticate', {
+    configurable: true,
+    enumerable: true,
+    get: () => wrapped,
+    set: (hook: AuthenticateHook) => { inner = hook }
+  })
+  ;(broker as unknown as NodeJS.EventEmitter).on('connackSent', (connack: { reasonCode?: number, returnCode?: number }, client: Client) => {
+    const reason = refusalReason(connack)
+    if (reason === undefined || refusedByHook.has(client)) return
+    metrics.connectsRefused.inc({ reason })
+  })
+}
+
+/** Connection, message and error metrics and log lines, from aedes' events. */
 export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Logger): void {
-  const counted = new WeakSet<Client>()
+  /** Each connected client's labels and socket, so its disconnect undoes exactly what its connect did. */
+  const counted = new WeakMap<Client, { labels: { listener: string, protocol: string }, socket: ByteCountingSocket | undefined }>()
+
+  // Our aedes patch stamps `publishedAt` on each message in publish() when this is set, for
+  // starling_delivery_latency_seconds (measured when the copy is written to a subscriber).
+  ;(broker as unknown as { stampPublish: boolean }).stampPublish = true
+  metrics.store.attachBroker(broker as unknown as Parameters<typeof metrics.store.attachBroker>[0])
+  countAedesRefusals(broker, metrics)
 
   broker.on('client', (client: Client) => {
     const origin = originOf(client)
     const labels = { listener: origin.listener, protocol: protocolLabel(client) }
     // Behind a PROXY protocol load balancer, remoteAddress is the client's, not the balancer's.
     logger.info({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol: labels.protocol }, 'client connected')
-    counted.add(client)
+    const conn = (client as unknown as { conn?: unknown }).conn
+    const socket = origin.socket ?? (isByteCounting(conn) ? conn : undefined)
+    counted.set(client, { labels, socket })
+    if (socket !== undefined) metrics.connectionBytes.open(socket)
     metrics.connections.inc(labels)
     metrics.connectionsTotal.inc(labels)
   })
 
   broker.on('clientDisconnect', (client: Client) => {
-    if (!counted.delete(client)) return
-    metrics.connections.dec({ listener: originOf(client).listener, protocol: protocolLabel(client) })
+    const entry = counted.get(client)
+    if (entry === undefined) return
+    counted.delete(client)
+    if (entry.socket !== undefined) metrics.connectionBytes.close(entry.socket)
+    metrics.connections.dec(entry.labels)
     const reason = (client as unknown as { disconnectReasonCode?: number | null }).disconnectReasonCode
     if (typeof reason === 'number' && reason !== 0) {
       metrics.disconnectsByServer.inc({ reason: '0x' + reason.toString(16).padStart(2, '0') })
@@ -56,9 +126,9 @@ export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Lo
     logger.debug({ clientId: client.id }, 'keep alive timeout')
   })
 
-  // Per-message hot path: a plain array slot, folded into the counter when it is read (see
-  // countPublishSent), instead of prom-client's label hashing on every PUBLISH.
-  const countReceived = countPublishSent(metrics.messagesReceived)
+  // Per-message hot path: plain array slots, folded into the counters when they are read
+  // (src/metrics/publish.ts), instead of prom-client's label hashing on every PUBLISH.
+  const countReceived = metrics.publishReceived
   broker.on('publish', (packet, client: Client | null) => {
     if (client) countReceived(client, packet)
   })

@@ -2,14 +2,16 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { observeRedisClient } from '../metrics/redis-client.js'
 
 /**
- * The one place Starling opens Redis connections (ioredis 5, the major mqemitter-redis and
- * aedes-persistence-redis use too). Topology comes from the config:
+ * The one place Starling opens Redis connections (ioredis 5, the major
+ * aedes-persistence-redis uses too). Topology comes from the config:
  *   - `redis.cluster.nodes` set → Redis Cluster;
  *   - `redis.sentinels` set → Sentinel, master `redis.name`;
  *   - otherwise `redis.url` → one standalone server.
- * The URL always carries the credentials, TLS (`rediss://`) and database, whatever the topology.
+ * The URL always carries the credentials, TLS (`rediss://`) and database, whatever the topology;
+ * `redis.password`, when set, replaces the URL's password (so the URL itself holds no secret).
  */
 
 export type RedisClient = Redis | Cluster
@@ -79,7 +81,7 @@ export function redisSettings (config: StarlingConfig['redis']): RedisSettings |
     sentinelName: config.name,
     clusterNodes,
     username: url !== undefined && url.username !== '' ? decodeURIComponent(url.username) : undefined,
-    password: url !== undefined && url.password !== '' ? decodeURIComponent(url.password) : undefined,
+    password: config.password !== '' ? config.password : url !== undefined && url.password !== '' ? decodeURIComponent(url.password) : undefined,
     db,
     tls
   }
@@ -122,8 +124,17 @@ function commonOptions (settings: RedisSettings, options: ClientOptions): RedisO
   }
 }
 
-/** One ioredis client for the configured topology. Errors are logged by the health monitor. */
+/**
+ * One ioredis client for the configured topology. Errors are logged by the health monitor;
+ * commands, errors and connection state are measured for the node's metrics (src/metrics/redis.ts).
+ */
 export function createRedisClient (settings: RedisSettings, options: ClientOptions): RedisClient {
+  const client = newRedisClient(settings, options)
+  observeRedisClient(client, { nodeId: options.nodeId, role: options.role, cluster: settings.mode === 'cluster' })
+  return client
+}
+
+function newRedisClient (settings: RedisSettings, options: ClientOptions): RedisClient {
   const common = commonOptions(settings, options)
   switch (settings.mode) {
     case 'cluster': {

@@ -89,7 +89,7 @@ export function listenWs (options: WsListenerOptions, handle: ConnectionHandler)
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      handle(mqttStream(ws), { listener: name, remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort })
+      handle(mqttStream(ws), { listener: name, remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, socket: req.socket })
     })
   })
   server.on('tlsClientError', (_err: Error, socket: Duplex) => { socket.destroy() })

@@ -30,9 +30,10 @@ export interface TestNode {
 
 /**
  * An in-process Starling node on loopback with free ports (port 0), closed after the test.
- * `overrides` use config paths: `{ 'limits.maxConnections': 2, acl: [...] }`.
+ * `overrides` use config paths: `{ 'limits.maxConnections': 2, acl: [...] }`. `processMetrics`
+ * adds prom-client's default process and Node.js series, as `starling serve` has them.
  */
-export async function startTestNode (t: TestContext | undefined, overrides: Record<string, unknown> = {}): Promise<TestNode> {
+export async function startTestNode (t: TestContext | undefined, overrides: Record<string, unknown> = {}, options: { processMetrics?: boolean } = {}): Promise<TestNode> {
   const config = loadConfig({
     overrides: {
       nodeId: 'test-node',
@@ -51,7 +52,7 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
   const logs = new LogCapture()
   const node = await StarlingNode.start(config, {
     logger: createLogger(config.log.level, config.nodeId, logs),
-    metrics: createMetrics(config.nodeId, false)
+    metrics: createMetrics(config.nodeId, options.processMetrics ?? false)
   })
   t?.after(() => node.close())
   const mqttPort = node.port('mqtt')
