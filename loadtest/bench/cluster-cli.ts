@@ -10,12 +10,15 @@ import { runRetained } from './retained.js'
 import { runWildcardStep, type WildcardResult } from './wildcard.js'
 
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
-  --parts LIST       compare,persistent,wildcard,retained (default all)
+  --parts LIST       compare,persistent,shared,wildcard,retained (default all)
+  --members N        shared: members of the \$share group (default 4)   --publishers N  shared: publishers (default 4)
   --messages N       deliveries per one-to-one / fan-out scenario (default 20000)
   --fan N            fan-out subscribers (default 100)
   --wildcards LIST   distinct wildcard subscriptions per curve step (default 10,1000,10000)
   --wc-messages N    messages per curve step (default 10000)
   --per-conn N       wildcard filters per connection (default 500; keeps connections under ulimit -n)
+  --wc-topic KIND    wildcard curve traffic: unrelated (default, xbench/...) or overlap (wc/<run>/x/N:
+                     under the filters' first levels, matching none of them)
   --retained N       retained topics for the lookup test (default 100000)
   --window N         QoS 1 publish window (default 100)   --ahead N  end-to-end window (default 1000)
   --timeout S        seconds per scenario (default 60)
@@ -24,7 +27,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued']
+  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers']
   const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
   if (values.help === true) {
     process.stdout.write(USAGE + '\n')
@@ -41,7 +44,7 @@ function int (o: Record<string, string>, name: string, fallback: number): number
 
 async function main (): Promise<void> {
   const o = options(process.argv.slice(2))
-  const parts = new Set((o.parts ?? 'compare,persistent,wildcard,retained').split(','))
+  const parts = new Set((o.parts ?? 'compare,persistent,shared,wildcard,retained').split(','))
   const messages = int(o, 'messages', 20_000)
   const fan = int(o, 'fan', 100)
   const dist = resolve(REPO, o.dist ?? 'dist')
@@ -95,7 +98,7 @@ async function main (): Promise<void> {
     ].filter((t): t is Target => t !== undefined)
 
     const rows: CrossRow[] = []
-    const runAll = async (scenario: string, targets: Target[], shape: Pick<CrossSpec, 'publishers' | 'subscribers' | 'perPublisher' | 'persistent'>): Promise<void> => {
+    const runAll = async (scenario: string, targets: Target[], shape: Pick<CrossSpec, 'publishers' | 'subscribers' | 'perPublisher' | 'persistent' | 'shareGroup'>): Promise<void> => {
       for (const t of targets) {
         try {
           const result = await runCross({ label: scenario.replace(/\W+/g, '-'), qos: 1, pubPorts: t.pub, subPorts: t.sub, pids: t.pids, ...shape, ...(t.redisPort !== undefined ? { redisPort: t.redisPort } : {}) }, tune)
@@ -116,6 +119,19 @@ async function main (): Promise<void> {
       await runAll('one-to-one QoS 1, persistent sub', one, { publishers: 1, subscribers: 1, perPublisher: messages, persistent: true })
       await runAll(`fan-out 1→${fan} QoS 1, persistent subs`, fanTargets, { publishers: 1, subscribers: fan, perPublisher: perFan, persistent: true })
     }
+    if (parts.has('shared')) {
+      // Shared subscriptions: P publishers into one $share group of M members (each message to
+      // one member), next to the same publishers into one plain subscriber (the same msg/s).
+      const members = int(o, 'members', 4)
+      const publishers = int(o, 'publishers', 4)
+      const perPublisher = Math.max(1, Math.round(messages / publishers))
+      const sharedTargets: Target[] = [
+        ...[one[1], one[2]].filter((t): t is Target => t !== undefined),
+        { name: '3 pods, pubs and members over A/B/C direct', pub: podPorts, sub: podPorts, pids: [...podPids, redis3.pid], redisPort: redis3.port }
+      ]
+      await runAll(`plain ${publishers}→1 QoS 1`, sharedTargets, { publishers, subscribers: 1, perPublisher, persistent: false })
+      await runAll(`group ${publishers}→$share/${members} members QoS 1`, sharedTargets, { publishers, subscribers: members, perPublisher, persistent: false, shareGroup: 'bench' })
+    }
     if (rows.length > 0) {
       process.stdout.write('\n' + crossTable(rows) + '\n\nRedis commands per delivered message:\n\n' + commandsTable(rows) + '\n')
     }
@@ -125,9 +141,9 @@ async function main (): Promise<void> {
       const curve: WildcardResult[] = []
       for (const count of steps) {
         try {
-          const w = await runWildcardStep({ count, podPorts, podPids, redisPort: redis3.port, redisPid: redis3.pid, messages: int(o, 'wc-messages', 10_000), perConnection: int(o, 'per-conn', 500), tune })
+          const w = await runWildcardStep({ count, podPorts, podPids, redisPort: redis3.port, redisPid: redis3.pid, messages: int(o, 'wc-messages', 10_000), perConnection: int(o, 'per-conn', 500), overlap: o['wc-topic'] === 'overlap', tune })
           curve.push(w)
-          process.stdout.write(`[wildcard ${count}] subscribe ${w.subscribeSeconds.toFixed(2)} s, NUMPAT +${w.numpat} after ${w.numpatSeconds.toFixed(1)} s; ${crossLine({ target: '3 pods', scenario: 'A→B', result: w.run })}; Redis CPU ${w.redisCpuUsPerMsg.toFixed(1)} µs/msg\n`)
+          process.stdout.write(`[wildcard ${count}] subscribe ${w.subscribeSeconds.toFixed(2)} s, NUMPAT +${w.numpat} after ${w.numpatSeconds.toFixed(1)} s, ${w.channels} emitter channels; ${crossLine({ target: '3 pods', scenario: 'A→B', result: w.run })}; Redis CPU ${w.redisCpuUsPerMsg.toFixed(1)} µs/msg\n`)
         } catch (err) {
           process.stdout.write(`[wildcard ${count}] FAILED: ${(err as Error).message}\n`)
         }

@@ -101,6 +101,9 @@ export interface PodOptions {
   readonly receiveMaximum: number
   /** limits.maxQueuedMessages (Starling's default is 1000). */
   readonly maxQueued: number
+  /** Extra environment (STARLING_* settings) and node flags (e.g. --max-semi-space-size=1). */
+  readonly env?: Readonly<Record<string, string>>
+  readonly nodeArgs?: readonly string[]
 }
 
 /** One `starling serve` on port 0; resolves with its MQTT port once it logs `starling ready`. */
@@ -115,10 +118,11 @@ export async function startPod (opts: PodOptions): Promise<Proc> {
     STARLING_LOG_LEVEL: 'info',
     STARLING_DRAIN_SECONDS: '0',
     STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.receiveMaximum),
-    STARLING_LIMITS_MAX_QUEUED_MESSAGES: String(opts.maxQueued)
+    STARLING_LIMITS_MAX_QUEUED_MESSAGES: String(opts.maxQueued),
+    ...opts.env
   })
   const redis = opts.redisUrl !== '' ? ['--redis-url', opts.redisUrl] : []
-  const child = spawn(process.execPath, [entry, 'serve', '--node-id', opts.id, ...redis, '--mqtt-port', '0', '--http-port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry, 'serve', '--node-id', opts.id, ...redis, '--mqtt-port', '0', '--http-port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   const stdout = child.stdout
   if (stdout === null) throw new Error('pod has no stdout')
   const lines = createInterface({ input: stdout })

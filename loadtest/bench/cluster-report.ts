@@ -52,12 +52,12 @@ export function commandsTable (rows: readonly CrossRow[]): string {
 
 export function wildcardTable (rows: readonly WildcardResult[]): string {
   const lines = [
-    '| distinct wildcard subs | connections | SUBSCRIBE→last SUBACK s | Redis patterns (NUMPAT) | patterns visible after s | msg/s (QoS 1 cross-pod) | p50 ms | p99 ms | lost | Redis CPU µs/msg | Redis cmd/msg | pods+Redis CPU (cores) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+    '| distinct wildcard subs | connections | SUBSCRIBE→last SUBACK s | Redis patterns (NUMPAT) | patterns visible after s | emitter channels | msg/s (QoS 1 cross-pod) | p50 ms | p99 ms | lost | Redis CPU µs/msg | Redis cmd/msg | pods+Redis CPU (cores) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
   ]
   for (const w of rows) {
     const r = w.run
-    lines.push(`| ${w.count} | ${w.connections} | ${f2(w.subscribeSeconds)} | ${w.numpat} | ${f1(w.numpatSeconds)} | ${f0(r.msgPerSec)} | ${f1(r.p50)} | ${f1(r.p99)} | ${r.lost} | ${f1(w.redisCpuUsPerMsg)} | ${f2((r.redis?.total ?? Number.NaN) / Math.max(1, r.unique))} | ${f2(r.brokerCpu)} |`)
+    lines.push(`| ${w.count} | ${w.connections} | ${f2(w.subscribeSeconds)} | ${w.numpat} | ${f1(w.numpatSeconds)} | ${w.channels} | ${f0(r.msgPerSec)} | ${f1(r.p50)} | ${f1(r.p99)} | ${r.lost} | ${f1(w.redisCpuUsPerMsg)} | ${f2((r.redis?.total ?? Number.NaN) / Math.max(1, r.unique))} | ${f2(r.brokerCpu)} |`)
   }
   return lines.join('\n')
 }

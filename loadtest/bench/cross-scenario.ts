@@ -24,6 +24,10 @@ export interface CrossSpec {
   /** Processes whose CPU counts as "broker side" (pods, Redis, HAProxy, Mosquitto). */
   readonly pids: readonly number[]
   readonly redisPort?: number
+  /** Topic to publish on (default `xbench/<label>/<run>`). */
+  readonly topic?: string
+  /** Subscribers join this shared-subscription group (`$share/<group>/<topic>`): each message once. */
+  readonly shareGroup?: string
 }
 
 export interface CrossTuning {
@@ -59,8 +63,9 @@ let runCounter = 0
 
 export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<CrossResult> {
   const run = `${Date.now().toString(36)}-${runCounter++}`
-  const topic = `xbench/${spec.label}/${run}`
-  const tracker = new DeliveryTracker(spec.subscribers, spec.publishers, spec.perPublisher)
+  const topic = spec.topic ?? `xbench/${spec.label}/${run}`
+  const shared = spec.shareGroup !== undefined
+  const tracker = new DeliveryTracker(shared ? 1 : spec.subscribers, spec.publishers, spec.perPublisher)
   const clients: BenchClient[] = []
   const stats = spec.redisPort !== undefined ? new RedisStats(spec.redisPort) : undefined
   const portOf = (ports: readonly number[], i: number): number => ports[i % ports.length] ?? 0
@@ -73,7 +78,8 @@ export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<Cro
       ...(spec.persistent ? { clean: false, sessionExpiry: 60 } : {})
     }))
     clients.push(...subs)
-    await Promise.all(subs.map(async (sub) => await sub.subscribe(topic, spec.qos)))
+    const filter = shared ? `$share/${spec.shareGroup ?? ''}/${topic}` : topic
+    await Promise.all(subs.map(async (sub) => await sub.subscribe(filter, spec.qos)))
     const pubs = await connectMany(spec.publishers, 1, (i) => ({ port: portOf(spec.pubPorts, i), clientId: `${spec.label}-${run}-p${i}`, protocolVersion: tune.protocolVersion }))
     clients.push(...pubs)
     // subscriptions reach other pods through Redis asynchronously: let them settle
@@ -86,7 +92,7 @@ export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<Cro
     let cpu0 = 0
     const { started, timedOut } = await driveLoad(subs, pubs, tracker, {
       topic, qos: spec.qos, perPublisher: spec.perPublisher, payloadBytes: tune.payloadBytes, window: tune.window,
-      aheadLimit: tune.aheadLimit, timeoutMs: tune.timeoutMs, settleMs: tune.settleMs
+      aheadLimit: tune.aheadLimit, timeoutMs: tune.timeoutMs, settleMs: tune.settleMs, shared
     }, {
       onDelivery: (subIndex, now) => {
         const gap = now - (lastAt[subIndex] ?? now)
@@ -103,12 +109,13 @@ export async function runCross (spec: CrossSpec, tune: CrossTuning): Promise<Cro
     const end = tracker.received > 0 ? tracker.lastDeliveryAt : performance.now()
     const cpu = spec.pids.reduce((n, pid) => n + cpuSeconds(pid), 0) - cpu0
     const after = await stats?.snapshot()
-    // a subscriber that never got everything: its last wait counts up to the end
-    for (let i = 0; i < spec.subscribers; i++) maxGap = Math.max(maxGap, tracker.unique < tracker.expected ? end - (lastAt[i] ?? end) : 0)
+    // a subscriber that never got everything: its last wait counts up to the end (a group's
+    // members share the messages: only gaps while it runs count)
+    if (!shared) for (let i = 0; i < spec.subscribers; i++) maxGap = Math.max(maxGap, tracker.unique < tracker.expected ? end - (lastAt[i] ?? end) : 0)
     const seconds = Math.max(1e-6, (end - started) / 1000)
     const short: string[] = []
     const perSub = spec.publishers * spec.perPublisher
-    for (let i = 0; i < spec.subscribers; i++) if ((got[i] ?? 0) < perSub) short.push(`${i}:${perSub - (got[i] ?? 0)}`)
+    if (!shared) for (let i = 0; i < spec.subscribers; i++) if ((got[i] ?? 0) < perSub) short.push(`${i}:${perSub - (got[i] ?? 0)}`)
     const [p50 = Number.NaN, p99 = Number.NaN] = tracker.percentiles(50, 99)
     return {
       spec,

@@ -15,6 +15,8 @@ export interface DriveOptions {
   readonly aheadLimit: number
   readonly timeoutMs: number
   readonly settleMs: number
+  /** The subscribers are members of one shared-subscription group: a message counts once, whoever gets it. */
+  readonly shared?: boolean
 }
 
 export interface DriveHooks {
@@ -39,7 +41,9 @@ export interface DriveResult {
  * turn), and waits until the run ends (see waitForEnd).
  */
 export async function driveLoad (subs: readonly BenchClient[], pubs: readonly BenchClient[], tracker: DeliveryTracker, opts: DriveOptions, hooks: DriveHooks = {}): Promise<DriveResult> {
-  const aheadPerPublisher = Math.max(1, Math.floor(opts.aheadLimit / (pubs.length * subs.length)))
+  // A group is one logical subscriber (tracker index 0) however many members it has.
+  const logical = opts.shared === true ? 1 : subs.length
+  const aheadPerPublisher = Math.max(1, Math.floor(opts.aheadLimit / (pubs.length * logical)))
   const publishers = pubs.map((client, index) => new Publisher(client, {
     index,
     topic: opts.topic,
@@ -48,7 +52,7 @@ export async function driveLoad (subs: readonly BenchClient[], pubs: readonly Be
     payloadBytes: opts.payloadBytes,
     window: opts.window,
     aheadLimit: aheadPerPublisher,
-    delivered: () => (tracker.deliveredByPublisher[index] ?? 0) / subs.length
+    delivered: () => (tracker.deliveredByPublisher[index] ?? 0) / logical
   }))
   let scheduled = false
   const pumpAll = (): void => {
@@ -68,7 +72,7 @@ export async function driveLoad (subs: readonly BenchClient[], pubs: readonly Be
         return
       }
       const now = performance.now()
-      tracker.record(subIndex, stamp.publisher, stamp.seq, stamp.sentAt, now)
+      tracker.record(opts.shared === true ? 0 : subIndex, stamp.publisher, stamp.seq, stamp.sentAt, now)
       hooks.onDelivery?.(subIndex, now)
       schedule()
     }
