@@ -6,10 +6,20 @@
  *   starling:v1:<aedes-persistence-redis key>   sessions, subscriptions, retained, queues, wills
  *                                               (applied as the ioredis `keyPrefix` of the
  *                                               persistence connection)
- *   starling:v1:mq:<MQTT topic>                 mqemitter-redis channels (messages between pods)
+ *   starling:v1:bus:<index>                     pub/sub channels carrying MQTT messages between pods
+ *                                               (index = hash of the topic's first levels modulo
+ *                                               cluster.messageChannels, see emitter-route.ts; not
+ *                                               `mq:`, the prefix of mqemitter-redis' per-topic
+ *                                               channels, so pods of both layouts never mix)
  *   starling:v1:{nodes}:pods                    sorted set of registered pod ids (score: expiry, ms)
  *   starling:v1:{nodes}:pod:<node id>           hash describing one pod, with a TTL (membership)
  *                                               (the `{nodes}` hash tag keeps both in one Cluster slot)
+ *   starling:v1:{sessions}:expiry|pods|live:<id> session deadlines, connected MQTT 5 sessions per pod
+ *                                               (one slot: the expiry scripts read them together)
+ *   starling:v1:wills:due, wills:owner           delayed wills' deadlines, current will's pod per client
+ *   starling:v1:share:groups, share:q:<group>/<filter>, share:new   shared-subscription groups (ZSET),
+ *                                               each group's queue (STREAM), new-group announcements (channel)
+ *   starling:v1:clients:claim:<client id>       `clientIdConflict: reject` claims (`<pod id>/<token>`)
  */
 
 export const KEY_NAMESPACE = 'starling'
@@ -25,9 +35,14 @@ export function persistenceKeyPrefix (): string {
   return keyPrefix()
 }
 
-/** Prefix of the pub/sub channels that carry MQTT messages between pods (one channel per topic). */
+/** Prefix of the pub/sub channels that carry MQTT messages between pods. */
 export function emitterChannelPrefix (): string {
-  return `${keyPrefix()}mq:`
+  return `${keyPrefix()}bus:`
+}
+
+/** The pub/sub channel of one channel index of the cluster emitter (emitter.ts). */
+export function emitterChannel (index: number): string {
+  return `${emitterChannelPrefix()}${index}`
 }
 
 /** Hash tag shared by the membership keys, so a pod's MULTI touches one Redis Cluster slot. */
@@ -43,9 +58,32 @@ export function clusterMemberKey (nodeId: string): string {
   return `${keyPrefix()}${NODES_TAG}:pod:${nodeId}`
 }
 
-/** ZSET of disconnected MQTT 5 sessions by expiry deadline (ms); relative to the persistence prefix. */
+/** Hash tag of the session-expiry keys: one Redis Cluster slot, so one Lua script can use them all. */
+const SESSIONS_TAG = '{sessions}'
+
+/** ZSET of MQTT 5 sessions without a connection, by expiry deadline (ms); relative to the persistence prefix. */
 export function sessionExpiryKey (): string {
-  return 'sessions:expiry'
+  return `${SESSIONS_TAG}:expiry`
+}
+
+/** HASH client id → Session Expiry Interval (s) of the MQTT 5 clients connected to one pod; relative to the persistence prefix. */
+export function sessionLiveKey (podId: string): string {
+  return `${SESSIONS_TAG}:live:${podId}`
+}
+
+/** SET of the pod ids that have a `sessionLiveKey` hash; relative to the persistence prefix. */
+export function sessionPodsKey (): string {
+  return `${SESSIONS_TAG}:pods`
+}
+
+/** ZSET of wills waiting for their Will Delay Interval (member: JSON [pod id, client id], score: due, ms); relative to the persistence prefix. */
+export function willDueKey (): string {
+  return 'wills:due'
+}
+
+/** aedes-persistence-redis 11's LIST of stored will keys (`will:<pod id>:<encoded client id>`); relative to the persistence prefix. */
+export function pluginWillListKey (): string {
+  return 'will'
 }
 
 /** HASH client id → id of the pod that stored the client's current will; relative to the persistence prefix. */
@@ -58,17 +96,44 @@ export function willClaimKey (brokerId: string, clientId: string): string {
   return `wills:claim:${brokerId}:${encodeURIComponent(clientId)}`
 }
 
-/** aedes-persistence-redis 11's offline queue of a client (a LIST of packet keys); relative to the persistence prefix. */
-export function pluginOutgoingKey (clientId: string): string {
-  return `outgoing:${encodeURIComponent(clientId)}`
+/**
+ * ZSET of the retained topic names (score 0: ordered bytewise) for wildcard lookups
+ * (src/cluster/retained-index.ts); relative to the persistence prefix. Not `retained:…`: with
+ * Redis Cluster the plugin keeps each retained message at `retained:<encoded topic>`.
+ */
+export function retainedIndexKey (): string {
+  return 'retained-index'
 }
 
-/** aedes-persistence-redis 11's count of queues still holding a queued packet, for a packet key. */
-export function pluginPacketCountKey (packetKey: string): string {
-  return `${packetKey}:offlineCount`
+/** Lock the pod building the retained index holds (with a TTL); relative to the persistence prefix. */
+export function retainedIndexLockKey (): string {
+  return 'retained-index:lock'
 }
 
-/** HASH client id → id of the pod its connection is on (`clientIdConflict: reject`); relative to the persistence prefix. */
-export function clientOwnerKey (): string {
-  return 'clients:owner'
+/** Redis Cluster: set once the retained index holds every retained topic; relative to the persistence prefix. */
+export function retainedIndexBuiltKey (): string {
+  return 'retained-index:built'
+}
+
+/**
+ * Claim of one client id by one connection (`clientIdConflict: reject`): a STRING `<pod id>/<token>`;
+ * relative to the persistence prefix.
+ */
+export function clientClaimKey (clientId: string): string {
+  return `clients:claim:${encodeURIComponent(clientId)}`
+}
+
+/** ZSET of shared-subscription group keys (`<group>/<filter>`), scored by when a pod with a member last renewed it (ms). */
+export function shareGroupsKey (): string {
+  return `${keyPrefix()}share:groups`
+}
+
+/** STREAM holding one shared-subscription group's queue (consumer group `starling`, one consumer per pod). */
+export function shareStreamKey (groupKey: string): string {
+  return `${keyPrefix()}share:q:${groupKey}`
+}
+
+/** Pub/sub channel on which a pod announces a new shared-subscription group to the others. */
+export function shareGroupsChannel (): string {
+  return `${keyPrefix()}share:new`
 }

@@ -49,6 +49,8 @@ export const configSchema = z.object({
     url: z.string().default('')
       .refine((v) => v === '' || /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://')
       .describe('Redis URL for cluster mode: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. With sentinels or cluster nodes it gives only credentials, TLS and db. All empty: embedded in-memory mode.'),
+    password: z.string().default('')
+      .describe('Redis password (AUTH), for every topology; when set it replaces the one in redis.url, so the URL can stay free of secrets (e.g. `STARLING_REDIS_PASSWORD` from a Kubernetes Secret). Never logged.'),
     sentinels: z.array(z.string().regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'host:port')).default([])
       .describe('Redis Sentinel addresses (`["host:port", ...]`); when set, the master named `redis.name` is used. Env: JSON.'),
     name: z.string().min(1).default('mymaster').describe('Master name the sentinels monitor.'),
@@ -57,15 +59,23 @@ export const configSchema = z.object({
         .describe('Redis Cluster seed nodes (`["host:port", ...]`); when set, Starling talks Redis Cluster. Env: JSON.')
     }).strict().prefault({}),
     startTimeoutMs: z.number().int().min(100).default(30000)
-      .describe('At start, how long to wait for Redis before giving up, in milliseconds (later outages are waited out, not ready meanwhile).')
+      .describe('At start, how long to wait for Redis before giving up, in milliseconds (later outages are waited out, not ready meanwhile).'),
+    pingIntervalMs: z.number().int().min(0).default(1000)
+      .describe('How often each Redis connection is sent a PING, in milliseconds, to notice a Redis that stops answering without closing the connection (0: off).'),
+    pingTimeoutMs: z.number().int().min(50).default(5000)
+      .describe('A PING unanswered for this long, in milliseconds, makes the pod not ready (`/readyz` 503, new CONNECTs refused with "server unavailable") until Redis answers again.')
   }).strict().prefault({}),
   cluster: z.object({
     heartbeatMs: z.number().int().min(50).default(5000)
-      .describe('Cluster mode: how often a pod renews its entry in the membership registry, in milliseconds. Also aedes\' pod heartbeat and the session-expiry sweep: a pod silent for 3 intervals is dead and a survivor publishes its clients\' wills within about 7 intervals of its death.'),
+      .describe('Cluster mode: how often a pod renews its entry in the membership registry, in milliseconds. Also aedes\' pod heartbeat and the will and session-expiry sweeps: a pod silent for 3 intervals is dead; from that detection (about 4 intervals after its death) its clients\' wills are due after their Will Delay Interval and their sessions expire after their Session Expiry Interval.'),
     memberTtlMs: z.number().int().min(100).default(15000)
       .describe('Cluster mode: how long a pod stays listed after its last heartbeat, in milliseconds (kept at least twice heartbeatMs); a drained pod leaves at once.'),
     advertiseHost: z.string().default('')
-      .describe('Host other pods and `starling cluster status` show for this pod\'s ports (default: the bound host, or the host name when bound to all interfaces).')
+      .describe('Host other pods and `starling cluster status` show for this pod\'s ports (default: the bound host, or the host name when bound to all interfaces).'),
+    messageChannels: z.number().int().min(1).max(4096).default(64)
+      .describe('Cluster mode: Redis pub/sub channels that carry messages between pods; a topic goes to the channel its first `messageRouteLevels` levels hash to, a filter with a wildcard in those levels listens on all of them. Must be the same on every pod.'),
+    messageRouteLevels: z.number().int().min(1).max(16).default(1)
+      .describe('Cluster mode: how many leading topic levels choose a message\'s channel (more levels: a pod receives fewer messages it has no subscriber for, but filters with a wildcard in those levels listen on every channel). Must be the same on every pod.')
   }).strict().prefault({}),
   limits: z.object({
     maxConnections: z.number().int().min(1).default(100000)
@@ -84,6 +94,22 @@ export const configSchema = z.object({
       .describe('Topic aliases an MQTT 5 client may register towards the broker (0 disables them).'),
     maxSessionExpirySeconds: z.number().int().min(0).default(0)
       .describe('Upper bound on a requested MQTT 5 Session Expiry Interval, in seconds (0: no bound).')
+  }).strict().prefault({}),
+  share: z.object({
+    maxLength: z.number().int().min(1).default(100000)
+      .describe('Shared subscriptions: messages one group\'s queue keeps (waiting or unacknowledged); beyond it the oldest are dropped and counted (checked every share.sweepMs).'),
+    maxAgeMs: z.number().int().min(1000).default(3600000)
+      .describe('Shared subscriptions: how long a message may wait in a group\'s queue, in milliseconds; older ones are dropped and counted. A group with no member left is forgotten after this long.'),
+    claimIdleMs: z.number().int().min(100).default(30000)
+      .describe('Cluster mode: a group message handed out by a pod that stopped renewing it (the pod died) for this long, in milliseconds, is claimed by another pod and redelivered.'),
+    inflightPerMember: z.number().int().min(1).max(65535).default(32)
+      .describe('Group messages in flight to one member at once (also bounded by its Receive Maximum).'),
+    readBatch: z.number().int().min(1).max(1000).default(10)
+      .describe('Most messages one member takes from its group\'s queue in one turn: members take turns in the order they ask, so smaller turns share more evenly, larger ones cost fewer Redis round trips.'),
+    sweepMs: z.number().int().min(50).default(1000)
+      .describe('How often a pod trims group queues (length, age), reclaims abandoned group messages and refreshes the group metrics, in milliseconds.'),
+    blockingReads: z.number().int().min(1).max(1024).default(64)
+      .describe('Cluster mode: Redis connections a pod uses for waiting group reads (one per member waiting for messages).')
   }).strict().prefault({}),
   clientIdConflict: z.enum(['takeover', 'reject']).default('takeover')
     .describe('A second connection with a connected client id: take the session over (MQTT rule; old connection gets DISCONNECT 0x8E) or reject the newcomer (CONNACK "identifier rejected").'),
