@@ -62,7 +62,10 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     await this.#outgoing.update(client, packet)
   }
 
-  override async outgoingClearMessageId (client: { id: string }, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
+  override async outgoingClearMessageId (client: { id: string, clean?: boolean }, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
+    // aedes clears on every PUBACK/PUBCOMP, but stores nothing for a clean session (client.js
+    // deliverQoS): asking Redis would cost a script call per QoS 1 delivery for nothing.
+    if (client.clean === true) return undefined
     return await this.#outgoing.clear(client, packet)
   }
 
