@@ -8,12 +8,12 @@
  *   k6 run -e URL=ws://HOST:8080/mqtt -e DEVICES=10000 -e RATE=1000 loadtest/k6/reconnect-storm.ts
  */
 import { setTimeout } from 'k6/timers'
-import { openDevice, ramp, Ticker, type Device } from './lib/device.ts'
+import { openDevice, ramp, type Device } from './lib/device.ts'
 import { backendCredential, deviceCredential, settings as s } from './lib/env.ts'
-import { fleetOptions, m, touchCounters } from './lib/metrics.ts'
+import { fleetOptions, m } from './lib/metrics.ts'
 import { publishWindowed, recordArrival, recordLosses, waitUntil } from './lib/pace.ts'
-import { DeliveryLedger, readStamp, stampPayload } from './lib/payload.ts'
-import { vuSlice } from './lib/settings.ts'
+import { readStamp, stampPayload } from './lib/payload.ts'
+import { startVu } from './lib/vu.ts'
 
 const queued = s.qos > 0
 export const options = fleetOptions(s, (s.devices / s.rate) * 1000 + s.offlineMs, {
@@ -26,11 +26,7 @@ export const options = fleetOptions(s, (s.devices / s.rate) * 1000 + s.offlineMs
 })
 
 export default function (): void {
-  touchCounters()
-  const { first, count } = vuSlice(__VU, s.vus, s.devices)
-  const base = `${s.topicPrefix}/v${__VU}`
-  const ticker = new Ticker(s.keepaliveSec)
-  const ledger = new DeliveryLedger()
+  const { first, count, base, ticker, ledger } = startVu()
   const devices: Device[] = []
   let connected = 0
 

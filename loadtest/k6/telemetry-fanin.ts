@@ -6,21 +6,17 @@
  *   k6 run -e URL=ws://HOST:8080/mqtt -e DEVICES=10000 -e INTERVAL=5s -e DURATION=5m loadtest/k6/telemetry-fanin.ts
  */
 import { setTimeout } from 'k6/timers'
-import { openDevice, ramp, Ticker, type Device } from './lib/device.ts'
+import { openDevice, ramp, type Device } from './lib/device.ts'
 import { backendCredential, deviceCredential, settings as s } from './lib/env.ts'
-import { connectThresholds, deliveryThresholds, fleetOptions, m, touchCounters } from './lib/metrics.ts'
+import { connectThresholds, deliveryThresholds, fleetOptions, m } from './lib/metrics.ts'
 import { pace, recordArrival, recordLosses, waitUntil } from './lib/pace.ts'
-import { DeliveryLedger, readStamp, stampPayload } from './lib/payload.ts'
-import { vuSlice } from './lib/settings.ts'
+import { readStamp, stampPayload } from './lib/payload.ts'
+import { startVu } from './lib/vu.ts'
 
 export const options = fleetOptions(s, 0, { ...connectThresholds(s), ...deliveryThresholds(s), mqtt_connection_drops: ['count==0'] })
 
 export default function (): void {
-  touchCounters()
-  const { first, count } = vuSlice(__VU, s.vus, s.devices)
-  const base = `${s.topicPrefix}/v${__VU}`
-  const ticker = new Ticker(s.keepaliveSec)
-  const ledger = new DeliveryLedger()
+  const { first, count, base, ticker, ledger } = startVu()
   const consumers: Device[] = []
   const devices: Device[] = []
   const ready: Array<{ device: Device, index: number }> = []

@@ -10,8 +10,9 @@ import { createRedisClient, redisSettings, type RedisClient, type RedisSettings 
 
 /**
  * Cluster mode's shared state: Starling's emitter (emitter.ts, a fixed set of pub/sub channels)
- * carries messages between pods and aedes-persistence-redis keeps retained messages,
- * subscriptions, sessions, offline queues, wills and in-flight QoS state. Three connections per
+ * carries messages between pods, aedes-persistence-redis keeps retained messages (with our topic
+ * index), subscriptions, sessions and wills, and outgoing-store.ts persistent sessions' offline
+ * queues and in-flight QoS state (redis-persistence.ts puts them together). Three connections per
  * pod: persistence commands, PUBLISH, and the SUBSCRIBE connection, which Redis reserves for
  * pub/sub once it subscribes.
  */
