@@ -117,7 +117,15 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     return toReadable(this.#retained.ready ? this.#retained.lookup(patterns) : super.createRetainedStreamCombi([...patterns]))
   }
 
-  override outgoingStream (client: { id: string }): Readable {
+  /**
+   * A clean-start connection whose session ends with it (MQTT 3.1.1 clean session, or v5 Clean
+   * Start with Session Expiry 0) never gets a stored message: the prior session is discarded
+   * [MQTT-3.1.2-4] [MQTT-3.1.2-6] and aedes drops, not delivers, every entry it would read
+   * (connect.js emptyQueueFilter; outgoingClearMessageId above is a no-op for it). Reading the
+   * queue at CONNECT and again at the session's wipe cost a round trip each for nothing.
+   */
+  override outgoingStream (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Readable {
+    if (client.clean === true && client._cleanStart === true) return Readable.from([])
     return toReadable(this.#outgoing.stream(client))
   }
 
