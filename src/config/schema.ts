@@ -102,7 +102,7 @@ export const configSchema = z.object({
       .describe('Shared subscriptions: how long a message may wait in a group\'s queue, in milliseconds; older ones are dropped and counted. A group with no member left is forgotten after this long.'),
     claimIdleMs: z.number().int().min(100).default(30000)
       .describe('Cluster mode: a group message handed out by a pod that stopped renewing it (the pod died) for this long, in milliseconds, is claimed by another pod and redelivered.'),
-    inflightPerMember: z.number().int().min(1).max(65535).default(32)
+    inflightPerMember: z.number().int().min(1).max(65535).default(128)
       .describe('Group messages in flight to one member at once (also bounded by its Receive Maximum).'),
     readBatch: z.number().int().min(1).max(1000).default(10)
       .describe('Most messages one member takes from its group\'s queue in one turn: members take turns in the order they ask, so smaller turns share more evenly, larger ones cost fewer Redis round trips.'),

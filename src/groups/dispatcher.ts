@@ -194,8 +194,8 @@ export class GroupDispatcher {
     }
     if (properties !== undefined) packet.properties = properties
     queued.deliveries++
-    this.#deps.metrics.delivered.inc(this.#label)
-    if (queued.deliveries > 1) this.#deps.metrics.redelivered.inc(this.#label)
+    this.#deps.metrics.counts.delivered.add(this.#label.group)
+    if (queued.deliveries > 1) this.#deps.metrics.counts.redelivered.add(this.#label.group)
     if (qos === 0) {
       member.sending++
       client.deliverQoS(packet, () => {

@@ -89,7 +89,7 @@ export class SharedGroups {
     }
     const shares = matched
     this.#deps.backend.enqueue(shares, toShareMessage(packet)).then(() => {
-      for (const share of shares) this.#deps.metrics.enqueued.inc({ group: share.group })
+      for (const share of shares) this.#deps.metrics.counts.enqueued.add(share.group)
       done()
     }, (err: unknown) => {
       this.#deps.logger.warn({ err: (err as Error).message, topic: packet.topic }, 'queueing a message for shared subscription groups failed')
