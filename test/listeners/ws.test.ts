@@ -7,6 +7,7 @@ import mqttPacket from 'mqtt-packet'
 import { WebSocket } from 'ws'
 import { makeTestPki } from '../helpers/certs.js'
 import { collect, connectClient, waitFor } from '../helpers/clients.js'
+import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
 
 const pki = makeTestPki(undefined)
@@ -120,4 +121,18 @@ test('ws.enabled: false starts neither WS nor WSS', async (t) => {
   assert.throws(() => node.port('ws'), /no listener named ws/)
   assert.throws(() => node.port('wss'), /no listener named wss/)
   assert.ok(node.port('mqtts') > 0)
+})
+
+test('bytes of MQTT over WebSocket count in starling_bytes_{received,sent}_total (the HTTP socket under the stream)', async (t) => {
+  const { node, httpPort } = await startTestNode(t)
+  const wsClient = await connectClient(t, `ws://127.0.0.1:${node.port('ws')}/mqtt`, { protocolVersion: 5, clientId: 'ws-bytes' })
+  const got = collect(wsClient)
+  await wsClient.subscribeAsync('ws-bytes/t', { qos: 1 })
+  const before = await scrape(httpPort)
+  await wsClient.publishAsync('ws-bytes/t', Buffer.alloc(4000, 1), { qos: 1 })
+  await waitFor(() => got.length === 1, 5000, 'the message back over WS')
+  const after = await scrape(httpPort)
+  const delta = (name: string): number => value(after, name) - value(before, name)
+  assert.ok(delta('starling_bytes_received_total') >= 4000, `received ${delta('starling_bytes_received_total')}`)
+  assert.ok(delta('starling_bytes_sent_total') >= 4000, `sent ${delta('starling_bytes_sent_total')}`)
 })
