@@ -35,6 +35,23 @@ export function filterMatches (filter: string, topic: string): boolean {
 }
 
 /**
+ * `filterMatches(filter, ·)` as one regular expression, ~20× faster where one filter is tried on
+ * many topics (the retained index's name walks, src/cluster/retained-index.ts): `+` one level
+ * (maybe empty), `#` the rest including the parent level [MQTT-4.7.1-2], and no `$` topic for a
+ * filter starting with a wildcard [MQTT-4.7.2-1].
+ */
+export function compileFilter (filter: string): (topic: string) => boolean {
+  const levels = filter.split('/')
+  let source = levels[0] === '+' || levels[0] === '#' ? '(?!\\$)' : ''
+  for (const [i, level] of levels.entries()) {
+    if (level === '#') { source += i === 0 ? '[^]*' : '(?:/[^]*)?'; break }
+    source += (i === 0 ? '' : '/') + (level === '+' ? '[^/]*' : level.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+  }
+  const re = new RegExp(`^${source}$`, 'u')
+  return (topic) => re.test(topic)
+}
+
+/**
  * Is every topic that `inner` can match also matched by `outer`? Used to decide whether an ACL
  * rule covers a whole subscription filter (a deny on `secret/#` must refuse `#` as well as
  * `secret/a`, since `#` would receive secret messages).

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { StaticAcl } from '../../src/broker/acl.js'
-import { filterCovers, filterMatches, filtersOverlap, isValidFilter, isValidTopicName } from '../../src/broker/topics.js'
+import { compileFilter, filterCovers, filterMatches, filtersOverlap, isValidFilter, isValidTopicName } from '../../src/broker/topics.js'
 
 test('filter validity [MQTT-4.7.1-1..3]', () => {
   for (const ok of ['#', '+', 'a/#', 'a/+/b', '+/+', '/', 'a//b', '/+', 'sport/tennis/#']) assert.ok(isValidFilter(ok), ok)
@@ -46,4 +46,13 @@ test('static ACL: first match wins, default allow, subscriptions that could read
   assert.ok(acl.allows('publish', 'readonly/x/y'))
   assert.ok(acl.allows('publish', 'open/closed'), 'first match wins')
   assert.ok(acl.allows('subscribe', 'anything/else'))
+})
+
+test('compiled filters match exactly as the MQTT matcher', () => {
+  const filters = ['#', '+', '+/#', 'a/#', 'a/+', 'a/+/c', '+/b/+', 'a/b', '/#', '+/', '/+', 'a//c', 'a/+/+/#', '$SYS/#', '$SYS/+', 'a.b/(x)/#', 'ü/+/[z]', 'a/\\d']
+  const topics = ['a', 'a/b', 'a/b/c', 'a//c', '/a', 'a/', '/', 'b', 'a/b/c/d', '$SYS', '$SYS/x', '$a/b', 'a.b/(x)', 'a.b/(x)/y', 'aXb/(x)/y', 'ü/1/[z]', 'ü/1/z', 'a/\\d', 'a/d', 'a/b\nc', 'x/b/y']
+  for (const filter of filters) {
+    const compiled = compileFilter(filter)
+    for (const topic of topics) assert.equal(compiled(topic), filterMatches(filter, topic), `${filter} vs ${topic}`)
+  }
 })
