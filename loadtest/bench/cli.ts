@@ -6,6 +6,7 @@ import { measureIdleMemory, type IdleResult } from './idle.js'
 import { PAYLOAD_HEADER_BYTES } from './payload.js'
 import { idleTable, progressLine, ratiosTable, resultsTable, type BrokerRow } from './report.js'
 import { runScenario, shapeSpec, type RunOptions, type ShapeName } from './scenario.js'
+import { runMain } from './run-main.js'
 
 const USAGE = `usage: npm run bench -- [options]   (run \`npm run build\` first: Starling runs from dist/)
   --brokers LIST     starling,aedes,mosquitto (default all)
@@ -179,17 +180,4 @@ async function main (): Promise<void> {
   }
 }
 
-process.on('exit', killAllChildren)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    process.stderr.write(`\nbench: ${signal}, stopping brokers\n`)
-    killAllChildren()
-    process.exit(130)
-  })
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`)
-  killAllChildren()
-  process.exit(1)
-})
+runMain('bench', main, killAllChildren)

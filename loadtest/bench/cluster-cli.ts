@@ -8,6 +8,7 @@ import { commandsTable, crossLine, crossTable, retainedTable, wildcardTable, typ
 import { runCross, type CrossSpec, type CrossTuning } from './cross-scenario.js'
 import { runRetained } from './retained.js'
 import { runWildcardStep, type WildcardResult } from './wildcard.js'
+import { runMain } from './run-main.js'
 
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
   --parts LIST       compare,persistent,shared,wildcard,retained (default all)
@@ -171,16 +172,4 @@ const killAll = (): void => {
   killClusterChildren()
   killAllChildren()
 }
-process.on('exit', killAll)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    process.stderr.write(`\nbench:cluster: ${signal}, stopping everything\n`)
-    killAll()
-    process.exit(130)
-  })
-}
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:cluster: ${(err as Error)?.stack ?? String(err)}\n`)
-  killAll()
-  process.exit(1)
-})
+runMain('bench:cluster', main, killAll)

@@ -7,6 +7,7 @@ import { killClusterChildren, REPO, startPod, startRedis, type Proc } from './cl
 import { killWorkers } from './devices-pool.js'
 import { devicesTable, rowLine } from './devices-report.js'
 import { runDevices, SCENARIOS, type Row, type ScenarioName, type Target, type Tuning } from './devices-scenarios.js'
+import { runMain } from './run-main.js'
 
 const USAGE = `usage: npm run bench:devices -- [options]   (build first: pods run compiled Starling from dist/)
 Simulated devices (the k6 scenarios of loadtest/k6, same MQTT client code) against Starling pods
@@ -150,16 +151,4 @@ const killAll = (): void => {
   killClusterChildren()
   killAllChildren()
 }
-process.on('exit', killAll)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    process.stderr.write(`\nbench:devices: ${signal}, stopping everything\n`)
-    killAll()
-    process.exit(130)
-  })
-}
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:devices: ${(err as Error)?.stack ?? String(err)}\n`)
-  killAll()
-  process.exit(1)
-})
+runMain('bench:devices', main, killAll)
