@@ -1,8 +1,8 @@
-import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { Aedes, type AedesOptions, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
-import { StaticAcl } from './acl.js'
+import { ClientAcls } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
@@ -34,7 +34,8 @@ export interface BrokerInternals {
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const { config, logger, metrics, state } = deps
   const limits = config.limits
-  const acl = new StaticAcl(config.acl)
+  // Each client's rules: the config file's today; the identity adds its token's topic ACL here.
+  const acls = new ClientAcls(config.acl)
 
   const broker = new Aedes({
     id: config.nodeId,
@@ -91,7 +92,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       callback(new Error('publishing to $SYS or $share/ is not allowed'))
       return
     }
-    if (!acl.empty && !acl.allows('publish', packet.topic)) {
+    if (client !== null && !acls.of(client).mayPublish(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
       callback(new Error('publish to this topic is not allowed'))
@@ -105,12 +106,24 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // `$share/...` must not silently become a subscription to a literal topic nobody publishes to.
     const share = isSharedTopic(sub.topic) ? parseShare(sub.topic) : undefined
     const filter = share?.filter ?? sub.topic
-    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (!acl.empty && !acl.allows('subscribe', filter))) {
+    // Granted when the filter can match a topic the client may read; delivery checks each message.
+    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || !acls.of(client).maySubscribe(filter)) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
       return
     }
     callback(null, sub)
+  }
+
+  // Every delivery to a client passes here (live, retained on subscribe, offline queue replay,
+  // shared-group messages, wills): a topic the client may not read is never sent. Not installed
+  // when no client can be refused anything, so an empty ACL costs nothing per message.
+  if (acls.restricts) {
+    broker.authorizeForward = function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+      if (acls.of(client).mayRead(packet.topic)) return packet
+      metrics.messagesDropped.inc({ reason: 'acl' })
+      return null
+    }
   }
 
   observeBroker(broker, metrics, logger)

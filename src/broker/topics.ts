@@ -50,36 +50,3 @@ export function compileFilter (filter: string): (topic: string) => boolean {
   const re = new RegExp(`^${source}$`, 'u')
   return (topic) => re.test(topic)
 }
-
-/**
- * Is every topic that `inner` can match also matched by `outer`? Used to decide whether an ACL
- * rule covers a whole subscription filter (a deny on `secret/#` must refuse `#` as well as
- * `secret/a`, since `#` would receive secret messages).
- */
-export function filterCovers (outer: string, inner: string): boolean {
-  const o = outer.split('/')
-  const n = inner.split('/')
-  for (let i = 0; i < o.length; i++) {
-    const level = o[i]
-    if (level === '#') return true
-    if (i >= n.length) return false
-    const other = n[i]
-    if (other === '#') return false
-    if (level !== '+' && (other === '+' || level !== other)) return false
-  }
-  return o.length === n.length
-}
-
-/** Could `a` and `b` match a common topic? */
-export function filtersOverlap (a: string, b: string): boolean {
-  const x = a.split('/')
-  const y = b.split('/')
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const l = x[i]
-    const r = y[i]
-    if (l === '#' || r === '#') return true
-    if (l === undefined || r === undefined) return false
-    if (l !== '+' && r !== '+' && l !== r) return false
-  }
-  return true
-}

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
+import { isValidFilter } from '../broker/topics.js'
 
 /**
  * The one configuration schema. It gives the TypeScript type, the validation, the defaults,
@@ -13,7 +14,11 @@ const host = z.string().min(1)
 
 const aclRule = z.object({
   action: z.enum(['publish', 'subscribe', 'all']),
-  topic: z.string().min(1),
+  // Rules are topic filters [MQTT-4.7.1]; a `$share/...` name is a subscription, never a topic
+  // (shared subscriptions are checked on their inner filter).
+  topic: z.string().min(1)
+    .refine(isValidFilter, 'not a valid topic filter (`#` alone and last, `+` alone in its level)')
+    .refine((topic) => !topic.startsWith('$share/'), 'a rule names topics: write the inner filter, not `$share/<group>/...`'),
   allow: z.boolean()
 }).strict()
 
@@ -114,7 +119,7 @@ export const configSchema = z.object({
   clientIdConflict: z.enum(['takeover', 'reject']).default('takeover')
     .describe('A second connection with a connected client id: take the session over (MQTT rule; old connection gets DISCONNECT 0x8E) or reject the newcomer (CONNACK "identifier rejected").'),
   acl: z.array(aclRule).default([])
-    .describe('Static topic rules, first match wins, default allow: `[{ action: publish|subscribe|all, topic: filter, allow: bool }]`. Env: JSON.'),
+    .describe('Static topic rules, first match wins, default allow: `[{ action: publish|subscribe|all, topic: filter, allow: bool }]`. A subscription is granted when its filter can match an allowed topic; every message is checked at delivery. Env: JSON.'),
   drainSeconds: z.number().min(0).max(3600).default(10)
     .describe('On SIGTERM: seconds to let clients leave and persistence flush before the process exits.'),
   log: z.object({

@@ -10,6 +10,7 @@ interface ClientInternals {
   closed: boolean
   subscriptions: Record<string, { rap?: boolean } | undefined>
   deliverQoS (packet: object, cb: () => void): void
+  broker: { authorizeForward (client: Client, packet: object): object | null | undefined | void }
 }
 
 /** One client's membership of one group on this pod. */
@@ -193,6 +194,14 @@ export class GroupDispatcher {
       shareGroup: this.#label.group
     }
     if (properties !== undefined) packet.properties = properties
+    // The member's read rules (src/broker/acl.ts), checked before a packet identifier is taken:
+    // a message it may not read is done for this group, as in Mosquitto (members share the
+    // config file's rules; one whose token allows less does not pass it on to another member).
+    if (!client.broker.authorizeForward(member.client, packet)) {
+      this.#deps.metrics.dropped.inc({ ...this.#label, reason: 'acl' })
+      this.#deps.queue.ack([queued.id])
+      return
+    }
     queued.deliveries++
     this.#deps.metrics.counts.delivered.add(this.#label.group)
     if (queued.deliveries > 1) this.#deps.metrics.counts.redelivered.add(this.#label.group)

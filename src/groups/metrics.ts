@@ -19,7 +19,7 @@ export interface ShareMetrics {
 }
 
 /** Reasons a group message is dropped. */
-export type ShareDropReason = 'max_length' | 'max_age' | 'expired' | 'too_large'
+export type ShareDropReason = 'max_length' | 'max_age' | 'expired' | 'too_large' | 'acl'
 
 /**
  * Counts by group kept as plain numbers on the per-message path (prom-client hashes and

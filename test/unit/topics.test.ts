@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { StaticAcl } from '../../src/broker/acl.js'
-import { compileFilter, filterCovers, filterMatches, filtersOverlap, isValidFilter, isValidTopicName } from '../../src/broker/topics.js'
+import { compileFilter, filterMatches, isValidFilter, isValidTopicName } from '../../src/broker/topics.js'
 
 test('filter validity [MQTT-4.7.1-1..3]', () => {
   for (const ok of ['#', '+', 'a/#', 'a/+/b', '+/+', '/', 'a//b', '/+', 'sport/tennis/#']) assert.ok(isValidFilter(ok), ok)
@@ -20,32 +19,6 @@ test('matching follows §4.7 including the parent level and $-topics', () => {
   assert.ok(!filterMatches('+/monitor/Clients', '$SYS/monitor/Clients'))
   assert.ok(filterMatches('$SYS/#', '$SYS/monitor/Clients'))
   assert.ok(filterMatches('$SYS/monitor/+', '$SYS/monitor/Clients'))
-})
-
-test('cover and overlap between filters', () => {
-  assert.ok(filterCovers('secret/#', 'secret/a/+'))
-  assert.ok(!filterCovers('secret/+', 'secret/#'))
-  assert.ok(filterCovers('#', 'a'))
-  assert.ok(filtersOverlap('secret/#', '#'))
-  assert.ok(filtersOverlap('secret/#', '+/x'))
-  assert.ok(!filtersOverlap('secret/#', 'public/#'))
-  assert.ok(!filtersOverlap('a/b', 'a/b/c'))
-})
-
-test('static ACL: first match wins, default allow, subscriptions that could read a denied topic are refused', () => {
-  const acl = new StaticAcl([
-    { action: 'subscribe', topic: 'secret/#', allow: false },
-    { action: 'publish', topic: 'readonly/+', allow: false },
-    { action: 'all', topic: 'open/#', allow: true },
-    { action: 'all', topic: 'open/closed', allow: false }
-  ])
-  assert.ok(!acl.allows('subscribe', 'secret/a'))
-  assert.ok(!acl.allows('subscribe', '#'), '# would receive secret messages')
-  assert.ok(acl.allows('publish', 'secret/a'), 'publish is not covered by the subscribe rule')
-  assert.ok(!acl.allows('publish', 'readonly/x'))
-  assert.ok(acl.allows('publish', 'readonly/x/y'))
-  assert.ok(acl.allows('publish', 'open/closed'), 'first match wins')
-  assert.ok(acl.allows('subscribe', 'anything/else'))
 })
 
 test('compiled filters match exactly as the MQTT matcher', () => {
