@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
+import type { IClientOptions } from 'mqtt'
 import type { ISubackPacket } from 'mqtt-packet'
 import { collect, connectClient, persistentSession, resumeSession, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
@@ -16,27 +17,115 @@ async function aclNode (t: TestContext): Promise<Awaited<ReturnType<typeof start
   return await startTestNode(t, ACL)
 }
 
+const will = (topic: string): IClientOptions['will'] => ({ topic, payload: Buffer.from('bye'), qos: 1, retain: false }) as IClientOptions['will']
+
 for (const protocolVersion of [4, 5] as const) {
   const refused = protocolVersion === 5 ? 0x87 : 0x80
+  const v = `v${protocolVersion}`
 
-  test(`v${protocolVersion}: subscriptions that could receive from a denied filter are refused per entry (0x${refused.toString(16)})`, async (t) => {
+  test(`${v}: broad filters are granted beside a deny rule; only filters that can match no allowed topic are refused (0x${refused.toString(16)})`, async (t) => {
     const { url, mqttPort } = await aclNode(t)
     const { client } = await rawMqttConnect(t, mqttPort, { clientId: `as${protocolVersion}`, protocolVersion })
-    // acl.ts refuses a filter that overlaps a deny rule: `#` and `+/x` could read secret/x.
-    const filters = ['secret/a', 'public/#', '#', '+/x', 'secret/#', 'public/+/x']
+    const filters = ['secret/a', 'public/#', '#', '+/x', 'secret/#', 'public/+/x', '+/+']
     client.send({ cmd: 'subscribe', messageId: 3, subscriptions: filters.map((topic) => ({ topic, qos: 1 as const })) })
     const suback = await client.next<ISubackPacket>('suback')
-    assert.deepEqual(suback.granted, [refused, 1, refused, refused, refused, 1])
+    assert.deepEqual(suback.granted, [refused, 1, 1, 1, refused, 1, 1])
+    client.onPacket = (p) => { if (p.cmd === 'publish' && p.messageId !== undefined) client.send({ cmd: 'puback', messageId: p.messageId }) }
     const pub = await connectClient(t, url, { protocolVersion, clientId: `as${protocolVersion}-pub` })
     await pub.publishAsync('secret/x', 'hidden', { qos: 1 })
     await pub.publishAsync('public/x', 'open', { qos: 1 })
-    await client.next('publish')
+    await pub.publishAsync('secret', 'hidden', { qos: 0 })
+    await pub.publishAsync('a/b', 'open', { qos: 0 })
+    await waitFor(() => client.received.filter((p) => p.cmd === 'publish').length >= 2)
     await sleep(100)
-    assert.deepEqual(client.received.filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic), ['public/x'])
+    assert.deepEqual(client.received.filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic), ['public/x', 'a/b'])
     assert.equal(client.closed, false)
   })
 
-  test(`v${protocolVersion}: a refused subscription of a persistent session queues nothing offline`, async (t) => {
+  test(`${v}: a # subscriber never receives a denied topic: retained, live, and offline-queued on a persistent session`, async (t) => {
+    const { url } = await aclNode(t)
+    const pub = await connectClient(t, url, { protocolVersion, clientId: `ar${protocolVersion}-pub` })
+    await pub.publishAsync('secret/kept', 'hidden', { qos: 1, retain: true })
+    await pub.publishAsync('public/kept', 'shown', { qos: 1, retain: true })
+    const opts = persistentSession(protocolVersion, `ar${protocolVersion}`)
+    const first = await connectClient(t, url, opts)
+    const retained = collect(first)
+    const granted = await first.subscribeAsync('#', { qos: 1 })
+    assert.deepEqual(granted.map((g) => g.qos), [1])
+    await waitFor(() => retained.length >= 1)
+    await pub.publishAsync('secret/live', 'hidden', { qos: 1 })
+    await pub.publishAsync('public/live', 'shown', { qos: 1 })
+    await waitFor(() => retained.length >= 2)
+    await sleep(100)
+    assert.deepEqual(retained.map((m) => m.topic), ['public/kept', 'public/live'])
+
+    await new Promise<void>((resolve) => first.end(false, {}, () => resolve()))
+    await pub.publishAsync('secret/queued', 'hidden', { qos: 1 })
+    await pub.publishAsync('public/queued', 'shown', { qos: 1 })
+    const got = resumeSession(t, url, opts)
+    await waitFor(() => got.length >= 1)
+    await sleep(150)
+    assert.deepEqual(got.map((m) => m.topic), ['public/queued'])
+  })
+
+  test(`${v}: a $share/g/# member never receives a denied topic, and its window does not stall on one`, async (t) => {
+    const { url } = await startTestNode(t, { ...ACL, 'share.inflightPerMember': 1 })
+    const member = await connectClient(t, url, { protocolVersion, clientId: `ag${protocolVersion}` })
+    const got = collect(member)
+    await member.subscribeAsync('$share/g/#', { qos: 1 })
+    const pub = await connectClient(t, url, { protocolVersion, clientId: `ag${protocolVersion}-pub` })
+    for (let i = 0; i < 3; i++) await pub.publishAsync(`secret/${i}`, 'hidden', { qos: 1 })
+    for (let i = 0; i < 3; i++) await pub.publishAsync(`public/${i}`, 'shown', { qos: 1 })
+    await waitFor(() => got.length >= 3, 5000, 'three group messages')
+    await sleep(100)
+    assert.deepEqual(got.map((m) => m.topic), ['public/0', 'public/1', 'public/2'])
+  })
+
+  test(`${v}: a will on a denied topic is not delivered to a # subscriber`, async (t) => {
+    const { url } = await aclNode(t)
+    const watcher = await connectClient(t, url, { protocolVersion, clientId: `aw${protocolVersion}-watch` })
+    const got = collect(watcher)
+    await watcher.subscribeAsync('#', { qos: 1 })
+    const hidden = await connectClient(t, url, { protocolVersion, clientId: `aw${protocolVersion}-s`, will: will('secret/will') })
+    const shown = await connectClient(t, url, { protocolVersion, clientId: `aw${protocolVersion}-o`, will: will('public/will') })
+    hidden.stream.destroy()
+    await sleep(100)
+    shown.stream.destroy()
+    await waitFor(() => got.length >= 1, 3000, 'the allowed will')
+    await sleep(150)
+    assert.deepEqual(got.map((m) => m.topic), ['public/will'])
+  })
+
+  test(`${v}: deny rules cover $-topics: a deny-all ACL refuses $foo/bar; a deny on +/bar filters $foo/bar at delivery`, async (t) => {
+    const denyAll = await startTestNode(t, { acl: [{ action: 'all', topic: '#', allow: false }] })
+    const { client } = await rawMqttConnect(t, denyAll.mqttPort, { clientId: `ad${protocolVersion}`, protocolVersion })
+    client.send({ cmd: 'subscribe', messageId: 4, subscriptions: ['$foo/bar', '$foo/#', '#'].map((topic) => ({ topic, qos: 1 as const })) })
+    assert.deepEqual((await client.next<ISubackPacket>('suback')).granted, [refused, refused, refused])
+    if (protocolVersion === 5) {
+      const pub = await connectClient(t, denyAll.url, { protocolVersion, clientId: `ad${protocolVersion}-pub` })
+      await assert.rejects(pub.publishAsync('$foo/bar', 'x', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
+    }
+
+    const partial = await startTestNode(t, { acl: [{ action: 'subscribe', topic: '+/bar', allow: false }] })
+    const sub = await connectClient(t, partial.url, { protocolVersion, clientId: `ad${protocolVersion}-sub` })
+    const got = collect(sub)
+    await sub.subscribeAsync('$foo/#', { qos: 1 })
+    const pub = await connectClient(t, partial.url, { protocolVersion, clientId: `ad${protocolVersion}-pub2` })
+    await pub.publishAsync('$foo/bar', 'hidden', { qos: 1 })
+    await pub.publishAsync('$foo/baz', 'shown', { qos: 1 })
+    await waitFor(() => got.length >= 1)
+    await sleep(100)
+    assert.deepEqual(got.map((m) => m.topic), ['$foo/baz'])
+  })
+
+  test(`${v}: allow # then deny $SYS/#: subscribing $SYS/# is refused, # granted`, async (t) => {
+    const { mqttPort } = await startTestNode(t, { acl: [{ action: 'subscribe', topic: '#', allow: true }, { action: 'subscribe', topic: '$SYS/#', allow: false }] })
+    const { client } = await rawMqttConnect(t, mqttPort, { clientId: `asys${protocolVersion}`, protocolVersion })
+    client.send({ cmd: 'subscribe', messageId: 5, subscriptions: ['$SYS/#', '$SYS/+/heartbeat', '#'].map((topic) => ({ topic, qos: 0 as const })) })
+    assert.deepEqual((await client.next<ISubackPacket>('suback')).granted, [refused, refused, 0])
+  })
+
+  test(`${v}: a refused subscription of a persistent session queues nothing offline`, async (t) => {
     const { url } = await aclNode(t)
     const opts = persistentSession(protocolVersion, `ap${protocolVersion}`)
     const first = await connectClient(t, url, opts)
