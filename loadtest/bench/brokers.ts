@@ -12,8 +12,22 @@ import { withTimeout } from './clients.js'
  * returns its port, pid and a stop(). Every child is tracked so the harness can stop all of them
  * on Ctrl-C, errors and exit.
  */
-export type BrokerName = 'starling' | 'aedes' | 'mosquitto'
+export type BrokerName = 'starling' | 'starling-acl' | 'aedes' | 'mosquitto'
 export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'aedes', 'mosquitto']
+/** Also accepted by `--brokers`, not run by default: Starling with BENCH_ACL_RULES as its ACL. */
+export const EXTRA_BROKER_NAMES: readonly BrokerName[] = ['starling-acl']
+
+/**
+ * A few rules every benchmark message passes through (none refuses a `bench/...` topic): what an
+ * ACL costs on publish, subscribe and every delivery.
+ */
+export const BENCH_ACL_RULES = [
+  { action: 'subscribe', topic: 'secret/#', allow: false },
+  { action: 'publish', topic: 'readonly/#', allow: false },
+  { action: 'all', topic: '$SYS/#', allow: false },
+  { action: 'all', topic: '+/private/#', allow: false },
+  { action: 'all', topic: 'bench/#', allow: true }
+]
 
 export interface RunningBroker {
   readonly name: BrokerName
@@ -45,12 +59,13 @@ export function killAllChildren (): void {
 export async function launchBroker (name: BrokerName, opts: LaunchOptions): Promise<RunningBroker> {
   switch (name) {
     case 'starling': return await launchStarling(opts)
+    case 'starling-acl': return await launchStarling(opts, BENCH_ACL_RULES)
     case 'aedes': return await launchAedes()
     case 'mosquitto': return await launchMosquitto()
   }
 }
 
-async function launchStarling (opts: LaunchOptions): Promise<RunningBroker> {
+async function launchStarling (opts: LaunchOptions, acl?: readonly object[]): Promise<RunningBroker> {
   const entry = join(REPO, 'bin', 'starling.js')
   if (!existsSync(join(REPO, 'dist', 'cli', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STARLING_')))
@@ -62,7 +77,8 @@ async function launchStarling (opts: LaunchOptions): Promise<RunningBroker> {
     STARLING_WS_ENABLED: 'false',
     STARLING_LOG_LEVEL: 'info',
     STARLING_DRAIN_SECONDS: '0',
-    STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.starlingReceiveMaximum)
+    STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.starlingReceiveMaximum),
+    ...(acl !== undefined ? { STARLING_ACL: JSON.stringify(acl) } : {})
   })
   const child = track(spawn(process.execPath, [...cpuProfArgs('starling'), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
   const port = await readPort(child, (line) => {
@@ -70,7 +86,8 @@ async function launchStarling (opts: LaunchOptions): Promise<RunningBroker> {
     const match = /"mqtt@127\.0\.0\.1:(\d+)"/.exec(line)
     return match?.[1] !== undefined ? Number(match[1]) : null
   })
-  return running('starling', child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}`)
+  const name = acl === undefined ? 'starling' : 'starling-acl'
+  return running(name, child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}${acl === undefined ? '' : `, ACL of ${acl.length} rules`}`)
 }
 
 async function launchAedes (): Promise<RunningBroker> {

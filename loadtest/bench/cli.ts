@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
-import { BROKER_NAMES, killAllChildren, launchBroker, type BrokerName, type RunningBroker } from './brokers.js'
+import { BROKER_NAMES, EXTRA_BROKER_NAMES, killAllChildren, launchBroker, type BrokerName, type RunningBroker } from './brokers.js'
 import { measureIdleMemory, type IdleResult } from './idle.js'
 import { PAYLOAD_HEADER_BYTES } from './payload.js'
 import { idleTable, progressLine, ratiosTable, resultsTable, type BrokerRow } from './report.js'
@@ -9,7 +9,7 @@ import { runScenario, shapeSpec, type RunOptions, type ShapeName } from './scena
 import { runMain } from './run-main.js'
 
 const USAGE = `usage: npm run bench -- [options]   (run \`npm run build\` first: Starling runs from dist/)
-  --brokers LIST     starling,aedes,mosquitto (default all)
+  --brokers LIST     starling,aedes,mosquitto (default all); starling-acl: Starling with a 5-rule ACL
   --scenarios LIST   one-to-one,fan-in,fan-out (default all)
   --qos LIST         0,1 (default both)
   --messages N       deliveries per scenario (default 100000; fan-in/fan-out send N/fan per publisher)
@@ -64,15 +64,15 @@ function parseOptions (argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}\n${USAGE}`)
     return n
   }
-  const list = <T extends string>(name: string, allowed: readonly T[]): T[] => {
-    const items = get(name, allowed.join(',')).split(',').map((s) => s.trim()).filter(Boolean)
+  const list = <T extends string>(name: string, allowed: readonly T[], defaults: readonly T[] = allowed): T[] => {
+    const items = get(name, defaults.join(',')).split(',').map((s) => s.trim()).filter(Boolean)
     for (const item of items) if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown "${item}"\n${USAGE}`)
     return items as T[]
   }
   const protocol = num('protocol', 5, 4)
   if (protocol !== 4 && protocol !== 5) throw new Error(`--protocol must be 4 or 5\n${USAGE}`)
   return {
-    brokers: list('brokers', BROKER_NAMES),
+    brokers: list('brokers', [...BROKER_NAMES, ...EXTRA_BROKER_NAMES], BROKER_NAMES),
     shapes: list('scenarios', SHAPES),
     qos: list('qos', ['0', '1'] as const).map((q) => (q === '1' ? 1 : 0)),
     messages: num('messages', 100_000, 1),

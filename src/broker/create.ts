@@ -1,5 +1,6 @@
 import { Aedes, type AedesOptions, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
 import { ClientAcls } from './acl.js'
@@ -89,13 +90,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // offline members as if through an ordinary subscription [MQTT-4.8.2].
     if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
-      callback(new Error('publishing to $SYS or $share/ is not allowed'))
+      callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
-    if (client !== null && !acls.of(client).mayPublish(packet.topic)) {
+    if (acls.restricts && client !== null && !acls.of(client).mayPublish(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
-      callback(new Error('publish to this topic is not allowed'))
+      callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
     callback(null)
@@ -107,7 +108,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     const share = isSharedTopic(sub.topic) ? parseShare(sub.topic) : undefined
     const filter = share?.filter ?? sub.topic
     // Granted when the filter can match a topic the client may read; delivery checks each message.
-    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || !acls.of(client).maySubscribe(filter)) {
+    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (acls.restricts && !acls.of(client).maySubscribe(filter))) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
       return
