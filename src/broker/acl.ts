@@ -88,38 +88,49 @@ export class TopicAcl {
   }
 }
 
-/** Where a client's rules come from besides the config file: its token's topic ACL (identity). */
-export type TokenAclOf = (client: Client) => TopicAclClaims | undefined
+/**
+ * A client's rules besides the config file's, each intersected with them: its tenant broker's
+ * own rules and its token's topic ACL (lists of filters it may publish to and subscribe within).
+ */
+export interface ClientAclInputs {
+  readonly rules?: readonly AclRule[]
+  readonly token?: TopicAclClaims
+}
+
+/** Where a client's extra rules come from (the identity step: tenant broker, verified token). */
+export type ClientAclSource = (client: Client) => ClientAclInputs | undefined
 
 /**
- * Resolves each client's effective ACL: the config file's rules, intersected with the topic ACL
- * of the client's token when there is one (a topic passes when both allow it). Resolved at the
+ * Resolves each client's effective ACL: the config file's rules, intersected with the client's
+ * extra rules when it has any (a topic passes when every rule set allows it). Resolved at the
  * first check after CONNECT (aedes authorizes nothing before authentication ends) and kept for
  * the connection.
  */
 export class ClientAcls {
   readonly #rules: readonly AclRule[]
-  readonly #tokenAclOf: TokenAclOf | undefined
+  readonly #source: ClientAclSource | undefined
   readonly #byClient = new WeakMap<Client, TopicAcl>()
   readonly #identities = new Map<string, TopicAcl>()
 
-  constructor (rules: readonly AclRule[], tokenAclOf?: TokenAclOf) {
+  constructor (rules: readonly AclRule[], source?: ClientAclSource) {
     this.#rules = rules
-    this.#tokenAclOf = tokenAclOf
+    this.#source = source
   }
 
   /** Could any client be refused anything? If not, the broker installs no delivery check. */
   get restricts (): boolean {
-    return this.#rules.length > 0 || this.#tokenAclOf !== undefined
+    return this.#rules.length > 0 || this.#source !== undefined
   }
 
-  /** The ACL for these token claims (none: the config file's rules alone), shared per identity. */
-  resolve (token?: TopicAclClaims): TopicAcl {
-    const key = token === undefined ? '' : JSON.stringify([token.publish ?? null, token.subscribe ?? null])
+  /** The ACL for these extra rules (none: the config file's alone), shared per identity. */
+  resolve (inputs?: ClientAclInputs): TopicAcl {
+    const token = inputs?.token
+    const rules = inputs?.rules ?? []
+    const key = inputs === undefined ? '' : JSON.stringify([rules, token?.publish ?? null, token?.subscribe ?? null])
     let acl = this.#identities.get(key)
     if (acl === undefined) {
-      const publish = [staticRuleList(this.#rules, 'publish')]
-      const read = [staticRuleList(this.#rules, 'subscribe')]
+      const publish = [staticRuleList(this.#rules, 'publish'), staticRuleList(rules, 'publish')]
+      const read = [staticRuleList(this.#rules, 'subscribe'), staticRuleList(rules, 'subscribe')]
       if (token?.publish !== undefined) publish.push(allowListRuleList(token.publish))
       if (token?.subscribe !== undefined) read.push(allowListRuleList(token.subscribe))
       acl = new TopicAcl(restrictive(publish), restrictive(read))
@@ -133,7 +144,7 @@ export class ClientAcls {
   of (client: Client): TopicAcl {
     let acl = this.#byClient.get(client)
     if (acl === undefined) {
-      acl = this.resolve(this.#tokenAclOf?.(client))
+      acl = this.resolve(this.#source?.(client))
       this.#byClient.set(client, acl)
     }
     return acl

@@ -35,7 +35,8 @@ export interface BrokerInternals {
 export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const { config, logger, metrics, state } = deps
   const limits = config.limits
-  // Each client's rules: the config file's today; the identity adds its token's topic ACL here.
+  // Each client's rules: the config file's today; the identity step adds a ClientAclSource here
+  // (its tenant broker's rules, its token's topic ACL), intersected with them.
   const acls = new ClientAcls(config.acl)
 
   const broker = new Aedes({

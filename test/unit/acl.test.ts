@@ -144,8 +144,8 @@ test('ClientAcls: the config rules per action, shared identities, token intersec
   assert.ok(acl.mayPublish('readonly/x/y'))
   assert.ok(acl.mayPublish('open/closed'), 'first match wins')
 
-  const token = acls.resolve({ publish: ['devices/d1/#'], subscribe: ['devices/d1/#', 'secret/x'] })
-  assert.equal(acls.resolve({ publish: ['devices/d1/#'], subscribe: ['devices/d1/#', 'secret/x'] }), token)
+  const token = acls.resolve({ token: { publish: ['devices/d1/#'], subscribe: ['devices/d1/#', 'secret/x'] } })
+  assert.equal(acls.resolve({ token: { publish: ['devices/d1/#'], subscribe: ['devices/d1/#', 'secret/x'] } }), token)
   assert.ok(token.mayPublish('devices/d1/up'))
   assert.ok(!token.mayPublish('devices/d2/up'))
   assert.ok(!token.mayPublish('readonly/x'), 'both must allow')
@@ -155,8 +155,20 @@ test('ClientAcls: the config rules per action, shared identities, token intersec
   assert.ok(token.mayRead('devices/d1/state'))
   assert.ok(!token.mayRead('public/a'))
 
-  const onlySubscribe = acls.resolve({ subscribe: ['a/#'] })
+  const onlySubscribe = acls.resolve({ token: { subscribe: ['a/#'] } })
   assert.ok(onlySubscribe.mayPublish('anything'), 'no publish list in the token: the config decides')
+})
+
+test("ClientAcls: a tenant broker's rules and a token, both intersected with the config file's", () => {
+  const acls = new ClientAcls([{ action: 'subscribe', topic: 'secret/#', allow: false }], () => ({ rules: [{ action: 'all', topic: 'b/#', allow: false }], token: { subscribe: ['#'] } }))
+  const client = { id: 'c1' } as never
+  const acl = acls.of(client)
+  assert.equal(acls.of(client), acl, 'resolved once per client')
+  assert.ok(acl.maySubscribe('#'))
+  assert.ok(!acl.maySubscribe('b/#'), 'the broker rule')
+  assert.ok(!acl.maySubscribe('secret/#'), 'the config rule')
+  assert.ok(!acl.maySubscribe('$SYS/#'), 'the token names only #, which does not reach $SYS')
+  assert.ok(!acl.mayPublish('b/x') && acl.mayPublish('a/x'), 'no publish list in the token')
 })
 
 test('ClientAcls: no rules and no token source restrict nothing', () => {
