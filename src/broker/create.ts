@@ -121,9 +121,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   // shared-group messages, wills): a topic the client may not read is never sent. Not installed
   // when no client can be refused anything, so an empty ACL costs nothing per message.
   if (acls.restricts) {
+    const deniedAtDelivery = metrics.messagesDropped.labels('acl')
     broker.authorizeForward = function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
       if (acls.of(client).mayRead(packet.topic)) return packet
-      metrics.messagesDropped.inc({ reason: 'acl' })
+      deniedAtDelivery.inc()
       return null
     }
   }

@@ -3,6 +3,7 @@ import { test, type TestContext } from 'node:test'
 import type { IClientOptions } from 'mqtt'
 import type { ISubackPacket } from 'mqtt-packet'
 import { collect, connectClient, persistentSession, resumeSession, sleep, waitFor } from '../helpers/clients.js'
+import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 
@@ -43,7 +44,7 @@ for (const protocolVersion of [4, 5] as const) {
   })
 
   test(`${v}: a # subscriber never receives a denied topic: retained, live, and offline-queued on a persistent session`, async (t) => {
-    const { url } = await aclNode(t)
+    const { url, httpPort } = await aclNode(t)
     const pub = await connectClient(t, url, { protocolVersion, clientId: `ar${protocolVersion}-pub` })
     await pub.publishAsync('secret/kept', 'hidden', { qos: 1, retain: true })
     await pub.publishAsync('public/kept', 'shown', { qos: 1, retain: true })
@@ -66,6 +67,8 @@ for (const protocolVersion of [4, 5] as const) {
     await waitFor(() => got.length >= 1)
     await sleep(150)
     assert.deepEqual(got.map((m) => m.topic), ['public/queued'])
+    // Retained, live and replayed from the queue: each refused at delivery and counted.
+    assert.equal(value(await scrape(httpPort), 'starling_messages_dropped_total', { reason: 'acl' }), 3)
   })
 
   test(`${v}: a $share/g/# member never receives a denied topic, and its window does not stall on one`, async (t) => {
