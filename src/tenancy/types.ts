@@ -116,6 +116,8 @@ export interface IssueOptions {
   readonly number: number
   /** Expiry in seconds from now; absent: the token never expires. */
   readonly expiresInSeconds?: number
+  /** Valid only from now + this many seconds (`nbf`); `exp` then counts from that moment. Absent: valid at once. */
+  readonly notBeforeSeconds?: number
   /** A chosen client id (only with number 1); default: a new ULID each. */
   readonly clientId?: string
   readonly topicAcl?: TopicAclClaims
@@ -130,7 +132,12 @@ export interface VerifiedToken {
   readonly topicAcl: TopicAclClaims | undefined
 }
 
-export interface RevocationRecord { readonly jti: string, readonly revoked_on: string }
+export interface RevocationRecord {
+  readonly jti: string
+  readonly revoked_on: string
+  /** When the revocation is forgotten (its token's expiry, for tokens this authority issued); null: kept. */
+  readonly expires_on: string | null
+}
 
 /**
  * Signing keys per broker (Ed25519, several active at once, encrypted at rest), token issue and
