@@ -57,6 +57,8 @@ export class StarlingTokenAuthority implements TokenAuthority {
   readonly #publicKeys = new Map<string, KeyObject>()
   readonly #privateKeys = new Map<string, KeyObject>()
   readonly #listeners = new Set<(brokerId: string, jtis: readonly string[]) => void>()
+  /** Revocation changes seen per broker (notifications and this pod's own), to order them against reloads. */
+  readonly #changes = new Map<string, number>()
   #closed = false
 
   private constructor (options: AuthorityOptions) {
@@ -77,15 +79,24 @@ export class StarlingTokenAuthority implements TokenAuthority {
     const brokers = this.#o.store.cachedBrokers()
     const now = this.#clock()
     await Promise.all(brokers.map(async (broker) => {
-      this.#revoked.replace(broker.id, await this.#o.backend.revocations(broker.id, now))
+      const started = this.#changes.get(broker.id) ?? 0
+      const entries = await this.#o.backend.revocations(broker.id, now)
+      // A (un)revocation that arrived while this read was under way is newer than what it read:
+      // keep the set as notifications made it (the next reload heals anything missed).
+      if ((this.#changes.get(broker.id) ?? 0) === started) this.#revoked.replace(broker.id, entries)
     }))
     const ids = new Set(brokers.map((b) => b.id))
     this.#revoked.retain(ids)
     this.#jwks.retain(new Set(brokers.filter((b) => b.authType === 'JWKS').map((b) => b.id)))
   }
 
+  #changed (brokerId: string): void {
+    this.#changes.set(brokerId, (this.#changes.get(brokerId) ?? 0) + 1)
+  }
+
   #onEvent (event: IdentityEvent): void {
     if (this.#closed) return
+    if (event.type === 'revoke' || event.type === 'unrevoke') this.#changed(event.brokerId)
     if (event.type === 'revoke') {
       this.#revoked.add(event.brokerId, event.entries)
       if (event.origin !== this.#o.origin) this.#fire(event.brokerId, event.entries.map((e) => e.jti))
@@ -256,6 +267,7 @@ export class StarlingTokenAuthority implements TokenAuthority {
     const now = this.#clock()
     const result = await this.#o.backend.revoke(stored.id, unique, new Date(now).toISOString(), this.#o.revocationsMax, now)
     if (result === 'full') throw new StarlingError('STARLING_ERR_REVOCATIONS_FULL', [broker.name, this.#o.revocationsMax])
+    this.#changed(stored.id)
     this.#revoked.add(stored.id, result)
     await this.#o.backend.publish({ type: 'revoke', origin: this.#o.origin, brokerId: stored.id, entries: result })
     this.#fire(stored.id, unique)
@@ -265,6 +277,7 @@ export class StarlingTokenAuthority implements TokenAuthority {
     const unique = [...new Set(checkJtis(jtis))]
     const stored = await this.#stored(broker)
     await this.#o.backend.unrevoke(stored.id, unique)
+    this.#changed(stored.id)
     this.#revoked.remove(stored.id, unique)
     await this.#o.backend.publish({ type: 'unrevoke', origin: this.#o.origin, brokerId: stored.id, jtis: unique })
   }

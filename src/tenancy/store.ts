@@ -17,6 +17,9 @@ const ATTEMPTS = 10
 
 interface CachedBroker { readonly json: string, readonly stored: StoredBroker, readonly record: BrokerRecord }
 
+/** Where an entry of the cache came from: a full reload's snapshot, or a single read or write since. */
+type Source = 'snapshot' | 'single'
+
 export interface StoreOptions {
   readonly endpoint: EndpointSettings
   readonly keys: SigningKeyFactory
@@ -39,6 +42,9 @@ export class CachedTenancyStore implements TenancyStore {
   readonly #clock: () => number
   readonly #brokers = new Map<string, CachedBroker>()
   readonly #brokerPathsById = new Map<string, string>()
+  /** Sequence number of the latest single read or write of each path (also of deletions). */
+  readonly #touched = new Map<string, number>()
+  #sequence = 0
   readonly #listeners = new Set<(change: TenancyChange) => void>()
   readonly #resyncListeners = new Set<() => void>()
   #resyncTimer: NodeJS.Timeout | undefined
@@ -65,13 +71,18 @@ export class CachedTenancyStore implements TenancyStore {
 
   async #reload (): Promise<void> {
     if (this.#closed) return
+    const started = this.#sequence
     const brokers = await this.#backend.loadBrokers()
-    for (const path of [...this.#brokers.keys()]) if (!brokers.has(path)) this.#forget(path)
-    for (const [path, json] of brokers) this.#remember(json, path)
+    // A path read or written singly since the snapshot was asked for is at least as new as it
+    // (and any later change brings its own notification): the snapshot must not undo it.
+    const newer = (path: string): boolean => (this.#touched.get(path) ?? 0) > started
+    for (const path of [...this.#brokers.keys()]) if (!brokers.has(path) && !newer(path)) this.#forget(path)
+    for (const [path, json] of brokers) if (!newer(path)) this.#remember(json, path, 'snapshot')
     for (const listener of this.#resyncListeners) listener()
   }
 
-  #remember (json: string | undefined, path: string): CachedBroker | undefined {
+  #remember (json: string | undefined, path: string, source: Source = 'single'): CachedBroker | undefined {
+    if (source === 'single') this.#touched.set(path, ++this.#sequence)
     if (json === undefined) { this.#forget(path); return undefined }
     const cached = this.#brokers.get(path)
     if (cached?.json === json) return cached
@@ -287,7 +298,7 @@ export class CachedTenancyStore implements TenancyStore {
       const current = await this.readStoredBroker(namespace, name)
       const result = await this.#backend.putBroker(namespace, name, current.json, undefined)
       if (result === 'ok') {
-        this.#forget(brokerPath(namespace, name))
+        this.#remember(undefined, brokerPath(namespace, name))
         await this.#backend.dropBroker(current.stored.id)
         await this.#announce({ kind: 'broker', namespace, name })
         return
