@@ -94,6 +94,23 @@ for (const cluster of [false, true]) {
   })
 }
 
+test('a pod whose notification connection dropped catches up on what it missed when it reconnects', async (t) => {
+  const { redis, a, b } = await twoPods(t, false)
+  await a.tenancy.createNamespace({ name: 'my-namespace' })
+  const broker = await a.tenancy.createBroker('my-namespace', { name: 'example-broker' })
+  const [token] = Object.values(await a.tokens.issue(broker, { number: 1 })) as [string]
+  await within(1000, 'broker on pod b', () => b.tenancy.findBroker('my-namespace', 'example-broker') !== undefined)
+  await b.tokens.verify(broker, token)
+  // Both pods' subscriptions are cut; the changes below are announced while they reconnect.
+  await redis.cli(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+  await a.tokens.revoke(broker, [decodeJwt(token).jti as string])
+  await a.tenancy.updateBroker('my-namespace', 'example-broker', { description: 'changed while b was away' })
+  await within(3000, 'revocation on pod b', async () => {
+    try { await b.tokens.verify(broker, token); return false } catch (err) { return isStarlingError(err, 'STARLING_ERR_TOKEN_REVOKED') }
+  })
+  await within(3000, 'update on pod b', () => b.tenancy.findBroker('my-namespace', 'example-broker')?.description === 'changed while b was away')
+})
+
 test('cluster mode without auth.secretKey refuses to start with a clear error', async (t) => {
   const redis = await startRedis(t)
   await assert.rejects(openIdentity(t, identityConfig({ redis: { url: redis.url } })),
