@@ -35,6 +35,19 @@ export function brokerHost (namespace: string, name: string, domain: string): st
   return `${name}.${namespace}.${domain}`
 }
 
+/**
+ * The broker a host name selects (TLS SNI, WebSocket Host): `<broker>.<namespace>.<domain>`,
+ * case-insensitive, a trailing dot and a port ignored; undefined for any other host.
+ */
+export function parseBrokerHost (host: string, domain: string): { namespace: string, broker: string } | undefined {
+  const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '')
+  const suffix = '.' + domain.toLowerCase()
+  if (!name.endsWith(suffix)) return undefined
+  const labels = name.slice(0, -suffix.length).split('.')
+  if (labels.length !== 2 || labels.some((label) => label === '')) return undefined
+  return { broker: labels[0] as string, namespace: labels[1] as string }
+}
+
 /** The newest key signs; every key verifies. */
 export function newestKey (broker: StoredBroker): StoredKey | undefined {
   return broker.keys[broker.keys.length - 1]

@@ -158,6 +158,8 @@ export interface TokenAuthority {
   revoke (broker: BrokerRecord, jtis: readonly string[]): Promise<void>
   unrevoke (broker: BrokerRecord, jtis: readonly string[]): Promise<void>
   listRevocations (broker: BrokerRecord): Promise<readonly RevocationRecord[]>
+  /** Synchronous: is this token id revoked for the broker, as this pod knows now (re-checks of live sessions). */
+  isRevoked (brokerId: string, jti: string): boolean
   /** Called on every pod within a second of a revocation anywhere. Returns an unsubscribe. */
   onRevoke (listener: (brokerId: string, jtis: readonly string[]) => void): () => void
   close (): Promise<void>

@@ -89,7 +89,9 @@ test('verify refuses every bad token with the reason\'s code and MQTT codes', as
   // Revoked, and unrevoked.
   const [kept] = Object.values(await tokens.issue(broker, { number: 1 })) as [string]
   const jti = decodeJwt(kept).jti as string
+  assert.equal(tokens.isRevoked(broker.id, jti), false)
   await tokens.revoke(broker, [jti])
+  assert.equal(tokens.isRevoked(broker.id, jti), true)
   await assert.rejects(tokens.verify(broker, kept), (err) => isStarlingError(err, 'STARLING_ERR_TOKEN_REVOKED') && err.reasonCode === 0x87 && err.returnCode === 5)
   assert.deepEqual((await tokens.listRevocations(broker)).map((r) => [r.jti, r.expires_on]), [[jti, null]])
   await tokens.unrevoke(broker, [jti])

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { isStarlingError } from '../../src/errors.js'
 import { isUlid, ulid } from '../../src/tenancy/ulid.js'
+import { parseBrokerHost } from '../../src/tenancy/stored.js'
 import { checkClientId, checkJwks, checkQuotas, checkTopicAcl, nameProblem } from '../../src/tenancy/validate.js'
 
 test('namespace and broker names are RFC 1035 labels', () => {
@@ -60,4 +61,13 @@ test('broker settings: quotas, JWKS settings and client ids are checked', () => 
   assert.equal(checkClientId('clientId', 'device-1'), 'device-1')
   assert.throws(() => checkClientId('clientId', ''), /clientId/)
   assert.throws(() => checkClientId('clientId', 'a\u0000b'), /clientId/)
+})
+
+test('a host name selects a broker only as <broker>.<namespace>.<domain>', () => {
+  assert.deepEqual(parseBrokerHost('example-broker.my-namespace.pubsub.example.com', 'pubsub.example.com'), { broker: 'example-broker', namespace: 'my-namespace' })
+  assert.deepEqual(parseBrokerHost('Example-Broker.My-Namespace.PUBSUB.example.com.:8883', 'pubsub.example.com'), { broker: 'example-broker', namespace: 'my-namespace' })
+  assert.equal(parseBrokerHost('my-namespace.pubsub.example.com', 'pubsub.example.com'), undefined)
+  assert.equal(parseBrokerHost('a.b.c.pubsub.example.com', 'pubsub.example.com'), undefined)
+  assert.equal(parseBrokerHost('a.b.example.org', 'pubsub.example.com'), undefined)
+  assert.equal(parseBrokerHost('a.bpubsub.example.com', 'pubsub.example.com'), undefined)
 })
