@@ -90,7 +90,8 @@ export type TenancyChange =
 /**
  * Namespaces and brokers, in Redis (cluster mode) or in files under `dataDir` (embedded).
  * Errors are StarlingErrors: STARLING_ERR_TENANCY_NOT_FOUND, STARLING_ERR_TENANCY_EXISTS,
- * STARLING_ERR_TENANCY_INVALID (naming the field), STARLING_ERR_TENANCY_NOT_EMPTY.
+ * STARLING_ERR_TENANCY_INVALID (message `<field>: <problem>`), STARLING_ERR_TENANCY_NOT_EMPTY,
+ * STARLING_ERR_TENANCY_CONFLICT (concurrent writers, retried 10 times first).
  */
 export interface TenancyStore {
   createNamespace (input: NamespaceInput): Promise<NamespaceRecord>
