@@ -94,6 +94,20 @@ for (const cluster of [false, true]) {
   })
 }
 
+test('two pods racing: one namespace name is taken once; concurrent key rotations both land', async (t) => {
+  const { a, b } = await twoPods(t, false)
+  const results = await Promise.allSettled([a.tenancy.createNamespace({ name: 'race' }), b.tenancy.createNamespace({ name: 'race' })])
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1)
+  const lost = results.find((r) => r.status === 'rejected')
+  assert.ok(lost !== undefined && isStarlingError(lost.reason, 'STARLING_ERR_TENANCY_EXISTS'))
+
+  const broker = await a.tenancy.createBroker('race', { name: 'b1' })
+  const kids = await Promise.all([a.tokens.rotateKey(broker), b.tokens.rotateKey(broker), a.tokens.rotateKey(broker)])
+  const listed = (await b.tokens.publicKeys(broker)).keys.map((k) => k.kid)
+  assert.equal(listed.length, 4)
+  for (const kid of kids) assert.ok(listed.includes(kid), kid)
+})
+
 test('a pod whose notification connection dropped catches up on what it missed when it reconnects', async (t) => {
   const { redis, a, b } = await twoPods(t, false)
   await a.tenancy.createNamespace({ name: 'my-namespace' })
