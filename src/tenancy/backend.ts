@@ -6,6 +6,12 @@
  * safe across pods without locks.
  */
 
+/**
+ * Issued tokens' expiries kept per broker at most (those expiring soonest are dropped first; a
+ * revocation of a token no longer listed is kept forever, within auth.revocationsMax).
+ */
+export const ISSUED_KEPT_MAX = { cluster: 1_000_000, embedded: 100_000 } as const
+
 export type PutResult = 'ok' | 'conflict' | 'missing-namespace' | 'not-empty'
 
 export interface RevocationEntry {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { StarlingError } from '../errors.js'
-import type { IdentityBackend, IdentityEvent, PutResult, RevocationEntry } from './backend.js'
+import { ISSUED_KEPT_MAX, type IdentityBackend, type IdentityEvent, type PutResult, type RevocationEntry } from './backend.js'
 import { ensureDataDir, writeFileAtomic } from './data-dir.js'
 
 /**
@@ -110,6 +110,10 @@ export class FileBackend implements IdentityBackend {
     const now = Date.now()
     for (const [jti, expiresAt] of Object.entries(issued)) if (expiresAt <= now) delete issued[jti]
     for (const token of tokens) issued[token.jti] = token.expiresAt
+    const excess = Object.keys(issued).length - ISSUED_KEPT_MAX.embedded
+    if (excess > 0) {
+      for (const [jti] of Object.entries(issued).sort(([, x], [, y]) => x - y).slice(0, excess)) delete issued[jti]
+    }
     this.#save()
   }
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { issuedTokensKey, revocationExpiryKey, revocationsChannel, revocationTimesKey, tenancyBrokersKey, tenancyChangesChannel, tenancyNamespacesKey } from '../cluster/keys.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
-import type { IdentityBackend, IdentityEvent, PutResult, RevocationEntry } from './backend.js'
+import { ISSUED_KEPT_MAX, type IdentityBackend, type IdentityEvent, type PutResult, type RevocationEntry } from './backend.js'
 
 /**
  * Cluster mode's store (keys in src/cluster/keys.ts). Namespaces and brokers are two hashes
@@ -146,6 +146,7 @@ export class RedisBackend implements IdentityBackend {
     await this.#commands.multi()
       .zremrangebyscore(key, '-inf', Date.now())
       .zadd(key, ...tokens.flatMap((token) => [token.expiresAt, token.jti]))
+      .zremrangebyrank(key, 0, -ISSUED_KEPT_MAX.cluster - 1)
       .exec()
   }
 
