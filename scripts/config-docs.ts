@@ -16,7 +16,8 @@ function showDefault (value: unknown, computed: boolean): string {
 export function configTable (): string {
   const rows = configFields().map((field) => {
     const choices = field.choices !== undefined ? ` One of: ${field.choices.map((c) => '`' + c + '`').join(', ')}.` : ''
-    return `| \`${field.path}\` | \`${field.env}\` | ${showDefault(field.defaultValue, field.computedDefault)} | ${field.description.replace(/\|/g, '\\|')}${choices} |`
+    const env = [field.env, ...(field.envAliases ?? [])].map((name) => '`' + name + '`').join(', ')
+    return `| \`${field.path}\` | ${env} | ${showDefault(field.defaultValue, field.computedDefault)} | ${field.description.replace(/\|/g, '\\|')}${choices} |`
   })
   return [BEGIN, '| key (YAML path) | environment variable | default | meaning |', '| --- | --- | --- | --- |', ...rows, END].join('\n')
 }

@@ -26,7 +26,28 @@ export const errorSpecs = {
   STARLING_ERR_SUBSCRIBE_DENIED: { message: 'subscription to this filter is not allowed', reasonCode: 0x87 },
   STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: 0x97 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },
-  STARLING_ERR_CLI_USAGE: { message: '%s' }
+  STARLING_ERR_CLI_USAGE: { message: '%s' },
+  STARLING_ERR_TENANCY_NOT_FOUND: { message: '%s not found' },
+  STARLING_ERR_TENANCY_EXISTS: { message: '%s already exists' },
+  STARLING_ERR_TENANCY_INVALID: { message: '%s: %s' },
+  STARLING_ERR_TENANCY_NOT_EMPTY: { message: '%s' },
+  STARLING_ERR_TENANCY_CONFLICT: { message: '%s changed concurrently too often; try again' },
+  STARLING_ERR_DATA_DIR: { message: 'data directory %s: %s' },
+  STARLING_ERR_SECRET_KEY_MISSING: { message: 'auth.secretKey (STARLING_SECRET_KEY) is required in cluster mode: signing keys in Redis are encrypted with it' },
+  STARLING_ERR_SECRET_KEY_MISMATCH: { message: 'cannot decrypt %s: auth.secretKey is not the key it was encrypted with' },
+  STARLING_ERR_SIGNING_KEY_LAST: { message: 'signing key %s is the last active key of broker %s; rotate first' },
+  STARLING_ERR_REVOCATIONS_FULL: { message: 'broker %s already keeps %s revocations (auth.revocationsMax)' },
+  // [MQTT5 3.2.2.2] 0x86 Bad User Name or Password / [MQTT-3.1.1 3.2.2.3] return code 4
+  STARLING_ERR_TOKEN_INVALID: { message: 'token is malformed or its signature does not verify (%s)', reasonCode: 0x86, returnCode: 4 },
+  STARLING_ERR_TOKEN_EXPIRED: { message: 'token has expired', reasonCode: 0x86, returnCode: 4 },
+  STARLING_ERR_TOKEN_NOT_YET_VALID: { message: 'token is not valid yet', reasonCode: 0x86, returnCode: 4 },
+  // 0x87 Not Authorized / return code 5
+  STARLING_ERR_TOKEN_REVOKED: { message: 'token has been revoked', reasonCode: 0x87, returnCode: 5 },
+  STARLING_ERR_TOKEN_WRONG_BROKER: { message: 'token was issued for another broker', reasonCode: 0x87, returnCode: 5 },
+  // 0x85 Client Identifier not valid / return code 2 "identifier rejected"
+  STARLING_ERR_TOKEN_CLIENT_ID: { message: 'client id does not match the token', reasonCode: 0x85, returnCode: 2 },
+  // 0x88 Server unavailable / return code 3: the identity provider, not the client, is at fault
+  STARLING_ERR_JWKS_UNAVAILABLE: { message: 'JWKS of broker %s cannot be fetched: %s', reasonCode: 0x88, returnCode: 3 }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof errorSpecs

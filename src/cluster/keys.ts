@@ -20,6 +20,14 @@
  *   starling:v1:share:groups, share:q:<group>/<filter>, share:new   shared-subscription groups (ZSET),
  *                                               each group's queue (STREAM), new-group announcements (channel)
  *   starling:v1:clients:claim:<client id>       `clientIdConflict: reject` claims (`<pod id>/<token>`)
+ *   starling:v1:{tenancy}:namespaces|brokers    HASHes name → namespace JSON, `<ns>/<broker>` → broker JSON
+ *                                               (with its sealed signing keys); one slot, so the Lua
+ *                                               scripts that keep names unique touch one slot
+ *   starling:v1:tenancy:changes                 channel: a namespace or broker changed (re-read it)
+ *   starling:v1:{rev:<broker id>}:expiry|on|issued  a broker's revoked jtis (ZSET score: expiry ms or
+ *                                               +inf), when each was revoked (HASH), issued tokens'
+ *                                               expiries (ZSET) so a revocation lasts as long as its token
+ *   starling:v1:auth:revocations                channel: jtis revoked or unrevoked (every pod's local set)
  */
 
 export const KEY_NAMESPACE = 'starling'
@@ -136,4 +144,47 @@ export function shareStreamKey (groupKey: string): string {
 /** Pub/sub channel on which a pod announces a new shared-subscription group to the others. */
 export function shareGroupsChannel (): string {
   return `${keyPrefix()}share:new`
+}
+
+/** Hash tag of the tenancy keys: one Redis Cluster slot, so one script sees namespaces and brokers together. */
+const TENANCY_TAG = '{tenancy}'
+
+/** HASH namespace name → namespace JSON (src/tenancy/redis-backend.ts). */
+export function tenancyNamespacesKey (): string {
+  return `${keyPrefix()}${TENANCY_TAG}:namespaces`
+}
+
+/** HASH `<namespace>/<broker>` → broker JSON, signing keys sealed with auth.secretKey. */
+export function tenancyBrokersKey (): string {
+  return `${keyPrefix()}${TENANCY_TAG}:brokers`
+}
+
+/** Channel on which a pod announces a changed namespace or broker, so every pod's cache re-reads it. */
+export function tenancyChangesChannel (): string {
+  return `${keyPrefix()}tenancy:changes`
+}
+
+/** Hash tag of one broker's revocation keys (one slot per broker). */
+function revocationTag (brokerId: string): string {
+  return `{rev:${brokerId}}`
+}
+
+/** ZSET revoked jti → when the revocation may be forgotten (the token's expiry, ms; +inf: never). */
+export function revocationExpiryKey (brokerId: string): string {
+  return `${keyPrefix()}${revocationTag(brokerId)}:expiry`
+}
+
+/** HASH revoked jti → when it was revoked (ISO 8601). */
+export function revocationTimesKey (brokerId: string): string {
+  return `${keyPrefix()}${revocationTag(brokerId)}:on`
+}
+
+/** ZSET jti → expiry (ms) of the broker's issued tokens that expire, pruned once expired. */
+export function issuedTokensKey (brokerId: string): string {
+  return `${keyPrefix()}${revocationTag(brokerId)}:issued`
+}
+
+/** Channel carrying revocations (and unrevocations) to every pod's local revocation set. */
+export function revocationsChannel (): string {
+  return `${keyPrefix()}auth:revocations`
 }

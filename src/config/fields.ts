@@ -12,6 +12,8 @@ export interface ConfigField {
   /** The default is computed at start (e.g. from the host name), so docs show no literal. */
   readonly computedDefault: boolean
   readonly choices?: readonly string[]
+  /** Other environment variables read when `env` is unset (names a product document uses). */
+  readonly envAliases?: readonly string[]
 }
 
 interface ZodLike {
@@ -23,6 +25,9 @@ const ENV_PREFIX = 'STARLING_'
 
 /** Leaves whose default depends on the machine (zod hides whether a default is a function). */
 const COMPUTED_DEFAULTS = new Set(['nodeId'])
+
+/** Leaves also read from a second environment variable: issue 11 names the secret `STARLING_SECRET_KEY`. */
+const ENV_ALIASES: Readonly<Record<string, readonly string[]>> = { 'auth.secretKey': ['STARLING_SECRET_KEY'] }
 
 export function envName (path: string): string {
   return ENV_PREFIX + path.split('.').map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
@@ -71,7 +76,8 @@ function walk (schema: ZodLike, prefix: string[], out: ConfigField[]): void {
     description: description ?? '',
     defaultValue,
     computedDefault: COMPUTED_DEFAULTS.has(path),
-    ...(kind === 'enum' ? { choices: Object.values(inner._zod.def.entries as Record<string, string>) } : {})
+    ...(kind === 'enum' ? { choices: Object.values(inner._zod.def.entries as Record<string, string>) } : {}),
+    ...(ENV_ALIASES[path] !== undefined ? { envAliases: ENV_ALIASES[path] } : {})
   }
   out.push(field)
 }

@@ -108,7 +108,7 @@ export function loadConfig (sources: ConfigSources = {}): StarlingConfig {
   }
   const env = sources.env ?? {}
   for (const field of configFields()) {
-    const raw = env[field.env]
+    const raw = env[field.env] ?? field.envAliases?.map((alias) => env[alias]).find((value) => value !== undefined)
     if (raw !== undefined) {
       setPath(tree, field.path, fromEnv(field, raw))
       origin.set(field.path, 'env')

@@ -90,7 +90,8 @@ export type TenancyChange =
 /**
  * Namespaces and brokers, in Redis (cluster mode) or in files under `dataDir` (embedded).
  * Errors are StarlingErrors: STARLING_ERR_TENANCY_NOT_FOUND, STARLING_ERR_TENANCY_EXISTS,
- * STARLING_ERR_TENANCY_INVALID (naming the field), STARLING_ERR_TENANCY_NOT_EMPTY.
+ * STARLING_ERR_TENANCY_INVALID (message `<field>: <problem>`), STARLING_ERR_TENANCY_NOT_EMPTY,
+ * STARLING_ERR_TENANCY_CONFLICT (concurrent writers, retried 10 times first).
  */
 export interface TenancyStore {
   createNamespace (input: NamespaceInput): Promise<NamespaceRecord>
@@ -116,6 +117,8 @@ export interface IssueOptions {
   readonly number: number
   /** Expiry in seconds from now; absent: the token never expires. */
   readonly expiresInSeconds?: number
+  /** Valid only from now + this many seconds (`nbf`); `exp` then counts from that moment. Absent: valid at once. */
+  readonly notBeforeSeconds?: number
   /** A chosen client id (only with number 1); default: a new ULID each. */
   readonly clientId?: string
   readonly topicAcl?: TopicAclClaims
@@ -130,7 +133,12 @@ export interface VerifiedToken {
   readonly topicAcl: TopicAclClaims | undefined
 }
 
-export interface RevocationRecord { readonly jti: string, readonly revoked_on: string }
+export interface RevocationRecord {
+  readonly jti: string
+  readonly revoked_on: string
+  /** When the revocation is forgotten (its token's expiry, for tokens this authority issued); null: kept. */
+  readonly expires_on: string | null
+}
 
 /**
  * Signing keys per broker (Ed25519, several active at once, encrypted at rest), token issue and
@@ -151,6 +159,8 @@ export interface TokenAuthority {
   revoke (broker: BrokerRecord, jtis: readonly string[]): Promise<void>
   unrevoke (broker: BrokerRecord, jtis: readonly string[]): Promise<void>
   listRevocations (broker: BrokerRecord): Promise<readonly RevocationRecord[]>
+  /** Synchronous: is this token id revoked for the broker, as this pod knows now (re-checks of live sessions). */
+  isRevoked (brokerId: string, jti: string): boolean
   /** Called on every pod within a second of a revocation anywhere. Returns an unsubscribe. */
   onRevoke (listener: (brokerId: string, jtis: readonly string[]) => void): () => void
   close (): Promise<void>
