@@ -109,14 +109,37 @@ export type StoredWill = PublishPacket & {
   readonly properties?: PublishPacket['properties'] & { willDelayInterval?: number }
 }
 
-/** The aedes persistence calls Starling makes itself (aedes 2: promise forms). */
-export interface EnginePersistence {
+/** A message in a session's outgoing queue, as the persistence stores it. */
+export interface QueuedPacket {
+  readonly brokerId?: string
+  readonly brokerCounter?: number
+  readonly qos?: number
+  readonly messageId?: number
+  readonly topic?: string
+  [key: string]: unknown
+}
+
+/** A persisted subscription, as aedes hands it to the outgoing queue calls. */
+export interface QueueSub { readonly clientId: string, readonly qos?: number, readonly topic?: string }
+
+/** The outgoing-queue calls aedes makes on its persistence (wrapped by src/broker/queue-limit.ts). */
+export interface OutgoingPersistence {
+  outgoingEnqueue (sub: QueueSub, packet: QueuedPacket): Promise<void>
+  outgoingEnqueueCombi (subs: readonly QueueSub[], packet: QueuedPacket): Promise<void>
+  outgoingUpdate (client: { id: string }, packet: QueuedPacket): Promise<void>
+  outgoingClearMessageId (client: { id: string }, packet: QueuedPacket): Promise<QueuedPacket | undefined>
+  outgoingStream (client: { id: string }): Readable
+  /** Starling's Redis persistence: the session's queue length in one call (LLEN). */
+  outgoingQueueLength? (client: { id: string }): Promise<number>
+}
+
+/** The aedes persistence calls Starling makes or wraps (aedes 2: promise forms). */
+export interface EnginePersistence extends OutgoingPersistence {
   /** Removes a client's stored will; resolves to it, or null/undefined when there was none. */
   delWill (client: { id: string, brokerId?: string }): Promise<StoredWill | null | undefined>
   /** The stored wills of the brokers not listed in `brokers`. */
   streamWill (brokers?: Record<string, number>): AsyncIterable<StoredWill>
   cleanSubscriptions (client: { id: string }): Promise<unknown>
-  outgoingStream (client: { id: string }): Readable
   /** Closes the persistence's connections (Redis); absent in the in-memory one. */
   destroy? (): Promise<void>
 }
@@ -152,7 +175,7 @@ export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' |
   /** Our patch: stamp `publishedAt` on each message in publish() (delivery latency metric). */
   readonly stampPublish?: boolean
   /** Our patch: wraps the persistence once listen() has set it up. */
-  readonly wrapPersistence?: <P extends object>(persistence: P) => P
+  readonly wrapPersistence?: (persistence: EnginePersistence) => EnginePersistence
   readonly wills?: WillHooks
   readonly sessionExpiry?: SessionExpiryHooks
 }
