@@ -36,9 +36,12 @@ export interface Client extends aedesModule.Client {
   readonly subscriptions: Readonly<Record<string, ClientSubscription | undefined>>
   /** Our patch: number of subscriptions (kept for the overlap merge). */
   readonly _subCount?: number
-  /** The will of this connection; cleared to restart the connection without it (src/cluster/resync.ts). */
-  will: unknown
-  _will: unknown
+  /**
+   * Server-initiated disconnect (v5: DISCONNECT with `reasonCode`). Our patch: `keepWill` neither
+   * publishes nor deletes the will (a restart of the connection, src/cluster/resync.ts).
+   */
+  disconnect (opts?: { reasonCode?: number, properties?: Record<string, unknown>, keepWill?: boolean }, done?: () => void): void
+  disconnect (done: () => void): void
   /** Next packet identifier for a PUBLISH to this client (used by the shared groups' deliveries). */
   _nextId: number
   /** Sends a QoS 1/2 PUBLISH through aedes' outbound path (Receive Maximum window, aliases, size). */

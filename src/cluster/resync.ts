@@ -36,9 +36,7 @@ export function resyncSessionsAfterOutage (broker: Engine, health: RedisHealth, 
       let count = 0
       for (const client of clients) {
         if (client.closed) continue
-        client.will = null
-        client._will = null
-        client.disconnect({ reasonCode: SERVER_BUSY }, () => {})
+        client.disconnect({ reasonCode: SERVER_BUSY, keepWill: true }, () => {})
         count++
       }
       if (count > 0) logger.warn({ clients: count }, 'persistent sessions reconnected to replay their queues after the redis outage')
