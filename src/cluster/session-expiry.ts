@@ -86,7 +86,8 @@ const RETRIES = 3
  * the pod the client left (`scheduleSessionExpiry`): lost when that pod dies (the session then
  * never expires), and blind to a reconnect on another pod (the timer then wipes a session that
  * is live elsewhere — with a longer interval given in DISCONNECT this is what lost sessions).
- * Here the deadline is stored in Redis when the client leaves, removed when the client id
+ * Here (through aedes' `sessionExpiry` hooks, src/broker/engine.ts, so aedes keeps no timer)
+ * the deadline is stored in Redis when the client leaves, removed when the client id
  * connects on any pod, and every pod sweeps deadlines that have passed; a Lua claim gives each
  * expired session to exactly one pod, which wipes its subscriptions and offline queue.
  * Each pod also lists its connected MQTT 5 clients and their Session Expiry Interval in Redis
