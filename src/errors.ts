@@ -18,6 +18,7 @@ export const errorSpecs = {
   STARLING_ERR_REDIS_UNAVAILABLE: { message: 'Redis (%s) did not answer within %s ms' },
   STARLING_ERR_LISTEN: { message: 'cannot listen on %s: %s' },
   STARLING_ERR_TLS_FILES: { message: 'cannot load TLS material for %s: %s' },
+  STARLING_ERR_ENGINE_UNPATCHED: { message: 'aedes is not patched for Starling (patch revision %s, expected %s): run npm install without --ignore-scripts, so patch-package applies patches/' },
   STARLING_ERR_MAX_CONNECTIONS: { message: 'connection limit of %s reached', reasonCode: 0x97, returnCode: 3 },
   STARLING_ERR_CLIENT_ID_CONFLICT: { message: 'client id is already connected', reasonCode: 0x85, returnCode: 2 },
   STARLING_ERR_SERVER_DRAINING: { message: 'server is shutting down', reasonCode: 0x88, returnCode: 3 },

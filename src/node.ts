@@ -1,11 +1,11 @@
-import type { Aedes } from 'aedes'
 import type { Duplex } from 'node:stream'
 import { startHttpServer, type HttpServer } from './api/http.js'
-import { createBroker, type BrokerInternals } from './broker/create.js'
+import { createBroker } from './broker/create.js'
+import type { Engine } from './broker/engine.js'
 import { createRedisBackend, type RedisBackend } from './cluster/backend.js'
 import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry } from './cluster/registry.js'
 import { startClusterServices, type ClusterServices } from './cluster/services.js'
-import type { ConnectionOrigin } from './broker/observe.js'
+import type { ConnectionOrigin, ConnectionRequest } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
 import { startListeners } from './listeners/index.js'
 import type { Listener } from './listeners/types.js'
@@ -29,7 +29,7 @@ export class StarlingNode {
   readonly config: StarlingConfig
   readonly logger: Logger
   readonly metrics: BrokerMetrics
-  readonly broker: Aedes
+  readonly broker: Engine
   readonly listeners: readonly Listener[]
   readonly http: HttpServer
   readonly #state: MutableState
@@ -40,7 +40,7 @@ export class StarlingNode {
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
-    config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Aedes,
+    config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Engine,
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
@@ -64,7 +64,7 @@ export class StarlingNode {
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
     const backend = await createRedisBackend({ config, logger })
-    let broker: Aedes
+    let broker: Engine
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
@@ -88,7 +88,7 @@ export class StarlingNode {
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       state.streams.add(stream)
       stream.once('close', () => state.streams.delete(stream))
-      broker.handle(stream, { starling: origin } as never)
+      broker.handle(stream, { starling: origin } satisfies ConnectionRequest)
     }
     let listeners: Listener[] = []
     let http: HttpServer | undefined
@@ -110,7 +110,7 @@ export class StarlingNode {
     // Cluster membership (GET /cluster, `starling cluster status`): this pod, heartbeat in Redis.
     const httpAddress = http.address
     const self = (): ReturnType<typeof describeSelf> => describeSelf({
-      config, listeners, http: httpAddress, startedAt, connections: (broker as unknown as BrokerInternals).connectedClients
+      config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
     const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups })
@@ -165,7 +165,7 @@ export class StarlingNode {
     // A server's close() resolves only once its open connections are gone, so stop accepting
     // now and await it after the broker has closed the clients.
     const listenersClosed = Promise.all(this.listeners.map((listener) => listener.close()))
-    const clientsAtStart = (this.broker as unknown as BrokerInternals).connectedClients
+    const clientsAtStart = this.broker.connectedClients
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadline) })
     const closed = new Promise<boolean>((resolve) => this.broker.close(() => resolve(false)))
@@ -173,8 +173,8 @@ export class StarlingNode {
     const allClosed = closed.then(async () => { await listenersClosed; return false })
     if (await Promise.race([allClosed, timedOut])) {
       this.logger.warn({ drainSeconds: this.config.drainSeconds }, 'drain time exceeded, destroying remaining connections')
-      for (const client of Object.values((this.broker as unknown as BrokerInternals).clients)) {
-        (client as unknown as { conn: Duplex }).conn.destroy()
+      for (const client of Object.values(this.broker.clients)) {
+        client.conn.destroy()
       }
       // Also connections that never completed CONNECT: the listeners wait for every socket.
       for (const stream of this.#state.streams) stream.destroy()
@@ -183,7 +183,7 @@ export class StarlingNode {
     await listenersClosed
     // Members are gone (their unacknowledged group messages were handed back): stop reading.
     await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')
-    const persistence = (this.broker as unknown as { persistence?: { destroy?: () => Promise<void> } }).persistence
+    const persistence = this.broker.persistence
     // Flushing to Redis can hang while Redis is unreachable: it gets what is left of the drain
     // time (at least a second), then the pod exits anyway.
     const flushMs = Math.max(1000, deadline - (Date.now() - started))

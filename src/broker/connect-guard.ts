@@ -1,4 +1,4 @@
-import type { Client } from 'aedes'
+import type { AuthenticateHook, Client } from './engine.js'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
@@ -84,7 +84,7 @@ type AuthenticateCallback = (error: (Error & { returnCode?: number, reasonCode?:
  * v3.1.1 return code and the v5 reason code, so aedes writes the right CONNACK for either
  * protocol (the reason-code pass-through is one of our aedes patches).
  */
-export function composeAuthenticate (steps: readonly ConnectStep[], metrics: BrokerMetrics, logger: Logger) {
+export function composeAuthenticate (steps: readonly ConnectStep[], metrics: BrokerMetrics, logger: Logger): AuthenticateHook {
   return function authenticate (client: Client, username: string | undefined, password: Buffer | undefined, done: AuthenticateCallback): void {
     const ctx: ConnectContext = { client, username, password }
     let i = 0

@@ -1,4 +1,4 @@
-import { Aedes, type AedesOptions, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { createEngine, type AedesPublishPacket, type Client, type Engine, type PublishPacket, type Subscription } from './engine.js'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -16,30 +16,25 @@ export interface BrokerDeps {
   readonly metrics: BrokerMetrics
   readonly state: NodeState
   /** aedes persistence; the embedded default is aedes' in-memory one. */
-  readonly persistence?: AedesOptions['persistence']
+  readonly persistence?: object
   /** aedes emitter (mqemitter); the embedded default is aedes' in-memory one. */
-  readonly mq?: AedesOptions['mq']
+  readonly mq?: object
   /** Cluster mode: which other pod holds a client id (`clientIdConflict: reject`); set once known. */
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
 }
 
-/** aedes fields that its type declarations leave out. */
-export interface BrokerInternals {
-  readonly clients: Readonly<Record<string, Client>>
-  readonly connectedClients: number
-}
-
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
-export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
+export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   const { config, logger, metrics, state } = deps
   const limits = config.limits
   // Each client's rules: the config file's today; the identity step adds a ClientAclSource here
   // (its tenant broker's rules, its token's topic ACL), intersected with them.
   const acls = new ClientAcls(config.acl)
 
-  const broker = new Aedes({
+  // Throws STARLING_ERR_ENGINE_UNPATCHED on an aedes without our patch.
+  const broker = createEngine({
     id: config.nodeId,
     ...(deps.persistence !== undefined ? { persistence: deps.persistence } : {}),
     ...(deps.mq !== undefined ? { mq: deps.mq } : {}),
@@ -68,22 +63,29 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     maxClientsIdLength: 23,
     // Shared subscriptions (src/groups): aedes hands `$share/...` subscriptions to the groups
     // and reports acknowledgements of the messages they send (our aedes patch) [MQTT-4.8.2].
-    ...(deps.groups !== undefined ? { sharedSubscriptions: deps.groups.hooks, onPublishAcked: deps.groups.onAck } : {})
-  } as AedesOptions)
+    ...(deps.groups !== undefined ? { sharedSubscriptions: deps.groups.hooks, onPublishAcked: deps.groups.onAck } : {}),
+    // Each message's `publishedAt`, for starling_delivery_latency_seconds (measured when the copy
+    // is written to a subscriber).
+    stampPublish: true,
+    // aedes sets up its persistence (ours or its in-memory default) in listen(); wrap whichever it is.
+    wrapPersistence: (persistence) => withQueueLimit(persistence, {
+      maxQueued: limits.maxQueuedMessages,
+      onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages)
+    })
+  })
   const groups = deps.groups
   if (groups !== undefined) {
     groups.attach(broker)
     // Runs before the publisher's PUBACK (aedes' publish chain): an acknowledged message is in
     // every matching group's queue.
-    broker.published = (packet, _client, done) => groups.published(packet, done as (err?: Error) => void)
+    broker.published = (packet, _client, done) => groups.published(packet, done)
   }
 
-  const view = broker as unknown as BrokerInternals
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
-    enforceMaxConnections(view, limits.maxConnections),
-    enforceClientIdPolicy(view, config.clientIdConflict, deps.clientIdOwners)
-  ], metrics, logger) as unknown as Aedes['authenticate']
+    enforceMaxConnections(broker, limits.maxConnections),
+    enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners)
+  ], metrics, logger)
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
@@ -132,11 +134,5 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   observeBroker(broker, metrics, logger)
   observeOutbound(broker, metrics)
   await broker.listen()
-  // aedes sets up its persistence (ours or its in-memory default) in listen(); wrap whichever it is.
-  const internals = broker as unknown as { persistence: object }
-  internals.persistence = withQueueLimit(internals.persistence, {
-    maxQueued: limits.maxQueuedMessages,
-    onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages)
-  })
   return broker
 }

@@ -1,4 +1,4 @@
-import type { Aedes, Client } from 'aedes'
+import type { Client, Engine } from './engine.js'
 import type { Logger } from '../logger.js'
 import { isByteCounting, type ByteCountingSocket } from '../metrics/connection-bytes.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
@@ -15,8 +15,11 @@ export interface ConnectionOrigin {
   readonly socket?: ByteCountingSocket
 }
 
+/** What node.ts hands aedes with each connection; aedes keeps it as `client.req`. */
+export interface ConnectionRequest { readonly starling: ConnectionOrigin }
+
 export function originOf (client: Client): ConnectionOrigin {
-  const req = (client as unknown as { req?: { starling?: ConnectionOrigin } }).req
+  const req = client.req as Partial<ConnectionRequest> | undefined
   return req?.starling ?? { listener: 'unknown' }
 }
 
@@ -43,48 +46,25 @@ function refusalReason (connack: { reasonCode?: number, returnCode?: number }): 
   return RETURN_CODE_REASONS[connack.returnCode] ?? `connack_${connack.returnCode}`
 }
 
-type AuthenticateHook = (client: Client, username: unknown, password: unknown, done: (err: Error | null, ok?: boolean | null) => void) => void
-
 /**
  * Counts the CONNECTs aedes itself refuses (unsupported protocol version, invalid client id,
  * ...): Starling's own CONNECT pipeline counts its refusals with their specific reason
- * (connect-guard.ts), so those are recognised by the authenticate hook's answer and left out.
- * The hook is wrapped through an accessor, so whichever authenticate is installed (before or
- * after this) is observed.
+ * (connect-guard.ts), and aedes tells which refusals came from the authenticate hook (our patch).
  */
-function countAedesRefusals (broker: Aedes, metrics: BrokerMetrics): void {
-  const refusedByHook = new WeakSet<Client>()
-  const target = broker as unknown as { authenticate: AuthenticateHook }
-  let inner: AuthenticateHook = target.authenticate
-  const wrapped: AuthenticateHook = (client, username, password, done) => {
-    inner.call(broker, client, username, password, (err, ok) => {
-      if (err !== null && err !== undefined) refusedByHook.add(client)
-      else if (ok !== true) refusedByHook.add(client)
-      done(err, ok)
-    })
-  }
-  Object.defineProperty(broker, 'authenticate', {
-    configurable: true,
-    enumerable: true,
-    get: () => wrapped,
-    set: (hook: AuthenticateHook) => { inner = hook }
-  })
-  ;(broker as unknown as NodeJS.EventEmitter).on('connackSent', (connack: { reasonCode?: number, returnCode?: number }, client: Client) => {
+function countAedesRefusals (broker: Engine, metrics: BrokerMetrics): void {
+  broker.on('connackSent', (connack, _client, refusedByAuthenticate) => {
     const reason = refusalReason(connack)
-    if (reason === undefined || refusedByHook.has(client)) return
+    if (reason === undefined || refusedByAuthenticate) return
     metrics.connectsRefused.inc({ reason })
   })
 }
 
 /** Connection, message and error metrics and log lines, from aedes' events. */
-export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Logger): void {
+export function observeBroker (broker: Engine, metrics: BrokerMetrics, logger: Logger): void {
   /** Each connected client's labels and socket, so its disconnect undoes exactly what its connect did. */
   const counted = new WeakMap<Client, { labels: { listener: string, protocol: string }, socket: ByteCountingSocket | undefined }>()
 
-  // Our aedes patch stamps `publishedAt` on each message in publish() when this is set, for
-  // starling_delivery_latency_seconds (measured when the copy is written to a subscriber).
-  ;(broker as unknown as { stampPublish: boolean }).stampPublish = true
-  metrics.store.attachBroker(broker as unknown as Parameters<typeof metrics.store.attachBroker>[0])
+  metrics.store.attachBroker(broker)
   countAedesRefusals(broker, metrics)
 
   broker.on('client', (client: Client) => {
@@ -92,7 +72,7 @@ export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Lo
     const labels = { listener: origin.listener, protocol: protocolLabel(client) }
     // Behind a PROXY protocol load balancer, remoteAddress is the client's, not the balancer's.
     logger.info({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol: labels.protocol }, 'client connected')
-    const conn = (client as unknown as { conn?: unknown }).conn
+    const conn: unknown = client.conn
     const socket = origin.socket ?? (isByteCounting(conn) ? conn : undefined)
     counted.set(client, { labels, socket })
     if (socket !== undefined) metrics.connectionBytes.open(socket)
@@ -106,7 +86,7 @@ export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Lo
     counted.delete(client)
     if (entry.socket !== undefined) metrics.connectionBytes.close(entry.socket)
     metrics.connections.dec(entry.labels)
-    const reason = (client as unknown as { disconnectReasonCode?: number | null }).disconnectReasonCode
+    const reason = client.disconnectReasonCode
     if (typeof reason === 'number' && reason !== 0) {
       metrics.disconnectsByServer.inc({ reason: '0x' + reason.toString(16).padStart(2, '0') })
     }
@@ -133,7 +113,7 @@ export function observeBroker (broker: Aedes, metrics: BrokerMetrics, logger: Lo
     if (client) countReceived(client, packet)
   })
 
-  ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+  broker.on('error', (err) => {
     logger.error({ err }, 'broker error')
   })
 }

@@ -1,10 +1,7 @@
-import type { Aedes, Client } from 'aedes'
+import type { Client, Engine } from './engine.js'
 import type { Counter } from 'prom-client'
 import type { BrokerMetrics } from '../metrics/registry.js'
 import { recorderFor } from '../metrics/publish.js'
-
-/** Why aedes' outbound path (node_modules/aedes/lib/outbound.js) discarded a PUBLISH for one client. */
-export type OutboundDropReason = 'packet_too_large' | 'queue_full' | 'expired'
 
 /**
  * The `onPublishSent` hook aedes calls for every PUBLISH written to a client (our aedes patch,
@@ -17,10 +14,10 @@ export function countPublishSent (counter: Counter<'qos'>): (client: Client, pac
 }
 
 /** Counts outbound PUBLISH packets aedes discarded for a client, by reason. */
-export function observeOutbound (broker: Aedes, metrics: BrokerMetrics): void {
+export function observeOutbound (broker: Engine, metrics: BrokerMetrics): void {
   // A full window can drop many messages in a burst: the counter child of each reason is kept.
   const byReason = new Map<string, { inc: () => void }>()
-  ;(broker as unknown as NodeJS.EventEmitter).on('publishDropped', (_packet: unknown, _client: Client, reason: OutboundDropReason) => {
+  broker.on('publishDropped', (_packet, _client, reason) => {
     let child = byReason.get(reason)
     if (child === undefined) {
       child = metrics.messagesDropped.labels(reason)

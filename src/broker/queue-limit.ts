@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { OutgoingPersistence, QueuedPacket, QueueSub as Sub } from './engine.js'
 
 /**
  * A per-session cap on the outgoing queue (QoS 1/2 messages stored for persistent sessions),
@@ -14,29 +15,6 @@ import type { Readable } from 'node:stream'
  * [MQTT-4.6.0-6] and cost no extra round trip. The cap is therefore exact on one node and may be
  * overshot by the messages of one recount's round trip in a cluster.
  */
-
-interface QueuedPacket {
-  readonly brokerId?: string
-  readonly brokerCounter?: number
-  readonly qos?: number
-  readonly messageId?: number
-  readonly topic?: string
-  [key: string]: unknown
-}
-
-interface Sub { readonly clientId: string, readonly qos?: number, readonly topic?: string }
-interface ClientRef { readonly id: string }
-
-/** The slice of the aedes persistence interface the queue touches (promise forms, as aedes 2 calls them). */
-export interface OutgoingPersistence {
-  outgoingEnqueue (sub: Sub, packet: QueuedPacket): Promise<void>
-  outgoingEnqueueCombi (subs: readonly Sub[], packet: QueuedPacket): Promise<void>
-  outgoingUpdate (client: ClientRef, packet: QueuedPacket): Promise<void>
-  outgoingClearMessageId (client: ClientRef, packet: QueuedPacket): Promise<QueuedPacket | undefined>
-  outgoingStream (client: ClientRef): Readable
-  /** Optional: the session's queue length in one call (e.g. Redis LLEN). */
-  outgoingQueueLength? (client: ClientRef): Promise<number>
-}
 
 export interface QueueLimitOptions {
   /** Messages one session may have queued; further ones are dropped for that session. */
@@ -64,8 +42,8 @@ async function countStream (stream: Readable): Promise<number> {
 }
 
 /** Wraps `persistence` in place of it: returns a proxy that caps each session's outgoing queue. */
-export function withQueueLimit<P extends object> (persistence: P, options: QueueLimitOptions): P {
-  const inner = persistence as unknown as OutgoingPersistence
+export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, options: QueueLimitOptions): P {
+  const inner: OutgoingPersistence = persistence
   const now = options.now ?? Date.now
   const recountMs = options.recountMs ?? 5000
   const estimates = new Map<string, Estimate>()

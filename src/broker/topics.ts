@@ -1,37 +1,77 @@
-/** Topic and topic-filter rules of MQTT §4.7, shared by the ACL and the delivery wrappers. */
+/**
+ * Topic and topic-filter rules of MQTT §4.7, shared by the ACL, the retained index, the shared
+ * groups and aedes itself: this file is compiled into the patched aedes as lib/topic-rules.js
+ * (scripts/aedes-topic-rules.ts; test/unit/aedes-topic-rules.test.ts checks the two are equal),
+ * so it imports nothing. The matchers are allocation-free: aedes runs them on the delivery path.
+ */
 
-/** [MQTT-4.7.1-1..3] A well-formed filter: `#` alone and last, `+` alone in its level, no NUL. */
+const SLASH = 47
+const PLUS = 43
+const HASH = 35
+const DOLLAR = 36
+
+/** [MQTT-4.7.1-1..3] A well-formed filter: non-empty, no NUL, `#` alone in the last level, `+` alone in its level. */
 export function isValidFilter (filter: string): boolean {
-  if (filter.length === 0 || filter.includes('\u0000')) return false
-  const levels = filter.split('/')
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i] as string
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return false
-    if (level.includes('+') && level !== '+') return false
+  const n = filter.length
+  if (n === 0) return false
+  for (let i = 0; i < n; i++) {
+    const c = filter.charCodeAt(i)
+    if (c === 0) return false
+    if (c === HASH) {
+      if (i !== n - 1 || (i > 0 && filter.charCodeAt(i - 1) !== SLASH)) return false
+    } else if (c === PLUS) {
+      if ((i > 0 && filter.charCodeAt(i - 1) !== SLASH) || (i < n - 1 && filter.charCodeAt(i + 1) !== SLASH)) return false
+    }
   }
   return true
 }
 
 /** [MQTT-4.7.3-1] [MQTT-3.3.2-2] A topic name for PUBLISH: non-empty, no wildcards, no NUL. */
 export function isValidTopicName (topic: string): boolean {
-  return topic.length > 0 && !/[+#\u0000]/.test(topic)
+  if (topic.length === 0) return false
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i)
+    if (c === PLUS || c === HASH || c === 0) return false
+  }
+  return true
+}
+
+export function startsWithWildcard (filter: string): boolean {
+  const c = filter.charCodeAt(0)
+  return c === PLUS || c === HASH
 }
 
 /**
- * Does `filter` match the topic name `topic`? [MQTT-4.7.2-1]: a filter starting with a wildcard
- * does not match a topic starting with `$`.
+ * Does the (valid) `filter` match the topic name `topic`? `a/#` matches `a` [MQTT-4.7.1-2], `+`
+ * matches an empty level, and a filter starting with a wildcard does not match a topic starting
+ * with `$` [MQTT-4.7.2-1].
  */
 export function filterMatches (filter: string, topic: string): boolean {
-  if (topic.charCodeAt(0) === 36 /* $ */ && (filter.charCodeAt(0) === 35 || filter.charCodeAt(0) === 43)) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]
-    if (level === '#') return true // [MQTT-4.7.1-2] also matches the parent level
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
+  const fl = filter.length
+  const tl = topic.length
+  if (topic.charCodeAt(0) === DOLLAR && startsWithWildcard(filter)) return false
+  let fi = 0
+  let ti = 0
+  for (;;) {
+    const c = filter.charCodeAt(fi)
+    if (c === HASH) return true
+    if (c === PLUS) {
+      fi++
+      while (ti < tl && topic.charCodeAt(ti) !== SLASH) ti++
+    } else {
+      while (fi < fl && filter.charCodeAt(fi) !== SLASH) {
+        if (ti >= tl || topic.charCodeAt(ti) !== filter.charCodeAt(fi)) return false
+        fi++
+        ti++
+      }
+      if (ti < tl && topic.charCodeAt(ti) !== SLASH) return false
+    }
+    const filterDone = fi >= fl
+    if (ti >= tl) return filterDone || (fi + 2 === fl && filter.charCodeAt(fi + 1) === HASH)
+    if (filterDone) return false
+    fi++
+    ti++
   }
-  return f.length === t.length
 }
 
 /**

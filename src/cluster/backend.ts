@@ -1,4 +1,3 @@
-import type { AedesOptions } from 'aedes'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -19,8 +18,9 @@ import { createRedisClient, redisSettings, type RedisClient, type RedisSettings 
 export interface RedisBackend {
   readonly settings: RedisSettings
   readonly health: RedisHealth
-  readonly persistence: NonNullable<AedesOptions['persistence']>
-  readonly mq: NonNullable<AedesOptions['mq']>
+  /** Handed to aedes (src/broker/engine.ts). */
+  readonly persistence: StarlingRedisPersistence
+  readonly mq: RedisEmitter
   /** The persistence connection (keys relative to the persistence prefix), for Starling's own session state. */
   readonly commands: RedisClient
   /** Closes whatever connection aedes has not closed (idempotent). */
@@ -74,11 +74,11 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that
   // event would end the process. The health monitor reports the connections' errors.
   emitter.state.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis emitter error'))
-  const mq = emitter as unknown as NonNullable<AedesOptions['mq']>
+  const mq = emitter
   const persistence = new StarlingRedisPersistence({
     conn: clients.persistence,
     logger,
     ...(settings.mode === 'cluster' ? { cluster: true } : {})
-  }) as unknown as NonNullable<AedesOptions['persistence']>
+  })
   return { settings, health, persistence, mq, commands: clients.persistence, close }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Aedes, Client } from 'aedes'
+import type { Client, Engine } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
 import { clientClaimKey } from './keys.js'
 import type { RedisClient } from './redis.js'
@@ -40,7 +40,7 @@ export interface ClientIdDeps {
 
 type ClaimingClient = Client & { readonly closed: boolean }
 
-export function trackClientIds (broker: Aedes, deps: ClientIdDeps): ClusterClientIds {
+export function trackClientIds (broker: Engine, deps: ClientIdDeps): ClusterClientIds {
   const { redis, nodeId, logger } = deps
   /** Claims this pod holds: token → its connection. */
   const held = new Map<string, ClaimingClient>()

@@ -2,6 +2,7 @@ import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import { advertisedHost, listMembers, removeMember, starlingVersion, writeMember, type MemberInfo } from './members.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from './redis.js'
+import type { Engine } from '../broker/engine.js'
 
 /**
  * Cluster membership: every pod keeps an entry in Redis (id, addresses, version, connections,
@@ -144,12 +145,6 @@ export interface LivenessDeps {
   readonly health?: { readonly up: boolean, onChange (listener: (up: boolean) => void): () => void }
 }
 
-interface HeartbeatBroker {
-  readonly mq: {
-    on (topic: string, listener: (packet: { payload: Buffer | string }, done: () => void) => void): void
-  }
-}
-
 /**
  * Listens to the pods' `$SYS/<id>/heartbeat` (every `cluster.heartbeatMs`) and `$SYS/<id>/birth`
  * (when a pod's broker starts, before it takes clients). A pod is dead once it has been silent
@@ -158,8 +153,8 @@ interface HeartbeatBroker {
  * Membership (registry above) answers "who is in the cluster" with a TTL of its own; this answers
  * "whose connections are gone" within 3 heartbeats, as aedes' will sweep always has.
  */
-export function watchPodHeartbeats (broker: unknown, deps: LivenessDeps): PodLiveness {
-  const mq = (broker as HeartbeatBroker).mq
+export function watchPodHeartbeats (broker: Pick<Engine, 'mq'>, deps: LivenessDeps): PodLiveness {
+  const mq = broker.mq
   const heard = new Map<string, number>()
   let listeningSince: number | undefined = deps.health === undefined || deps.health.up ? Date.now() : undefined
   deps.health?.onChange((up) => { listeningSince = up ? Date.now() : undefined })

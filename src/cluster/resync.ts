@@ -1,4 +1,4 @@
-import type { Aedes, Client } from 'aedes'
+import type { Client, Engine } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
 import type { RedisHealth } from './health.js'
 
@@ -6,15 +6,6 @@ import type { RedisHealth } from './health.js'
 const SETTLE_MS = 250
 /** MQTT 5 DISCONNECT reason code "Server busy". */
 const SERVER_BUSY = 0x89
-
-interface SessionClient {
-  readonly id: string
-  readonly clean: boolean
-  readonly closed: boolean
-  will: unknown
-  _will: unknown
-  disconnect (opts: { reasonCode: number }, done: () => void): void
-}
 
 /**
  * While this pod's Redis connections were down, messages for its connected persistent sessions
@@ -26,10 +17,10 @@ interface SessionClient {
  * is not published for this server-side restart of the connection: it stays stored and is
  * replaced when the client reconnects (published as usual if the pod later dies).
  */
-export function resyncSessionsAfterOutage (broker: Aedes, health: RedisHealth, logger: Logger): () => void {
-  const connected = (): SessionClient[] => Object.values((broker as unknown as { clients: Record<string, Client> }).clients) as unknown as SessionClient[]
+export function resyncSessionsAfterOutage (broker: Engine, health: RedisHealth, logger: Logger): () => void {
+  const connected = (): Client[] => Object.values(broker.clients)
   // Persistent-session clients connected when Redis went away (no CONNECT succeeds meanwhile).
-  let affected: Set<SessionClient> | undefined
+  let affected: Set<Client> | undefined
   let timer: NodeJS.Timeout | undefined
   const off = health.onChange((up) => {
     if (!up) {
@@ -45,9 +36,7 @@ export function resyncSessionsAfterOutage (broker: Aedes, health: RedisHealth, l
       let count = 0
       for (const client of clients) {
         if (client.closed) continue
-        client.will = null
-        client._will = null
-        client.disconnect({ reasonCode: SERVER_BUSY }, () => {})
+        client.disconnect({ reasonCode: SERVER_BUSY, keepWill: true }, () => {})
         count++
       }
       if (count > 0) logger.warn({ clients: count }, 'persistent sessions reconnected to replay their queues after the redis outage')

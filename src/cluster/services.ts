@@ -1,4 +1,4 @@
-import type { Aedes } from 'aedes'
+import type { Engine } from '../broker/engine.js'
 import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { RedisBackend } from './backend.js'
@@ -28,7 +28,7 @@ export interface ClusterServiceDeps {
  * 3 missed heartbeats, timed from detection), client id claims, and the resync of persistent
  * sessions connected through a Redis outage.
  */
-export async function startClusterServices (broker: Aedes, backend: RedisBackend, deps: ClusterServiceDeps): Promise<ClusterServices> {
+export async function startClusterServices (broker: Engine, backend: RedisBackend, deps: ClusterServiceDeps): Promise<ClusterServices> {
   const { config, logger } = deps
   const liveness = watchPodHeartbeats(broker, { nodeId: config.nodeId, heartbeatMs: config.cluster.heartbeatMs, health: backend.health })
   const wills = new ClusterWills(broker, { redis: backend.commands, logger, sweepMs: config.cluster.heartbeatMs, liveness })

@@ -1,4 +1,4 @@
-import type { Aedes, Client } from 'aedes'
+import type { Client, Engine } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
 import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
@@ -66,18 +66,6 @@ for i = 1, #entries, 2 do
 end
 return count`
 
-interface AedesSessionInternals {
-  closed: boolean
-  readonly _takingOver: Set<string>
-  readonly clients: Record<string, Client | undefined>
-  readonly persistence: {
-    cleanSubscriptions (client: { id: string }): Promise<void>
-  }
-  scheduleSessionExpiry (client: Client): void
-  clearSessionExpiry (clientId: string): void
-  _wipeSession (client: Client): void
-}
-
 export interface SessionExpiryOptions {
   readonly redis: RedisClient
   readonly logger: Logger
@@ -90,8 +78,6 @@ export interface SessionExpiryOptions {
   readonly onSessionEnd?: (clientId: string) => Promise<unknown>
 }
 
-interface LiveClient { readonly id: string, readonly version: number, readonly sessionExpiryInterval: number }
-
 /** Scripts answer 'retry' when a pod registered between reading the pods SET and the script. */
 const RETRIES = 3
 
@@ -100,7 +86,8 @@ const RETRIES = 3
  * the pod the client left (`scheduleSessionExpiry`): lost when that pod dies (the session then
  * never expires), and blind to a reconnect on another pod (the timer then wipes a session that
  * is live elsewhere — with a longer interval given in DISCONNECT this is what lost sessions).
- * Here the deadline is stored in Redis when the client leaves, removed when the client id
+ * Here (through aedes' `sessionExpiry` hooks, src/broker/engine.ts, so aedes keeps no timer)
+ * the deadline is stored in Redis when the client leaves, removed when the client id
  * connects on any pod, and every pod sweeps deadlines that have passed; a Lua claim gives each
  * expired session to exactly one pod, which wipes its subscriptions and offline queue.
  * Each pod also lists its connected MQTT 5 clients and their Session Expiry Interval in Redis
@@ -112,30 +99,27 @@ const RETRIES = 3
  * MQTT 3.1.1 sessions keep their rules: clean ones end with the connection, others never expire.
  */
 export class ClusterSessionExpiry {
-  readonly #broker: AedesSessionInternals
+  readonly #broker: Engine
   readonly #options: SessionExpiryOptions
   readonly #timer: NodeJS.Timeout
   #sweeping = false
 
-  constructor (broker: Aedes, options: SessionExpiryOptions) {
-    this.#broker = broker as unknown as AedesSessionInternals
+  constructor (broker: Engine, options: SessionExpiryOptions) {
+    this.#broker = broker
     this.#options = options
-    const internals = this.#broker
-    const originalClear = internals.clearSessionExpiry.bind(internals)
-    internals.scheduleSessionExpiry = (client) => { this.#schedule(client) }
-    internals.clearSessionExpiry = (clientId) => {
-      originalClear(clientId)
-      this.#redisCall('clear', options.redis.zrem(sessionExpiryKey(), clientId))
+    // aedes calls these instead of timing sessions itself (our patch, src/broker/engine.ts).
+    broker.sessionExpiry = {
+      disconnected: (client) => this.#disconnected(client),
+      reconnected: (clientId) => { this.#redisCall('clear', options.redis.zrem(sessionExpiryKey(), clientId)) }
     }
     const live = sessionLiveKey(options.nodeId)
-    broker.on('client', (client: Client) => {
-      const c = client as unknown as LiveClient
-      if (c.version !== 5) return
-      this.#redisCall('live', options.redis.multi().hset(live, c.id, c.sessionExpiryInterval).sadd(sessionPodsKey(), options.nodeId).exec())
+    broker.on('client', (client) => {
+      if (client.version !== 5) return
+      this.#redisCall('live', options.redis.multi().hset(live, client.id, client.sessionExpiryInterval).sadd(sessionPodsKey(), options.nodeId).exec())
     })
-    broker.on('clientDisconnect', (client: Client) => {
+    broker.on('clientDisconnect', (client) => {
       // A takeover on this pod replaces the connection: the client id stays connected here.
-      if (internals.clients[client.id] !== undefined || (client as unknown as LiveClient).version !== 5) return
+      if (broker.clients[client.id] !== undefined || client.version !== 5) return
       this.#redisCall('gone', options.redis.hdel(live, client.id))
     })
     this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
@@ -155,22 +139,20 @@ export class ClusterSessionExpiry {
     clearInterval(this.#timer)
   }
 
-  #schedule (client: Client): void {
-    const broker = this.#broker
-    const c = client as unknown as { version: number, sessionExpiryInterval: number }
-    if (c.version !== 5 || broker._takingOver.has(client.id)) return
-    const interval = c.sessionExpiryInterval
+  /** An MQTT 5 session's connection ended here (not by a takeover): true when the session ends with it. */
+  #disconnected (client: Client): boolean {
+    const interval = client.sessionExpiryInterval
     if (interval === 0) {
-      // The session ends with the connection [MQTT-3.1.2-23].
-      broker._wipeSession(client)
+      // The session ends with the connection [MQTT-3.1.2-23]: aedes wipes it.
       this.#redisCall('end', this.#options.redis.zrem(sessionExpiryKey(), client.id))
-      return
+      return true
     }
     if (interval >= NEVER_EXPIRES) {
       this.#redisCall('keep', this.#options.redis.zrem(sessionExpiryKey(), client.id))
-      return
+      return false
     }
     this.#redisCall('schedule', this.#options.redis.zadd(sessionExpiryKey(), Date.now() + interval * 1000, client.id))
+    return false
   }
 
   /** One sweep: dates dead pods' sessions, claims the sessions past their deadline and wipes them. Returns the ids wiped. */
@@ -208,8 +190,8 @@ export class ClusterSessionExpiry {
    * sessions are then dropped by CLAIM_EXPIRED, the clients being connected).
    */
   async #relist (): Promise<void> {
-    const clients = Object.values(this.#broker.clients) as unknown as Array<LiveClient | undefined>
-    const entries = clients.flatMap((c) => c !== undefined && c.version === 5 ? [c.id, String(c.sessionExpiryInterval)] : [])
+    const clients = Object.values(this.#broker.clients)
+    const entries = clients.flatMap((c) => c.version === 5 ? [c.id, String(c.sessionExpiryInterval)] : [])
     if (entries.length === 0) return
     const nodeId = this.#options.nodeId
     await this.#options.redis.multi().hset(sessionLiveKey(nodeId), ...entries).sadd(sessionPodsKey(), nodeId).exec()

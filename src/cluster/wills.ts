@@ -1,4 +1,4 @@
-import type { Aedes, Client, PublishPacket } from 'aedes'
+import type { Client, Engine, PublishPacket } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
 import { pluginWillListKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
@@ -29,30 +29,6 @@ return 0`
 /** Wills one ZADD_EARLIER call schedules at most. */
 const SCHEDULE_BATCH = 200
 
-interface StoredWill extends Record<string, unknown> {
-  readonly clientId: string
-  readonly brokerId: string
-  readonly properties?: { willDelayInterval?: number }
-}
-
-interface AedesWillInternals {
-  readonly id: string
-  readonly closed: boolean
-  readonly clients: Record<string, Client | undefined>
-  readonly _takingOver: Set<string>
-  readonly _clearWillInterval?: NodeJS.Timeout
-  readonly persistence: {
-    delWill (client: { id: string, brokerId?: string }): Promise<Record<string, unknown> | null | undefined>
-    streamWill (brokers?: Record<string, number>): AsyncIterable<StoredWill>
-  }
-  readonly mq: { close (cb: () => void): void }
-  publishWill (client: Client, will: PublishPacket): void
-  scheduleWill (client: Client, will: PublishPacket, delaySeconds: number): void
-  clearDelayedWill (clientId: string): void
-  authorizePublish (client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void
-  publish (packet: PublishPacket, client: Client | null, done: (err?: Error) => void): void
-}
-
 export interface WillsOptions {
   /** The persistence connection (keys relative to the persistence prefix). */
   readonly redis: RedisClient
@@ -77,12 +53,12 @@ export interface WillsOptions {
  * never early, so a client reconnecting within its interval always cancels it. A will whose
  * session ends first is published at the session's expiry (ClusterSessionExpiry calls
  * `publishStored`). This replaces aedes' own dead-broker sweep, which published delayed wills
- * at detection.
+ * at detection: aedes calls this class through its `wills` hooks (src/broker/engine.ts).
  * A drain closes the emitter right after the clients: closing waits (bounded) for the wills of
  * the clients it closed.
  */
 export class ClusterWills {
-  readonly #broker: AedesWillInternals
+  readonly #broker: Engine
   readonly #options: WillsOptions
   readonly #timer: NodeJS.Timeout
   readonly #pending = new Set<Promise<unknown>>()
@@ -90,39 +66,28 @@ export class ClusterWills {
   readonly #scheduled = new Set<string>()
   #sweeping = false
 
-  constructor (broker: Aedes, options: WillsOptions) {
-    const internals = broker as unknown as AedesWillInternals
-    this.#broker = internals
+  constructor (broker: Engine, options: WillsOptions) {
+    this.#broker = broker
     this.#options = options
-    // aedes' dead-broker sweep publishes delayed wills at once: this class sweeps instead.
-    clearInterval(internals._clearWillInterval)
-
-    internals.publishWill = (client, will) => {
-      void this.#track(this.publishStored(client.id, internals.id, client, will))
-      this.#redisCall('done', options.redis.zrem(willDueKey(), dueMember(internals.id, client.id)))
-    }
-    const scheduleWill = internals.scheduleWill.bind(internals)
-    internals.scheduleWill = (client, will, delaySeconds) => {
+    broker.wills = {
+      // The will is due on this pod (connection lost, or its delay passed here).
+      publish: (client, will) => {
+        void this.#track(this.publishStored(client.id, broker.id, client, will))
+        this.#redisCall('done', options.redis.zrem(willDueKey(), dueMember(broker.id, client.id)))
+      },
       // Also when closing (aedes then drops its timer): the will waits in Redis for any pod.
-      if (!internals._takingOver.has(client.id)) {
-        this.#redisCall('schedule', this.#scheduleDue([[Date.now() + delaySeconds * 1000, dueMember(internals.id, client.id)]]))
-      }
-      scheduleWill(client, will, delaySeconds)
-    }
-    const clearDelayedWill = internals.clearDelayedWill.bind(internals)
-    internals.clearDelayedWill = (clientId) => {
-      clearDelayedWill(clientId)
-      this.#redisCall('cancel', options.redis.zrem(willDueKey(), dueMember(internals.id, clientId)))
-    }
-
-    const closeEmitter = internals.mq.close.bind(internals.mq)
-    internals.mq.close = (cb) => {
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, PENDING_WILLS_MS) })
-      void Promise.race([Promise.allSettled([...this.#pending]), late]).then(() => {
+      scheduled: (client, _will, delaySeconds) => {
+        this.#redisCall('schedule', this.#scheduleDue([[Date.now() + delaySeconds * 1000, dueMember(broker.id, client.id)]]))
+      },
+      cancelled: (clientId) => {
+        this.#redisCall('cancel', options.redis.zrem(willDueKey(), dueMember(broker.id, clientId)))
+      },
+      drained: async () => {
+        let timer: NodeJS.Timeout | undefined
+        const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, PENDING_WILLS_MS) })
+        await Promise.race([Promise.allSettled([...this.#pending]), late])
         clearTimeout(timer)
-        closeEmitter(cb)
-      })
+      }
     }
     this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
     this.#timer.unref()
@@ -154,7 +119,7 @@ export class ClusterWills {
       this.#options.logger.debug({ clientId }, 'will not published: the client is back or another pod published it')
       return false
     }
-    const packet = willAsPublish(will ?? stored as unknown as PublishPacket)
+    const packet = willAsPublish(will ?? stored)
     const from = client ?? broker.clients[clientId] ?? null
     await new Promise<void>((resolve, reject) => {
       broker.authorizePublish(from, packet, (err) => {

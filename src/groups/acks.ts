@@ -1,4 +1,4 @@
-import type { Client } from 'aedes'
+import type { Client } from '../broker/engine.js'
 import type { GroupDispatcher, Member } from './dispatcher.js'
 
 /**

@@ -1,17 +1,7 @@
-import type { Client } from 'aedes'
+import type { Client } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
 import type { ShareMetrics } from './metrics.js'
 import type { GroupQueue, PendingRead, QueuedMessage } from './queue.js'
-
-/** aedes client fields group delivery uses (outside aedes' type declarations). */
-interface ClientInternals {
-  _nextId: number
-  receiveMaximum?: number
-  closed: boolean
-  subscriptions: Record<string, { rap?: boolean } | undefined>
-  deliverQoS (packet: object, cb: () => void): void
-  broker: { authorizeForward (client: Client, packet: object): object | null | undefined | void }
-}
 
 /** One client's membership of one group on this pod. */
 export interface Member {
@@ -138,7 +128,7 @@ export class GroupDispatcher {
 
   /** The member's window: share.inflightPerMember, at most its Receive Maximum [MQTT-3.3.4-7]. */
   #cap (member: Member): number {
-    const receiveMaximum = (member.client as unknown as ClientInternals).receiveMaximum ?? 65535
+    const receiveMaximum = member.client.receiveMaximum ?? 65535
     return Math.min(this.#deps.window, receiveMaximum)
   }
 
@@ -166,7 +156,7 @@ export class GroupDispatcher {
   /** Hands one message to the member at min(publish QoS, subscription QoS) [MQTT-3.8.4-6]. */
   #deliver (member: Member, queued: QueuedMessage): void {
     const { message } = queued
-    const client = member.client as unknown as ClientInternals
+    const client = member.client
     let properties = message.properties
     if (message.messageExpiry !== undefined) {
       const remainingMs = message.messageExpiry - Date.now()
@@ -197,7 +187,7 @@ export class GroupDispatcher {
     // The member's read rules (src/broker/acl.ts), checked before a packet identifier is taken:
     // a message it may not read is done for this group, as in Mosquitto (members share the
     // config file's rules; one whose token allows less does not pass it on to another member).
-    if (!client.broker.authorizeForward(member.client, packet)) {
+    if (!client.broker.authorizeForward(member.client, packet as { topic: string })) {
       this.#deps.metrics.dropped.inc({ ...this.#label, reason: 'acl' })
       this.#deps.queue.ack([queued.id])
       return

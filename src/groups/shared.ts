@@ -1,4 +1,4 @@
-import type { Aedes, Client, PublishPacket } from 'aedes'
+import type { Client, Engine, PublishPacket, SharedSubscriptionHooks } from '../broker/engine.js'
 import { filterMatches } from '../broker/topics.js'
 import type { Logger } from '../logger.js'
 import { AckRouter } from './acks.js'
@@ -8,11 +8,7 @@ import { parseShare, type ShareFilter } from './parse.js'
 import type { QueueBackend, ShareMessage } from './queue.js'
 
 /** The object aedes calls for `$share/...` subscriptions (our aedes patch, `sharedSubscriptions`). */
-export interface SharedSubscriptionHooks {
-  validFilter (topic: string): boolean
-  subscribe (client: Client, topic: string, qos: number, subscriptionIdentifier: number | undefined, done: (err?: Error | null) => void): void
-  unsubscribe (client: Client, topic: string, done: (err?: Error | null) => void): void
-}
+export type { SharedSubscriptionHooks }
 
 export interface SharedGroupsDeps {
   readonly backend: QueueBackend
@@ -67,13 +63,13 @@ export class SharedGroups {
   }
 
   /** Wires the broker's events: a group message aedes dropped for the member counts as done. */
-  attach (broker: Aedes): void {
-    broker.on('publishDropped' as never, ((packet: { messageId?: number }, client: Client, reason: string) => {
+  attach (broker: Engine): void {
+    broker.on('publishDropped', (packet, client, reason) => {
       if (client === null || packet.messageId === undefined) return
       const dispatcher = this.#acks.acked(client, packet.messageId)
       // [MQTT-3.1.2-25] too large for the member: discarded as if delivered.
       if (dispatcher !== undefined) this.#deps.metrics.dropped.inc({ group: dispatcher.queue.share.group, reason: reason === 'packet_too_large' ? 'too_large' : 'max_length' })
-    }) as never)
+    })
   }
 
   /** aedes `published` hook: runs before the publisher's PUBACK, so an acknowledged message is queued. */
@@ -122,7 +118,7 @@ export class SharedGroups {
       existing.si = si
       return
     }
-    if ((client as unknown as { closed: boolean }).closed || this.#closed) {
+    if (client.closed || this.#closed) {
       if (dispatcher.members.length === 0) this.#drop(share.key, dispatcher)
       return
     }

@@ -19,8 +19,8 @@ const CLAIM_ROUNDS = 10
  * its command name).
  */
 interface BufferCommands {
-  xautoclaimBuffer (...args: Array<string | number>): Promise<unknown>
-  xreadgroupBuffer (...args: Array<string | number>): Promise<unknown>
+  xautoclaimBuffer (...args: Array<string | number>): Promise<[Buffer, StreamEntry[]]>
+  xreadgroupBuffer (...args: Array<string | number>): Promise<Array<[Buffer, StreamEntry[]]> | null>
 }
 
 export interface StreamGroupDeps {
@@ -108,7 +108,7 @@ export class StreamGroupQueue implements GroupQueue {
     }
     let cursor = '0-0'
     for (let round = 0; round < CLAIM_ROUNDS && !this.#closed; round++) {
-      const reply = await (commands as unknown as BufferCommands).xautoclaimBuffer(this.key, CONSUMER_GROUP, nodeId, claimIdleMs, cursor, 'COUNT', CLAIM_BATCH) as unknown as [Buffer, StreamEntry[]]
+      const reply = await (commands as unknown as BufferCommands).xautoclaimBuffer(this.key, CONSUMER_GROUP, nodeId, claimIdleMs, cursor, 'COUNT', CLAIM_BATCH)
       for (const message of this.#decode(reply[1], true)) this.#buffer.push(message)
       cursor = reply[0].toString()
       if (cursor === '0-0') break
@@ -124,7 +124,7 @@ export class StreamGroupQueue implements GroupQueue {
       let reply: Array<[Buffer, StreamEntry[]]> | null
       try {
         if (cancelled() || this.#closed) return []
-        reply = await (conn as unknown as BufferCommands).xreadgroupBuffer('GROUP', CONSUMER_GROUP, nodeId, 'COUNT', count, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, '>') as unknown as Array<[Buffer, StreamEntry[]]> | null
+        reply = await (conn as unknown as BufferCommands).xreadgroupBuffer('GROUP', CONSUMER_GROUP, nodeId, 'COUNT', count, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, '>')
       } catch (err) {
         // The stream expired or was deleted while members remain: start it again.
         if (String((err as Error).message).includes('NOGROUP')) {

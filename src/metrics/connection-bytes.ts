@@ -24,22 +24,23 @@ export class ConnectionBytes {
   #reportedOut = 0
 
   constructor (received: Counter, sent: Counter) {
-    ;(received as unknown as { collect?: () => void }).collect = () => {
+    // prom-client calls a metric's `collect` (its constructor option) before each read.
+    Object.assign(received, { collect: () => {
       let total = this.#closedIn
       for (const socket of this.#open) total += socket.bytesRead
       if (total > this.#reportedIn) {
         received.inc(total - this.#reportedIn)
         this.#reportedIn = total
       }
-    }
-    ;(sent as unknown as { collect?: () => void }).collect = () => {
+    } })
+    Object.assign(sent, { collect: () => {
       let total = this.#closedOut
       for (const socket of this.#open) total += socket.bytesWritten
       if (total > this.#reportedOut) {
         sent.inc(total - this.#reportedOut)
         this.#reportedOut = total
       }
-    }
+    } })
   }
 
   open (socket: ByteCountingSocket): void {

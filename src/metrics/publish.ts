@@ -42,7 +42,8 @@ function fold (counter: Counter<'qos'>, pending: Float64Array): void {
 }
 
 function collectInto (counter: Counter<'qos'>, pending: Float64Array): void {
-  ;(counter as unknown as { collect?: () => void }).collect = () => fold(counter, pending)
+  // prom-client calls a metric's `collect` (its constructor option) before each read.
+  Object.assign(counter, { collect: () => fold(counter, pending) })
 }
 
 /** The recorder of each message counter created by createMetrics (see recorderFor). */

@@ -48,8 +48,16 @@ test('cluster: Redis restart mid-stream loses no acknowledged QoS 1 message to a
   assert.ok(a !== undefined && b !== undefined)
 
   const received = new Set<number>()
-  const sub = await connectClient(t, b.url, { ...persistentSession(5, 'restart-sub'), reconnectPeriod: 200 })
-  sub.on('message', (_topic, payload) => received.add(Number(payload.toString())))
+  // The subscriber's will would reach itself (retained, on a topic it subscribes to).
+  const will = { topic: 'restart/will', payload: Buffer.from('gone'), qos: 1 as const, retain: true }
+  const sub = await connectClient(t, b.url, { ...persistentSession(5, 'restart-sub'), reconnectPeriod: 200, will })
+  let willSeen = false
+  let serverBusy = 0
+  sub.on('message', (topic, payload) => {
+    if (topic === will.topic) willSeen = true
+    else received.add(Number(payload.toString()))
+  })
+  sub.on('disconnect', (packet) => { if (packet.reasonCode === 0x89) serverBusy++ })
   await sub.subscribeAsync({ 'restart/#': { qos: 1 } })
   const pub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'restart-pub', reconnectPeriod: 200 })
 
@@ -67,4 +75,8 @@ test('cluster: Redis restart mid-stream loses no acknowledged QoS 1 message to a
   await waitFor(() => [...run.acked].every((id) => received.has(id)), 15000, 'every acknowledged message delivered')
   const missing = [...run.acked].filter((id) => !received.has(id))
   assert.deepEqual(missing, [], 'acknowledged but never delivered')
+  // Pod B restarted the session's connection to replay its queue (DISCONNECT 0x89 Server busy),
+  // a server-side restart that neither publishes nor deletes the will [MQTT-3.1.2-8].
+  assert.ok(serverBusy >= 1, 'the subscriber was asked to reconnect after the outage')
+  assert.equal(willSeen, false, 'the will was not published')
 })

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { createServer, type AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
-import type { Aedes } from 'aedes'
+import type { Engine } from '../../src/broker/engine.js'
 import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet'
 import { createBroker } from '../../src/broker/create.js'
 import { loadConfig } from '../../src/config/load.js'
@@ -43,7 +43,7 @@ function slowPersistence (): object {
 async function brokerWithSlowPersistence (t: TestContext, maxConnections: number): Promise<number> {
   const config = loadConfig({ overrides: { nodeId: 'slow', 'mqtt.port': 0, 'http.port': 0, 'limits.maxConnections': maxConnections, 'log.level': 'warn' } })
   const sink = new Writable({ write: (_chunk, _enc, done) => done() })
-  const broker: Aedes = await createBroker({
+  const broker: Engine = await createBroker({
     config,
     logger: createLogger('warn', 'slow', sink),
     metrics: createMetrics('slow', false),

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import mqtt, { type IClientOptions } from 'mqtt'
-import type { BrokerInternals } from '../../src/broker/create.js'
 import type { StarlingNode } from '../../src/node.js'
 import { collect, connectClient, endClient, sleep, waitFor, type MqttClient, type Received } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
@@ -32,7 +31,7 @@ function wireOrder (client: MqttClient): Received[] {
 }
 
 function gone (node: StarlingNode, clientId: string): Promise<void> {
-  return waitFor(() => (node.broker as unknown as BrokerInternals).clients[clientId] === undefined, 3000, `${clientId} gone`)
+  return waitFor(() => node.broker.clients[clientId] === undefined, 3000, `${clientId} gone`)
 }
 
 async function offlineSubscriber (t: TestContext, url: string, node: StarlingNode, options: IClientOptions, filter: string): Promise<void> {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import mqtt from 'mqtt'
-import type { BrokerInternals } from '../../src/broker/create.js'
 import { collect, connectClient, endClient, stopClient, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
 
@@ -19,7 +18,7 @@ test('v5: messages from the offline queue carry the matching Subscription Identi
   await first.subscribeAsync('other/x', { qos: 1, properties: { subscriptionIdentifier: 3 } })
   await first.subscribeAsync('plain/x', { qos: 1 })
   await endClient(first)
-  await waitFor(() => (node.broker as unknown as BrokerInternals).clients['si-offline'] === undefined, 3000, 'session offline')
+  await waitFor(() => node.broker.clients['si-offline'] === undefined, 3000, 'session offline')
 
   const pub = await connectClient(t, url, { protocolVersion: 5, clientId: 'si-pub' })
   await pub.publishAsync('si/a', 'both', { qos: 1 })

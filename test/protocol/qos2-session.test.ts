@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet'
-import type { BrokerInternals } from '../../src/broker/create.js'
 import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode, type TestNode } from '../helpers/node.js'
 import { rawMqttConnect, type RawClient } from '../helpers/raw-client.js'
@@ -25,7 +24,7 @@ function ids (client: RawClient, cmd: Packet['cmd']): number[] {
 }
 
 async function gone ({ node }: TestNode, clientId: string): Promise<void> {
-  await waitFor(() => (node.broker as unknown as BrokerInternals).clients[clientId] === undefined, 3000, `${clientId} gone`)
+  await waitFor(() => node.broker.clients[clientId] === undefined, 3000, `${clientId} gone`)
 }
 
 /** (Re)connects a persistent session with no automatic acknowledgement. */

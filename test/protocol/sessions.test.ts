@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet'
-import type { BrokerInternals } from '../../src/broker/create.js'
 import type { StarlingNode } from '../../src/node.js'
 import { collect, connectWithAck, endClient, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
@@ -9,7 +8,7 @@ import { rawMqttConnect } from '../helpers/raw-client.js'
 
 /** Waits until the broker has finished closing `clientId`'s connection (so a reconnect is not a takeover). */
 function gone (node: StarlingNode, clientId: string): Promise<void> {
-  return waitFor(() => (node.broker as unknown as BrokerInternals).clients[clientId] === undefined, 3000, `${clientId} gone`)
+  return waitFor(() => node.broker.clients[clientId] === undefined, 3000, `${clientId} gone`)
 }
 
 test('3.1.1: session present reflects a stored session and clean session discards it [MQTT-3.2.2-1..3]', async (t) => {
