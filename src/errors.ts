@@ -26,7 +26,19 @@ export const errorSpecs = {
   STARLING_ERR_SUBSCRIBE_DENIED: { message: 'subscription to this filter is not allowed', reasonCode: 0x87 },
   STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: 0x97 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },
-  STARLING_ERR_CLI_USAGE: { message: '%s' }
+  STARLING_ERR_CLI_USAGE: { message: '%s' },
+  STARLING_ERR_TENANCY_NOT_FOUND: { message: '%s not found' },
+  STARLING_ERR_TENANCY_EXISTS: { message: '%s already exists' },
+  STARLING_ERR_TENANCY_INVALID: { message: '%s: %s' },
+  STARLING_ERR_TENANCY_NOT_EMPTY: { message: '%s' },
+  STARLING_ERR_API_INVALID: { message: '%s' },
+  STARLING_ERR_API_NOT_FOUND: { message: 'no route %s %s' },
+  STARLING_ERR_API_UNAUTHORIZED: { message: 'a bearer token is required (Authorization: Bearer <admin token>)' },
+  STARLING_ERR_API_FORBIDDEN: { message: 'the bearer token is not an admin token' },
+  STARLING_ERR_API_DISABLED: { message: 'management API disabled: %s' },
+  STARLING_ERR_API_INTERNAL: { message: 'internal error (%s)' },
+  STARLING_ERR_API_UNREACHABLE: { message: 'cannot reach the management API at %s: %s' },
+  STARLING_ERR_API_RESPONSE: { message: 'unexpected answer from the management API (HTTP %s): %s' }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof errorSpecs
@@ -57,4 +69,15 @@ export function starlingError (code: ErrorCode, ...args: unknown[]): StarlingErr
 
 export function isStarlingError (err: unknown, code?: ErrorCode): err is StarlingError {
   return err instanceof StarlingError && (code === undefined || err.code === code)
+}
+
+/**
+ * An error reported by another process (the management API's JSON answer) rebuilt with its code
+ * and message as sent; an unknown code becomes STARLING_ERR_API_RESPONSE.
+ */
+export function errorFromWire (code: string, message: string, status: number): StarlingError {
+  if (!Object.hasOwn(errorSpecs, code)) return new StarlingError('STARLING_ERR_API_RESPONSE', [status, `${code}: ${message}`])
+  const err = new StarlingError(code as ErrorCode)
+  err.message = message
+  return err
 }
