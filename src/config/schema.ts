@@ -127,6 +127,29 @@ export const configSchema = z.object({
     .describe('Static topic rules, first match wins, default allow: `[{ action: publish|subscribe|all, topic: filter, allow: bool }]`. Env: JSON.'),
   drainSeconds: z.number().min(0).max(3600).default(10)
     .describe('On SIGTERM: seconds to let clients leave and persistence flush before the process exits.'),
+  dataDir: z.string().min(1).default('./data')
+    .describe('Embedded mode: directory (created mode 0700, files 0600) keeping namespaces, brokers, their encrypted signing keys, revocations and the generated secret key across restarts; relative to the working directory. Unused in cluster mode (all of it is in Redis).'),
+  tenancy: z.object({
+    domain: z.string().min(1).regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'a DNS name in lowercase').default('localhost')
+      .describe('DNS suffix of broker endpoints: `<broker>.<namespace>.<domain>` (TLS SNI and WebSocket Host select the broker).')
+  }).strict().prefault({}),
+  auth: z.object({
+    secretKey: z.string().default('')
+      .refine((v) => v === '' || v.length >= 32, 'at least 32 characters (e.g. `openssl rand -base64 32`)')
+      .describe('Operator secret the brokers\' private signing keys are encrypted with (AES-256-GCM under an HKDF-SHA256 key derived from it). Also read from `STARLING_SECRET_KEY`. Required in cluster mode; embedded mode without it generates one into `dataDir/secret.key`. Never logged; losing it makes every signing key unusable.'),
+    defaultBrokerAuthType: z.enum(['auto', 'TOKEN', 'NONE']).default('auto')
+      .describe('Auth type of the `default` broker (namespace `default`) created at start when absent: `auto` is NONE in embedded mode (the quick start; a warning when served beyond loopback) and TOKEN in cluster mode. TOKEN or NONE is also applied to an existing `default` broker at start.'),
+    revocationsMax: z.number().int().min(1).default(100000)
+      .describe('Revoked token ids one broker keeps (a revocation is kept until its token would expire, forever for tokens without expiry); revoking more is refused.'),
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(5)
+      .describe('Clock skew tolerated when checking a token\'s `exp` and `nbf`, in seconds.'),
+    jwksCooldownMs: z.number().int().min(0).default(30000)
+      .describe('JWKS brokers: least time between two fetches of the identity provider\'s JWKS, in milliseconds (a token with an unknown `kid` triggers a fetch).'),
+    jwksCacheMaxAgeMs: z.number().int().min(1000).default(600000)
+      .describe('JWKS brokers: how long a fetched JWKS is used before it is fetched again, in milliseconds.'),
+    jwksTimeoutMs: z.number().int().min(100).default(5000)
+      .describe('JWKS brokers: time allowed for one JWKS fetch, in milliseconds; beyond it CONNECTs are refused with 0x88 (server unavailable).')
+  }).strict().prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino).')
   }).strict().prefault({})
