@@ -2,8 +2,11 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { StarlingError, type ErrorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 
-/** HTTP status of each registry code the API can answer with; other StarlingErrors are 500. */
-const STATUS: Partial<Record<ErrorCode, number>> = {
+/**
+ * HTTP status of each registry code the API can answer with; other StarlingErrors are 500.
+ * Keyed by string so codes the stores add (src/tenancy, src/auth) can be listed here too.
+ */
+const STATUS: Readonly<Record<string, number>> = {
   STARLING_ERR_API_INVALID: 400,
   STARLING_ERR_TENANCY_INVALID: 400,
   STARLING_ERR_API_UNAUTHORIZED: 401,
@@ -13,9 +16,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STARLING_ERR_TENANCY_NOT_FOUND: 404,
   STARLING_ERR_TENANCY_EXISTS: 409,
   STARLING_ERR_TENANCY_NOT_EMPTY: 409,
+  STARLING_ERR_TENANCY_CONFLICT: 409,
+  STARLING_ERR_SIGNING_KEY_LAST: 409,
+  STARLING_ERR_REVOCATIONS_FULL: 409,
   STARLING_ERR_REDIS_UNAVAILABLE: 503,
   STARLING_ERR_NOT_READY: 503
-}
+} satisfies Partial<Record<ErrorCode | `STARLING_ERR_${string}`, number>>
 
 export function statusOf (err: StarlingError): number {
   // Token errors from the authority (a bad kid, retiring the last key) are the caller's input.
