@@ -73,9 +73,10 @@ function jtisOf (request: FastifyRequest): string[] {
 }
 
 function topicAclOf (query: s.CredentialsQuery): TopicAclClaims | undefined {
-  const both = list(query.topicAcl)
-  const publish = [...both, ...list(query.publishAcl)]
-  const subscribe = [...both, ...list(query.subscribeAcl)]
+  const filters = (value: string | readonly string[] | undefined): string[] => list(value).filter((f) => f !== '')
+  const both = filters(query.topicAcl)
+  const publish = [...new Set([...both, ...filters(query.publishAcl)])]
+  const subscribe = [...new Set([...both, ...filters(query.subscribeAcl)])]
   if (publish.length === 0 && subscribe.length === 0) return undefined
   return { ...(publish.length > 0 ? { publish } : {}), ...(subscribe.length > 0 ? { subscribe } : {}) }
 }

@@ -14,12 +14,14 @@ export const dnsLabel = z.string()
 
 const authType = z.enum(['TOKEN', 'JWKS', 'NONE'])
 const description = z.string().max(1024)
-const filter = z.string().min(1).max(65535)
+/** A topic filter in a query; empty is allowed and ignored, since curl drops a bare `#` (`topicAcl=#`) as a URL fragment. */
+const filter = z.string().max(65535)
 const oneOrMore = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)])
 
 export const namespaceParams = z.object({ ns: dnsLabel }).strict()
-export const brokerParams = z.object({ ns: dnsLabel, broker: dnsLabel }).strict()
-export const keyParams = z.object({ ns: dnsLabel, broker: dnsLabel, kid: z.string().min(1).max(256) }).strict()
+const brokerName = dnsLabel.meta({ example: 'example-broker' })
+export const brokerParams = z.object({ ns: dnsLabel, broker: brokerName }).strict()
+export const keyParams = z.object({ ns: dnsLabel, broker: brokerName, kid: z.string().min(1).max(256) }).strict()
 
 export const namespaceCreate = z.object({ name: dnsLabel, description: description.optional() }).strict()
 export const namespacePatch = z.object({ description: description.optional() }).strict()
@@ -61,7 +63,7 @@ export const credentialsQuery = z.object({
   type: z.literal('TOKEN').optional().meta({ description: 'Credential type; only TOKEN' }),
   expiration: duration.optional().meta({ description: 'Lifetime: seconds or `48h`-style; absent: no expiry' }),
   clientId: z.string().min(1).max(65535).optional().meta({ description: 'A chosen client id (only with number=1); default: a ULID each' }),
-  topicAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may publish to and subscribe within (repeat for several)' }),
+  topicAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may publish to and subscribe within (repeat for several; empty values are ignored); absent: no limit from the token' }),
   publishAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may publish to (with topicAcl: added)' }),
   subscribeAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may subscribe within (with topicAcl: added)' })
 }).strict().refine((q) => q.clientId === undefined || q.number === undefined || q.number === '1', { path: ['clientId'], message: 'only with number=1' })

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { test } from 'node:test'
 import { apiRoutes } from '../../src/api/management.js'
 import { ADMIN_TOKEN, startTestApi } from '../helpers/api.js'
@@ -224,4 +225,16 @@ test('/openapi.json: OpenAPI 3.1 with every route, its parameters and request sc
     }
   }
   assert.ok(!JSON.stringify(doc).includes('$schema'), 'no per-schema dialect: jsonSchemaDialect covers it')
+})
+
+test('the seed\'s curl | jq command works as written (GET, Content-Type without a body, topicAcl=# dropped by curl as a fragment)', async (t) => {
+  const api = await startTestApi(t)
+  await api.call('POST', '/v1/namespaces', { body: { name: 'my-namespace' } })
+  await api.call('POST', '/v1/namespaces/my-namespace/brokers', { body: { name: 'example-broker' } })
+  const env = { PATH: process.env.PATH ?? '', STARLING_ADMIN_TOKEN: ADMIN_TOKEN, API: api.url, DEFAULT_NAMESPACE: 'my-namespace', BROKER_NAME: 'example-broker' }
+  const script = 'curl -s -H "Authorization: Bearer ${STARLING_ADMIN_TOKEN}" -H "Content-Type: application/json" "${API}/v1/namespaces/${DEFAULT_NAMESPACE}/brokers/${BROKER_NAME}/credentials?number=2&type=TOKEN&topicAcl=#" | jq \'.result | to_entries | .[0].value\''
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile('sh', ['-c', script], { env, timeout: 10000 }, (err, out, stderr) => { if (err !== null) reject(new Error(`${err.message}: ${stderr}`)); else resolve(out) })
+  })
+  assert.match(stdout.trim(), /^"[\w-]+\.[\w-]+\.[\w-]+"$/, 'jq prints one token')
 })
