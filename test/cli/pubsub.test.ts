@@ -4,16 +4,17 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ADMIN_TOKEN, startTestApi } from '../helpers/api.js'
 
-// `starling pubsub ...` as a real process (from the sources, through tsx) against the management
-// API served on a loopback port: the wrangler-like operator flow, JSON output, one-line errors.
+// `starling pubsub ...` as a real process against the management API served on a loopback port:
+// the wrangler-like operator flow, JSON output, one-line errors. The CLI runs the compiled code in
+// dist/: `npm test` builds first (or run `npm run build`).
 
-const CLI = fileURLToPath(new URL('../../src/cli/index.ts', import.meta.url))
+const BIN = fileURLToPath(new URL('../../bin/starling.js', import.meta.url))
 
 interface Result { code: number, stdout: string, stderr: string }
 
 function starling (args: readonly string[], env: Record<string, string>): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', CLI, 'pubsub', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, 'pubsub', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
     })
   })
