@@ -48,6 +48,13 @@ export class FieldError extends StarlingError {
   }
 }
 
+/** The stores' STARLING_ERR_TENANCY_INVALID messages are `<field>: <problem>`, the field named as the store knows it. */
+function fieldOfStoreError (err: StarlingError): string | undefined {
+  if (err.code !== 'STARLING_ERR_TENANCY_INVALID') return undefined
+  const field = /^([A-Za-z][\w.[\]]*): /.exec(err.message)?.[1]
+  return field
+}
+
 /**
  * The API's error handler: a StarlingError keeps its code and gets its status; fastify's own
  * request errors (bad JSON, too large, wrong content type) keep their 4xx status as
@@ -59,7 +66,8 @@ export function sendError (logger: Logger | undefined) {
       const status = statusOf(err)
       if (status >= 500) logger?.warn({ code: err.code, method: request.method, url: request.routeOptions.url }, 'management API request failed')
       if (status === 401) void reply.header('www-authenticate', 'Bearer realm="starling"')
-      return reply.code(status).send(failure([{ code: err.code, message: err.message, ...(err instanceof FieldError ? { field: err.field } : {}) }]))
+      const field = err instanceof FieldError ? err.field : fieldOfStoreError(err)
+      return reply.code(status).send(failure([{ code: err.code, message: err.message, ...(field !== undefined ? { field } : {}) }]))
     }
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500
     if (status >= 400 && status < 500) {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { isValidFilter } from '../broker/topics.js'
 import { parseDurationSeconds } from './duration.js'
 
 /**
@@ -15,7 +16,7 @@ export const dnsLabel = z.string()
 const authType = z.enum(['TOKEN', 'JWKS', 'NONE'])
 const description = z.string().max(1024)
 /** A topic filter in a query; empty is allowed and ignored, since curl drops a bare `#` (`topicAcl=#`) as a URL fragment. */
-const filter = z.string().max(65535)
+const filter = z.string().max(1024).refine((f) => f === '' || isValidFilter(f), 'a valid MQTT topic filter')
 const oneOrMore = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)])
 
 export const namespaceParams = z.object({ ns: dnsLabel }).strict()
@@ -62,7 +63,7 @@ export const credentialsQuery = z.object({
     .meta({ description: 'How many credentials (1–100, default 1)' }),
   type: z.literal('TOKEN').optional().meta({ description: 'Credential type; only TOKEN' }),
   expiration: duration.optional().meta({ description: 'Lifetime: seconds or `48h`-style; absent: no expiry' }),
-  clientId: z.string().min(1).max(65535).optional().meta({ description: 'A chosen client id (only with number=1); default: a ULID each' }),
+  clientId: z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters').optional().meta({ description: 'A chosen client id (only with number=1); default: a ULID each' }),
   topicAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may publish to and subscribe within (repeat for several; empty values are ignored); absent: no limit from the token' }),
   publishAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may publish to (with topicAcl: added)' }),
   subscribeAcl: oneOrMore(filter).optional().meta({ description: 'Filters the client may subscribe within (with topicAcl: added)' })
