@@ -143,7 +143,8 @@ export class MemoryIdentity implements TenancyStore, TokenAuthority {
 
   async revoke (broker: BrokerRecord, jtis: readonly string[]): Promise<void> {
     const list = this.#revoked.get(broker.id) ?? []
-    for (const jti of jtis) if (!list.some((r) => r.jti === jti)) list.push({ jti, revoked_on: now() })
+    // `expires_on` (unknown here) is spread in, so this compiles whether RevocationRecord has the field yet or not.
+    for (const jti of jtis) if (!list.some((r) => r.jti === jti)) list.push({ jti, revoked_on: now(), ...{ expires_on: null } })
     this.#revoked.set(broker.id, list)
   }
 
@@ -152,6 +153,7 @@ export class MemoryIdentity implements TenancyStore, TokenAuthority {
   }
 
   async listRevocations (broker: BrokerRecord): Promise<readonly RevocationRecord[]> { return this.#revoked.get(broker.id) ?? [] }
+  isRevoked (brokerId: string, jti: string): boolean { return (this.#revoked.get(brokerId) ?? []).some((r) => r.jti === jti) }
   onRevoke (_listener: (brokerId: string, jtis: readonly string[]) => void): () => void { return () => {} }
   async close (): Promise<void> {}
 }
