@@ -141,6 +141,10 @@ const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
     assert.equal(target.length, 1, 'the ServiceMonitor selects exactly one Service')
     assert.ok(target[0].spec.ports.some((p: Any) => p.name === sm.spec.endpoints[0].port), 'its port exists on that Service')
     assert.equal(sm.spec.endpoints[0].path, '/metrics')
+    // /metrics behind a bearer token: the pods require the one the ServiceMonitor sends.
+    assert.deepEqual(sm.spec.endpoints[0].authorization, { type: 'Bearer', credentials: { name: 'rel-starling', key: 'metrics-token' } })
+    assert.match(r.config.metrics.bearerToken, /^[A-Za-z0-9]{40}$/, 'generated')
+    assert.deepEqual(r.container.env.find((e: Any) => e.name === 'STARLING_METRICS_BEARER_TOKEN').valueFrom.secretKeyRef, sm.spec.endpoints[0].authorization.credentials, 'the pods read the token the ServiceMonitor sends')
     // The alerts select the job the ServiceMonitor names (its jobLabel, read off the Service).
     const job = target[0].metadata.labels[sm.spec.jobLabel]
     const alertJobs = new Set([...readFileSync(`${CHART_DIR}files/alerts.yaml`, 'utf8').matchAll(/job="([^"]+)"/g)].map((m) => m[1]))

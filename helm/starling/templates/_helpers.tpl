@@ -126,7 +126,16 @@ The bundled Redis password: the given one, else the one already in the release's
 {{- $redis := and (include "starling.redis.hasPassword" .) (not .Values.redis.auth.existingSecret) -}}
 {{- $tls := and .Values.tls.enabled (not .Values.tls.existingSecret) -}}
 {{- $auth := or (not .Values.auth.adminToken.existingSecret) (not .Values.auth.secretKey.existingSecret) -}}
-{{- if or $redis $tls $auth -}}true{{- end -}}
+{{- $metrics := and .Values.metrics.bearerToken.enabled (not .Values.metrics.bearerToken.existingSecret) -}}
+{{- if or $redis $tls $auth $metrics -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Secret and key of the /metrics bearer token (with metrics.bearerToken.enabled). */}}
+{{- define "starling.metricsToken.secretName" -}}
+{{- default (include "starling.fullname" .) .Values.metrics.bearerToken.existingSecret -}}
+{{- end -}}
+{{- define "starling.metricsToken.secretKey" -}}
+{{- ternary .Values.metrics.bearerToken.existingSecretKey "metrics-token" (ne .Values.metrics.bearerToken.existingSecret "") -}}
 {{- end -}}
 
 {{/* Where the pods keep tenancy files in embedded mode (an emptyDir; cluster mode keeps all of it in Redis). */}}

@@ -42,6 +42,10 @@ Types and ranges are checked by values.schema.json before this runs.
 {{- if and $v.auth.secretKey.value (lt (len (toString $v.auth.secretKey.value)) 32) -}}
 {{- $errors = append $errors "auth.secretKey.value: at least 32 characters (empty: generated)" -}}
 {{- end -}}
+{{- $smNamespace := $v.metrics.serviceMonitor.namespace -}}
+{{- if and $v.metrics.bearerToken.enabled $smNamespace (ne $smNamespace .Release.Namespace) -}}
+{{- $errors = append $errors "metrics.serviceMonitor.namespace: with metrics.bearerToken.enabled the ServiceMonitor must be in the release's namespace (it reads the token from a Secret there)" -}}
+{{- end -}}
 {{- $minGrace := add $v.drain.preStopSleepSeconds $v.drain.seconds -}}
 {{- if and $v.drain.terminationGracePeriodSeconds (le (int $v.drain.terminationGracePeriodSeconds) (int $minGrace)) -}}
 {{- $errors = append $errors (printf "drain.terminationGracePeriodSeconds: must exceed drain.preStopSleepSeconds + drain.seconds (%d), or pods are killed mid-drain" (int $minGrace)) -}}
