@@ -24,8 +24,8 @@ export class ApiClient {
   }
 
   async request (method: string, path: string, options: { query?: Query, body?: unknown } = {}): Promise<unknown> {
-    const url = new URL(path, this.#options.url.endsWith('/') ? this.#options.url : `${this.#options.url}/`)
-    url.pathname = url.pathname.replace(/\/{2,}/g, '/')
+    // Relative to the base URL's path, so an API behind a path prefix (`https://host/starling`) works.
+    const url = new URL(path.replace(/^\/+/, ''), this.#options.url.endsWith('/') ? this.#options.url : `${this.#options.url}/`)
     for (const [key, value] of Object.entries(options.query ?? {})) {
       for (const item of typeof value === 'string' ? [value] : value ?? []) url.searchParams.append(key, item)
     }

@@ -96,7 +96,9 @@ function clientFrom (values: Values, env: NodeJS.ProcessEnv): ApiClient {
   if (token === '') throw usage('no admin token: set STARLING_ADMIN_TOKEN or pass --api-token')
   const timeoutMs = integer(values, 'timeout-ms') ?? 10000
   if (timeoutMs < 1) throw usage('--timeout-ms: must be at least 1')
-  return new ApiClient({ url: values['api-url'] ?? env.STARLING_API_URL ?? DEFAULT_API_URL, token, timeoutMs })
+  const url = values['api-url'] ?? env.STARLING_API_URL ?? DEFAULT_API_URL
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw usage(`--api-url / STARLING_API_URL: "${url}" is not an http(s) URL`)
+  return new ApiClient({ url, token, timeoutMs })
 }
 
 const seg = encodeURIComponent

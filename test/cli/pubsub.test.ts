@@ -100,4 +100,5 @@ test('CLI errors: one line with the code, exit 1 for refusals and 2 for usage', 
   oneLine(await starling(['namespace', 'explode', 'x'], env), 2, /unknown namespace action "explode"/)
   oneLine(await starling(['broker', 'revoke', 'b', '--namespace', 'n'], env), 2, /--jti is required/)
   oneLine(await starling(['namespace', 'list', '--bogus'], env), 2, /STARLING_ERR_CLI_USAGE: Unknown option '--bogus'/)
+  oneLine(await starling(['namespace', 'list', '--api-url', 'localhost:9090'], env), 2, /--api-url \/ STARLING_API_URL: "localhost:9090" is not an http\(s\) URL/)
 })
