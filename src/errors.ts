@@ -48,7 +48,15 @@ export const errorSpecs = {
   // 0x85 Client Identifier not valid / return code 2 "identifier rejected"
   STARLING_ERR_TOKEN_CLIENT_ID: { message: 'client id does not match the token', reasonCode: 0x85, returnCode: 2 },
   // 0x88 Server unavailable / return code 3: the identity provider, not the client, is at fault
-  STARLING_ERR_JWKS_UNAVAILABLE: { message: 'JWKS of broker %s cannot be fetched: %s', reasonCode: 0x88, returnCode: 3 }
+  STARLING_ERR_JWKS_UNAVAILABLE: { message: 'JWKS of broker %s cannot be fetched: %s', reasonCode: 0x88, returnCode: 3 },
+  STARLING_ERR_API_INVALID: { message: '%s' },
+  STARLING_ERR_API_NOT_FOUND: { message: 'no route %s %s' },
+  STARLING_ERR_API_UNAUTHORIZED: { message: 'a bearer token is required (Authorization: Bearer <admin token>)' },
+  STARLING_ERR_API_FORBIDDEN: { message: 'the bearer token is not an admin token' },
+  STARLING_ERR_API_DISABLED: { message: 'management API disabled: %s' },
+  STARLING_ERR_API_INTERNAL: { message: 'internal error (%s)' },
+  STARLING_ERR_API_UNREACHABLE: { message: 'cannot reach the management API at %s: %s' },
+  STARLING_ERR_API_RESPONSE: { message: 'unexpected answer from the management API (HTTP %s): %s' }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof errorSpecs
@@ -79,4 +87,15 @@ export function starlingError (code: ErrorCode, ...args: unknown[]): StarlingErr
 
 export function isStarlingError (err: unknown, code?: ErrorCode): err is StarlingError {
   return err instanceof StarlingError && (code === undefined || err.code === code)
+}
+
+/**
+ * An error reported by another process (the management API's JSON answer) rebuilt with its code
+ * and message as sent; an unknown code becomes STARLING_ERR_API_RESPONSE.
+ */
+export function errorFromWire (code: string, message: string, status: number): StarlingError {
+  if (!Object.hasOwn(errorSpecs, code)) return new StarlingError('STARLING_ERR_API_RESPONSE', [status, `${code}: ${message}`])
+  const err = new StarlingError(code as ErrorCode)
+  err.message = message
+  return err
 }

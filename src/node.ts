@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { resolveAdminTokens } from './api/bearer.js'
 import { startHttpServer, type HttpServer } from './api/http.js'
 import { createBroker } from './broker/create.js'
 import type { Engine } from './broker/engine.js'
@@ -94,7 +95,16 @@ export class StarlingNode {
     let http: HttpServer | undefined
     try {
       listeners = await startListeners(config, handle, { logger, metrics })
-      http = await startHttpServer({ host: config.http.host, port: config.http.port, registry: metrics.registry, state, members: async () => await state.registry?.members() ?? [] })
+      http = await startHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        registry: metrics.registry,
+        state,
+        members: async () => await state.registry?.members() ?? [],
+        adminTokens: resolveAdminTokens(config.api, process.env),
+        metricsBearerToken: config.metrics.bearerToken,
+        logger
+      })
     } catch (err) {
       await Promise.all(listeners.map((listener) => listener.close()))
       cluster?.stop()

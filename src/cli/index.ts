@@ -3,6 +3,7 @@ import { StarlingError } from '../errors.js'
 import { serve, SERVE_USAGE } from '../main.js'
 import { clusterCommand, CLUSTER_USAGE } from './cluster-status.js'
 import { localCluster, LOCAL_CLUSTER_USAGE } from './local-cluster.js'
+import { pubsubCommand } from './pubsub.js'
 
 const USAGE = `usage: starling <command>
 
@@ -14,6 +15,8 @@ commands:
   local-cluster
            run Redis, N pods and HAProxy on loopback until Ctrl-C
            ${LOCAL_CLUSTER_USAGE.replace('usage: ', '')}
+  pubsub   manage namespaces, brokers and client tokens through the management API
+           starling pubsub <namespace|broker> <action> ... (starling pubsub help)
 `
 
 /** Reports a failure as one line with its code and exits non-zero (2 for usage/config, 1 otherwise). */
@@ -36,6 +39,9 @@ async function run (argv: string[]): Promise<void> {
       break
     case 'cluster':
       await clusterCommand(rest)
+      break
+    case 'pubsub':
+      await pubsubCommand(rest)
       break
     case 'local-cluster':
       process.exit(await localCluster(rest))

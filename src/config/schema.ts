@@ -48,7 +48,17 @@ export const configSchema = z.object({
   }).strict().prefault({}),
   http: z.object({
     host: host.default('0.0.0.0').describe('Address the HTTP (health, metrics) listener binds.'),
-    port: port.default(9090).describe('HTTP port for /healthz, /readyz and /metrics.')
+    port: port.default(9090).describe('HTTP port for /healthz, /readyz, /metrics, /cluster, the management API (`/v1`) and `/openapi.json`.')
+  }).strict().prefault({}),
+  api: z.object({
+    adminTokens: z.array(z.string().min(16, 'at least 16 characters')).default([])
+      .describe('Bearer tokens of the management API (`/v1/...`) and `/cluster`, besides `STARLING_ADMIN_TOKEN` and api.adminTokenFile. None at all: the management API is disabled (never open). Env: JSON. Never logged.'),
+    adminTokenFile: z.string().default('')
+      .describe('File with more admin tokens, one a line (`#` comments), read at start (e.g. a mounted Kubernetes Secret).')
+  }).strict().prefault({}),
+  metrics: z.object({
+    bearerToken: z.string().default('')
+      .describe('When set, `/metrics` needs `Authorization: Bearer <token>` (Prometheus\' `authorization` scrape setting); empty: open. Never logged.')
   }).strict().prefault({}),
   redis: z.object({
     url: z.string().default('')

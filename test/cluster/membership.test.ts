@@ -15,12 +15,14 @@ import { startRedis } from '../helpers/redis.js'
 const BIN = fileURLToPath(new URL('../../bin/starling.js', import.meta.url))
 const HEARTBEAT_MS = 200
 const TTL_MS = 1000
-const env = { STARLING_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS), STARLING_CLUSTER_MEMBER_TTL_MS: String(TTL_MS) }
+// /cluster is behind the admin token.
+const ADMIN_TOKEN = 'membership-admin-token-0123456789'
+const env = { STARLING_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS), STARLING_CLUSTER_MEMBER_TTL_MS: String(TTL_MS), STARLING_ADMIN_TOKEN: ADMIN_TOKEN }
 
 interface PodEntry { id: string, version: string, connections: number, addresses: Record<string, string>, startedAt: string, lastHeartbeatAt: string }
 
 async function clusterOf (httpPort: number): Promise<PodEntry[]> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/cluster`, { signal: AbortSignal.timeout(4000) })
+  const res = await fetch(`http://127.0.0.1:${httpPort}/cluster`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(4000) })
   assert.equal(res.status, 200)
   return ((await res.json()) as { pods: PodEntry[] }).pods
 }
@@ -116,7 +118,7 @@ test('`starling cluster status` exits non-zero with a clear message, in bounded 
 })
 
 test('embedded mode: GET /cluster lists just this pod', async (t) => {
-  const { httpPort, mqttPort } = await startTestNode(t, { nodeId: 'solo' })
+  const { httpPort, mqttPort } = await startTestNode(t, { nodeId: 'solo', 'api.adminTokens': [ADMIN_TOKEN] })
   const pods = await clusterOf(httpPort)
   assert.deepEqual(ids(pods), ['solo'])
   assert.equal(pods[0]?.addresses.mqtt, `127.0.0.1:${mqttPort}`)
@@ -125,7 +127,7 @@ test('embedded mode: GET /cluster lists just this pod', async (t) => {
 
 test('Redis Cluster: pods register and list each other (membership keys share one slot)', async (t) => {
   const redis = await startRedis(t, { cluster: true })
-  const common = { 'redis.cluster.nodes': [`127.0.0.1:${redis.port}`], 'cluster.heartbeatMs': HEARTBEAT_MS, 'cluster.memberTtlMs': TTL_MS }
+  const common = { 'redis.cluster.nodes': [`127.0.0.1:${redis.port}`], 'cluster.heartbeatMs': HEARTBEAT_MS, 'cluster.memberTtlMs': TTL_MS, 'api.adminTokens': [ADMIN_TOKEN] }
   const one = await startTestNode(t, { ...common, nodeId: 'rc-1' })
   const two = await startTestNode(t, { ...common, nodeId: 'rc-2' })
   assert.deepEqual(ids(await clusterOf(one.httpPort)), ['rc-1', 'rc-2'])

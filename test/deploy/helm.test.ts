@@ -37,7 +37,7 @@ test('helm lint passes with the default values and with every value set in ci/',
 
 test('default values: bundled Redis with a volume, LoadBalancer for MQTT and WS, HPA on CPU, PDB, no monitoring objects', async () => {
   const { objects, release } = await renderValid()
-  assert.deepEqual(kinds(objects), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount', 'StatefulSet'])
+  assert.deepEqual(kinds(objects), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount', 'StatefulSet'])
   const svc = theObject(objects, 'Service', 'rel-starling') as Any
   assert.equal(svc.spec.type, 'LoadBalancer')
   assert.deepEqual(svc.spec.ports.map((p: Any) => [p.name, p.port]), [['mqtt', 1883], ['ws', 8080]])
@@ -60,6 +60,40 @@ test('default values: bundled Redis with a volume, LoadBalancer for MQTT and WS,
   assert.equal(release.deployment.spec.template.spec.topologySpreadConstraints.length, 2)
 })
 
+test('default values: auth on (TOKEN default broker), admin token and secret key generated into the Secret, API on its own ClusterIP Service, NetworkPolicy on the HTTP port', async () => {
+  const { objects, release } = await renderValid()
+  assert.equal(release.config.auth.defaultBrokerAuthType, 'TOKEN')
+  assert.match(release.env.STARLING_ADMIN_TOKEN ?? '', /^[A-Za-z0-9]{40}$/)
+  assert.match(release.env.STARLING_SECRET_KEY ?? '', /^[A-Za-z0-9]{48}$/)
+  assert.deepEqual(release.container.env.find((e: Any) => e.name === 'STARLING_ADMIN_TOKEN').valueFrom.secretKeyRef, { name: 'rel-starling', key: 'admin-token' })
+  assert.deepEqual(release.container.env.find((e: Any) => e.name === 'STARLING_SECRET_KEY').valueFrom.secretKeyRef, { name: 'rel-starling', key: 'secret-key' })
+  assert.doesNotMatch(release.configMap.data['config.yaml'], /secretKey|adminToken|bearerToken/)
+  const api = theObject(objects, 'Service', 'rel-starling-api') as Any
+  assert.deepEqual([api.spec.type, api.spec.ports.map((p: Any) => [p.name, p.port, p.targetPort])], ['ClusterIP', [['http', 9090, 'http']]])
+  assert.equal(api.metadata.labels['app.kubernetes.io/component'], 'api')
+  const policy = theObject(objects, 'NetworkPolicy', 'rel-starling') as Any
+  const httpRule = policy.spec.ingress.find((rule: Any) => rule.ports.some((p: Any) => p.port === release.config.http.port))
+  assert.deepEqual(httpRule.from, [{ podSelector: {} }], 'the HTTP port (management API) only from the release\'s namespace')
+  const mqttRule = policy.spec.ingress.find((rule: Any) => rule.ports.some((p: Any) => p.port === release.config.mqtt.port))
+  assert.equal(mqttRule.from, undefined, 'MQTT stays reachable from anywhere (allowExternal)')
+})
+
+test('an anonymous default broker renders only with auth.allowAnonymous; short inline secrets and secrets in config are refused', async () => {
+  const stderr = await renderError({ set: ['auth.defaultBrokerAuthType=NONE', 'auth.adminToken.value=short', 'auth.secretKey.value=also-short'], setJson: ['config={"auth":{"secretKey":"a-secret-key-of-at-least-32-characters"},"api":{"adminTokens":["an-admin-token-of-16+"]}}'] })
+  for (const expected of ['auth.defaultBrokerAuthType: NONE lets anyone', 'set auth.allowAnonymous=true', 'auth.adminToken.value: at least 16', 'auth.secretKey.value: at least 32', 'config.auth.secretKey: set by the chart', 'config.api.adminTokens: set by the chart']) {
+    assert.ok(stderr.includes(expected), `${expected} in: ${stderr}`)
+  }
+  assert.match(await renderError({ set: ['auth.defaultBrokerAuthType=JWKS'] }), /auth\/defaultBrokerAuthType/)
+  assert.match(await renderError({ set: ['api.service.colour=red'] }), /additional propert/i)
+})
+
+test('NOTES.txt says how to get the admin token and issue a device token', async () => {
+  const notes = await renderNotes()
+  assert.match(notes, /export STARLING_ADMIN_TOKEN=\$\(kubectl -n mqtt get secret rel-starling -o jsonpath='\{\.data\.admin-token\}' \| base64 -d\)/)
+  assert.match(notes, /kubectl -n mqtt port-forward service\/rel-starling-api 9090:9090/)
+  assert.match(notes, /npx starling pubsub broker issue default --namespace default/)
+})
+
 /** What each value set in ci/ must produce, beyond the checks every rendering passes. */
 const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
   'bundled-redis-values.yaml': (objects, r) => {
@@ -70,9 +104,16 @@ const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
     const redisPolicy = policies.find((p) => p.metadata.name === 'rel-starling-redis')
     assert.deepEqual(redisPolicy.spec.ingress[0].from[0].podSelector.matchLabels, r.deployment.spec.selector.matchLabels, 'only brokers reach Redis')
   },
+  'anonymous-values.yaml': (objects, r) => {
+    assert.equal(r.config.auth.defaultBrokerAuthType, 'NONE')
+    assert.equal(r.env.STARLING_ADMIN_TOKEN, 'dev-admin-token-0123456789')
+    assert.equal(objectsOf(objects, 'NetworkPolicy').length, 0)
+    assert.deepEqual((objectsOf(objects, 'Service') as Any[]).map((s) => s.metadata.name).sort(), ['rel-starling', 'rel-starling-headless', 'rel-starling-redis'], 'no API Service')
+  },
   'embedded-values.yaml': (objects, r) => {
     assert.equal(redisSettings(r.config.redis), undefined, 'in-memory mode')
-    assert.deepEqual(kinds(objects), ['ConfigMap', 'Deployment', 'Service', 'ServiceAccount'])
+    assert.deepEqual(kinds(objects), ['ConfigMap', 'Deployment', 'NetworkPolicy', 'Secret', 'Service', 'ServiceAccount'])
+    assert.deepEqual(Object.keys(r.secret.data).sort(), ['admin-token', 'secret-key'])
     assert.equal(r.deployment.spec.replicas, 1)
   },
   'existing-secret-values.yaml': (objects, r) => {
@@ -83,6 +124,8 @@ const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
     const tls = r.deployment.spec.template.spec.volumes.find((v: Any) => v.name === 'tls')
     assert.equal(tls.secret.secretName, 'starling-tls')
     assert.equal(r.config.tls.caFile, '/etc/starling/tls/ca.crt', 'client certificates verified')
+    assert.deepEqual(r.container.env.find((e: Any) => e.name === 'STARLING_ADMIN_TOKEN').valueFrom.secretKeyRef, { name: 'starling-admin', key: 'token' })
+    assert.deepEqual(r.container.env.find((e: Any) => e.name === 'STARLING_SECRET_KEY').valueFrom.secretKeyRef, { name: 'starling-keys', key: 'secret-key' })
   },
   'external-redis-values.yaml': (_objects, r) => {
     const settings = redisSettings(r.config.redis)
@@ -98,6 +141,10 @@ const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
     assert.equal(target.length, 1, 'the ServiceMonitor selects exactly one Service')
     assert.ok(target[0].spec.ports.some((p: Any) => p.name === sm.spec.endpoints[0].port), 'its port exists on that Service')
     assert.equal(sm.spec.endpoints[0].path, '/metrics')
+    // /metrics behind a bearer token: the pods require the one the ServiceMonitor sends.
+    assert.deepEqual(sm.spec.endpoints[0].authorization, { type: 'Bearer', credentials: { name: 'rel-starling', key: 'metrics-token' } })
+    assert.match(r.config.metrics.bearerToken, /^[A-Za-z0-9]{40}$/, 'generated')
+    assert.deepEqual(r.container.env.find((e: Any) => e.name === 'STARLING_METRICS_BEARER_TOKEN').valueFrom.secretKeyRef, sm.spec.endpoints[0].authorization.credentials, 'the pods read the token the ServiceMonitor sends')
     // The alerts select the job the ServiceMonitor names (its jobLabel, read off the Service).
     const job = target[0].metadata.labels[sm.spec.jobLabel]
     const alertJobs = new Set([...readFileSync(`${CHART_DIR}files/alerts.yaml`, 'utf8').matchAll(/job="([^"]+)"/g)].map((m) => m[1]))
@@ -135,11 +182,11 @@ const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
     const settings = redisSettings(r.config.redis)
     assert.deepEqual([settings?.mode, settings?.sentinelName, settings?.sentinels.length], ['sentinel', 'mymaster', 3])
     assert.equal(objectsOf(objects, 'StatefulSet').length, 0)
-    assert.equal(objectsOf(objects, 'Secret').length, 0)
+    assert.deepEqual(Object.keys(r.secret.data).sort(), ['admin-token', 'secret-key'], 'the chart\'s Secret holds only the generated auth secrets')
     assert.deepEqual(r.container.env.find((e: Any) => e.name === 'STARLING_REDIS_PASSWORD').valueFrom.secretKeyRef, { name: 'redis', key: 'redis-password' })
   },
   'tls-inline-values.yaml': (objects, r) => {
-    assert.deepEqual(Object.keys(r.secret.data).sort(), ['redis-password', 'tls.crt', 'tls.key'])
+    assert.deepEqual(Object.keys(r.secret.data).sort(), ['admin-token', 'redis-password', 'secret-key', 'tls.crt', 'tls.key'])
     assert.equal(r.config.tls.caFile, '', 'no client certificates unless tls.verifyClients')
     const svc = theObject(objects, 'Service', 'rel-starling') as Any
     assert.deepEqual(svc.spec.ports.map((p: Any) => p.name), ['mqtt', 'mqtts', 'ws', 'wss'])

@@ -85,7 +85,16 @@ function checkCrd (obj: K8sObject): string[] {
       for (const key of ['interval', 'scrapeTimeout']) {
         if (ep[key] !== undefined && !/^\d+(ms|s|m|h)$/.test(String(ep[key]))) errors.push(`spec.endpoints[${i}].${key}: a duration`)
       }
-      const allowed = new Set(['port', 'path', 'interval', 'scrapeTimeout', 'honorLabels', 'relabelings', 'metricRelabelings', 'scheme'])
+      // authorization: the operator's SafeAuthorization (type, credentials as a SecretKeySelector in the monitor's namespace).
+      if (ep.authorization !== undefined) {
+        const auth = ep.authorization
+        const credentials = isRecord(auth) ? auth.credentials : undefined
+        if (!isRecord(auth) || (auth.type !== undefined && typeof auth.type !== 'string') || !isRecord(credentials) ||
+            typeof credentials.name !== 'string' || typeof credentials.key !== 'string') {
+          errors.push(`spec.endpoints[${i}].authorization: { type, credentials: { name, key } }`)
+        }
+      }
+      const allowed = new Set(['port', 'path', 'interval', 'scrapeTimeout', 'honorLabels', 'relabelings', 'metricRelabelings', 'scheme', 'authorization'])
       for (const key of Object.keys(ep)) if (!allowed.has(key)) errors.push(`spec.endpoints[${i}].${key}: unknown field`)
     }
   } else if (obj.kind === 'PrometheusRule') {

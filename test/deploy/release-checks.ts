@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { resolveAdminTokens } from '../../src/api/bearer.js'
 import { configFields } from '../../src/config/fields.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { StarlingConfig } from '../../src/config/schema.js'
@@ -19,7 +20,7 @@ type Any = any
 export const POD_NAME = 'rel-starling-7d9f-abcde'
 export const POD_IP = '10.1.2.3'
 /** Stand-in for a value that lives in a Secret the chart does not create (existingSecret). */
-export const EXTERNAL_SECRET_VALUE = 'from-existing-secret'
+export const EXTERNAL_SECRET_VALUE = 'from-existing-secret-0123456789abcdef'
 
 export interface Release {
   readonly deployment: Any
@@ -30,7 +31,9 @@ export interface Release {
   readonly secret: Any | undefined
 }
 
-const ENV_NAMES = new Set(configFields().map((f) => f.env))
+/** Secrets Starling reads from the environment under names of their own, besides the config options'. */
+const SECRET_ENV = ['STARLING_ADMIN_TOKEN', 'STARLING_SECRET_KEY']
+const ENV_NAMES = new Set([...configFields().map((f) => f.env), ...SECRET_ENV])
 
 function decodedSecrets (objects: readonly K8sObject[]): Map<string, Record<string, string>> {
   const out = new Map<string, Record<string, string>>()
@@ -118,6 +121,12 @@ export function checkRelease (objects: readonly K8sObject[]): Release {
   for (const name of Object.keys(env).filter((n) => n.startsWith('STARLING_'))) {
     assert.ok(ENV_NAMES.has(name), `env ${name} is not a Starling option (src/config/schema.ts)`)
   }
+  // Auth is always on: an admin token and the signing keys' secret key, both from Secrets.
+  for (const name of SECRET_ENV) {
+    assert.ok(container.env.find((e: Any) => e.name === name)?.valueFrom?.secretKeyRef !== undefined, `env ${name} comes from a Secret`)
+  }
+  assert.ok((env.STARLING_SECRET_KEY ?? '').length >= 32, 'STARLING_SECRET_KEY has at least 32 characters')
+
   const configMap = theObject(objects, 'ConfigMap') as Any
   assert.deepEqual(Object.keys(configMap.data), ['config.yaml'])
   const mount = container.volumeMounts.find((m: Any) => m.mountPath === '/etc/starling/config.yaml')
@@ -125,6 +134,8 @@ export function checkRelease (objects: readonly K8sObject[]): Release {
   const config = loadRenderedConfig(configMap.data['config.yaml'], env)
   assert.equal(config.nodeId, POD_NAME)
   assert.equal(config.cluster.advertiseHost, POD_IP)
+  assert.equal(resolveAdminTokens(config.api, env).length, 1, 'one admin token (at least 16 characters)')
+  assert.ok(container.volumeMounts.some((m: Any) => m.mountPath === config.dataDir), `dataDir ${config.dataDir} is a mounted volume (the root filesystem is read-only)`)
 
   // Ports: the container's named ports are the ones Starling listens on.
   const ports = new Map<string, number>(container.ports.map((p: Any) => [p.name, p.containerPort]))
@@ -168,7 +179,7 @@ export function checkRelease (objects: readonly K8sObject[]): Release {
   assert.equal(headless?.spec.clusterIP, 'None')
   assert.ok(headless.spec.ports.some((p: Any) => p.name === 'http'), 'the headless Service carries the HTTP port')
   const main = theObject(objects, 'Service', deployment.metadata.name) as Any
-  assert.ok(!main.spec.ports.some((p: Any) => p.targetPort === 'http'), 'metrics and /cluster stay off the public Service')
+  assert.ok(!main.spec.ports.some((p: Any) => p.targetPort === 'http'), 'metrics, /cluster and the management API stay off the public Service')
 
   for (const pdb of objectsOf(objects, 'PodDisruptionBudget') as Any[]) assert.ok(matches(pdb.spec.selector.matchLabels, pod.metadata.labels))
   for (const hpa of objectsOf(objects, 'HorizontalPodAutoscaler') as Any[]) {

@@ -121,11 +121,41 @@ The bundled Redis password: the given one, else the one already in the release's
 {{- end -}}
 {{- end -}}
 
-{{/* Does the chart create its own Secret (inline Redis password, generated password, inline TLS files)? */}}
+{{/* Does the chart create its own Secret (Redis password, TLS files, admin token, secret key)? */}}
 {{- define "starling.secret.create" -}}
 {{- $redis := and (include "starling.redis.hasPassword" .) (not .Values.redis.auth.existingSecret) -}}
 {{- $tls := and .Values.tls.enabled (not .Values.tls.existingSecret) -}}
-{{- if or $redis $tls -}}true{{- end -}}
+{{- $auth := or (not .Values.auth.adminToken.existingSecret) (not .Values.auth.secretKey.existingSecret) -}}
+{{- $metrics := and .Values.metrics.bearerToken.enabled (not .Values.metrics.bearerToken.existingSecret) -}}
+{{- if or $redis $tls $auth $metrics -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Secret and key of the /metrics bearer token (with metrics.bearerToken.enabled). */}}
+{{- define "starling.metricsToken.secretName" -}}
+{{- default (include "starling.fullname" .) .Values.metrics.bearerToken.existingSecret -}}
+{{- end -}}
+{{- define "starling.metricsToken.secretKey" -}}
+{{- ternary .Values.metrics.bearerToken.existingSecretKey "metrics-token" (ne .Values.metrics.bearerToken.existingSecret "") -}}
+{{- end -}}
+
+{{/* Where the pods keep tenancy files in embedded mode (an emptyDir; cluster mode keeps all of it in Redis). */}}
+{{- define "starling.dataDir" -}}/var/lib/starling{{- end -}}
+
+{{/*
+A secret value of the chart's Secret: the given one, else the one already in the release's
+Secret (so upgrades keep it), else a new random one. Call with (dict "value" V "key" K "length" N "ctx" $).
+*/}}
+{{- define "starling.generatedSecret" -}}
+{{- if .value -}}
+{{- .value -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace (include "starling.fullname" .ctx) -}}
+{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum (int .length) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The Redis URL the pods use (never with a password: that comes from the Secret). */}}
@@ -170,6 +200,8 @@ for the last flush; an explicit value must exceed the first two (validateValues 
   "wss" (dict "port" $l.wss.port)
   "http" (dict "host" "0.0.0.0" "port" $l.http.port)
   "drainSeconds" .Values.drain.seconds
+  "dataDir" (include "starling.dataDir" .)
+  "auth" (dict "defaultBrokerAuthType" .Values.auth.defaultBrokerAuthType)
 -}}
 {{- if .Values.tls.enabled -}}
 {{- $tls := dict "port" $l.mqtts.port "certFile" (printf "%s/tls.crt" (include "starling.tlsDir" .)) "keyFile" (printf "%s/tls.key" (include "starling.tlsDir" .)) -}}

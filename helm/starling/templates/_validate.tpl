@@ -33,6 +33,19 @@ Types and ranges are checked by values.schema.json before this runs.
 {{- if and $v.service.proxyProtocol.enabled $v.listeners.ws.enabled -}}
 {{- $errors = append $errors "service.proxyProtocol.enabled: the WebSocket listeners do not read PROXY headers; set listeners.ws.enabled=false (serve WebSocket through an Ingress instead)" -}}
 {{- end -}}
+{{- if and (eq (toString $v.auth.defaultBrokerAuthType) "NONE") (not $v.auth.allowAnonymous) -}}
+{{- $errors = append $errors "auth.defaultBrokerAuthType: NONE lets anyone who reaches the MQTT ports read and write every topic; set auth.allowAnonymous=true to accept that (development only), or keep TOKEN" -}}
+{{- end -}}
+{{- if and $v.auth.adminToken.value (lt (len (toString $v.auth.adminToken.value)) 16) -}}
+{{- $errors = append $errors "auth.adminToken.value: at least 16 characters (empty: generated)" -}}
+{{- end -}}
+{{- if and $v.auth.secretKey.value (lt (len (toString $v.auth.secretKey.value)) 32) -}}
+{{- $errors = append $errors "auth.secretKey.value: at least 32 characters (empty: generated)" -}}
+{{- end -}}
+{{- $smNamespace := $v.metrics.serviceMonitor.namespace -}}
+{{- if and $v.metrics.bearerToken.enabled $smNamespace (ne $smNamespace .Release.Namespace) -}}
+{{- $errors = append $errors "metrics.serviceMonitor.namespace: with metrics.bearerToken.enabled the ServiceMonitor must be in the release's namespace (it reads the token from a Secret there)" -}}
+{{- end -}}
 {{- $minGrace := add $v.drain.preStopSleepSeconds $v.drain.seconds -}}
 {{- if and $v.drain.terminationGracePeriodSeconds (le (int $v.drain.terminationGracePeriodSeconds) (int $minGrace)) -}}
 {{- $errors = append $errors (printf "drain.terminationGracePeriodSeconds: must exceed drain.preStopSleepSeconds + drain.seconds (%d), or pods are killed mid-drain" (int $minGrace)) -}}
@@ -43,7 +56,7 @@ Types and ranges are checked by values.schema.json before this runs.
 {{- if and $v.autoscaling.enabled (not $v.autoscaling.targetCPUUtilizationPercentage) (not $v.autoscaling.connections.enabled) -}}
 {{- $errors = append $errors "autoscaling: needs targetCPUUtilizationPercentage or connections.enabled" -}}
 {{- end -}}
-{{- $owned := dict "mqtt" "listeners.mqtt / service.proxyProtocol" "tls" "tls.* / listeners.mqtts" "ws" "listeners.ws" "wss" "listeners.wss" "http" "listeners.http" "drainSeconds" "drain.seconds" "nodeId" "(the pod name)" -}}
+{{- $owned := dict "mqtt" "listeners.mqtt / service.proxyProtocol" "tls" "tls.* / listeners.mqtts" "ws" "listeners.ws" "wss" "listeners.wss" "http" "listeners.http" "drainSeconds" "drain.seconds" "nodeId" "(the pod name)" "dataDir" "(a volume of the chart)" -}}
 {{- range $key, $instead := $owned -}}
 {{- if hasKey (default dict $v.config) $key -}}
 {{- $errors = append $errors (printf "config.%s: set by the chart; use %s" $key $instead) -}}
@@ -53,6 +66,15 @@ Types and ranges are checked by values.schema.json before this runs.
 {{- range $key := list "url" "password" "sentinels" "name" "cluster" -}}
 {{- if hasKey $redisConfig $key -}}
 {{- $errors = append $errors (printf "config.redis.%s: set by the chart; use redis.*" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- $secretConfig := dict "auth" (list "secretKey" "defaultBrokerAuthType") "api" (list "adminTokens" "adminTokenFile") "metrics" (list "bearerToken") -}}
+{{- range $section, $keys := $secretConfig -}}
+{{- $given := default dict (get (default dict $v.config) $section) -}}
+{{- range $key := $keys -}}
+{{- if hasKey $given $key -}}
+{{- $errors = append $errors (printf "config.%s.%s: set by the chart (secrets never go into the ConfigMap); use auth.*" $section $key) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if hasKey (default dict (get (default dict $v.config) "cluster")) "advertiseHost" -}}
