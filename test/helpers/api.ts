@@ -3,7 +3,7 @@ import { startHttpServer, type HttpServer } from '../../src/api/http.js'
 import { createLogger } from '../../src/logger.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { LogCapture } from './node.js'
-import { identityForTests } from './memory-identity.js'
+import { identityForTests } from './api-identity.js'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
 
