@@ -12,6 +12,7 @@ import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
+import { orTimedOut, TIMED_OUT } from './util/timeout.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
@@ -142,14 +143,10 @@ export class StarlingNode {
 
   /** Waits for `work` at most `ms`; a failure or a time-out is logged, never thrown. */
   async #bounded (work: Promise<unknown>, ms: number, warning: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms) })
     try {
-      if (await Promise.race([work, timedOut]) === 'timeout') this.logger.warn({ ms }, warning + ' (timed out)')
+      if (await orTimedOut(work, ms) === TIMED_OUT) this.logger.warn({ ms }, warning + ' (timed out)')
     } catch (err) {
       this.logger.warn({ err }, warning)
-    } finally {
-      clearTimeout(timer)
     }
   }
 
@@ -166,12 +163,10 @@ export class StarlingNode {
     // now and await it after the broker has closed the clients.
     const listenersClosed = Promise.all(this.listeners.map((listener) => listener.close()))
     const clientsAtStart = (this.broker as unknown as BrokerInternals).connectedClients
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadline) })
-    const closed = new Promise<boolean>((resolve) => this.broker.close(() => resolve(false)))
+    const closed = new Promise<void>((resolve) => this.broker.close(() => resolve()))
     // Sockets that never sent CONNECT are no broker client: wait for the listeners too.
-    const allClosed = closed.then(async () => { await listenersClosed; return false })
-    if (await Promise.race([allClosed, timedOut])) {
+    const allClosed = closed.then(async () => { await listenersClosed })
+    if (await orTimedOut(allClosed, deadline) === TIMED_OUT) {
       this.logger.warn({ drainSeconds: this.config.drainSeconds }, 'drain time exceeded, destroying remaining connections')
       for (const client of Object.values((this.broker as unknown as BrokerInternals).clients)) {
         (client as unknown as { conn: Duplex }).conn.destroy()
@@ -179,7 +174,6 @@ export class StarlingNode {
       // Also connections that never completed CONNECT: the listeners wait for every socket.
       for (const stream of this.#state.streams) stream.destroy()
     }
-    clearTimeout(timer)
     await listenersClosed
     // Members are gone (their unacknowledged group messages were handed back): stop reading.
     await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')

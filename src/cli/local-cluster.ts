@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { parseCommandArgs } from './args.js'
 import { StarlingError } from '../errors.js'
 import { haproxyConfig, planCluster, type ClusterPlan } from './local-cluster-plan.js'
+import { withTimeout } from '../util/timeout.js'
 
 export const LOCAL_CLUSTER_USAGE = 'usage: starling local-cluster [--pods N] [--base-port P] [--keep-logs]'
 
@@ -102,7 +103,7 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
     for (const group of order) {
       for (const child of group) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM')
       const all = Promise.all(group.map((c) => c.exited))
-      if (await Promise.race([all.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)])) continue
+      if (await withTimeout(all.then(() => true), STOP_TIMEOUT_MS, () => false)) continue
       for (const child of group) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL')
       await all
     }

@@ -3,6 +3,7 @@ import mqemitter from 'mqemitter'
 import { decodeMessage, encodeMessage, frameTopic, type EmittedPacket } from './emitter-codec.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import type { RedisClient } from './redis.js'
+import { withTimeout } from '../util/timeout.js'
 
 /**
  * Starling's cluster emitter: the mqemitter interface aedes uses (`on`, `removeListener`, `emit`,
@@ -207,9 +208,6 @@ export class RedisEmitter {
 
 async function quit (conn: RedisClient): Promise<void> {
   if (conn.status === 'end') return
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_WAIT_MS) })
-  await Promise.race([conn.quit().then(() => {}, () => {}), late])
-  clearTimeout(timer)
+  await withTimeout(conn.quit().then(() => {}, () => {}), CLOSE_WAIT_MS, () => {})
   if ((conn.status as string) !== 'end') conn.disconnect()
 }

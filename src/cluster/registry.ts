@@ -1,5 +1,7 @@
 import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { withTimeout } from '../util/timeout.js'
 import { advertisedHost, listMembers, removeMember, starlingVersion, writeMember, type MemberInfo } from './members.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from './redis.js'
 
@@ -102,14 +104,14 @@ export async function startRedisRegistry (settings: RedisSettings, deps: Registr
   let stopping: Promise<void> | undefined
   return {
     // Bounded: while Redis is away a command would wait in ioredis' offline queue for ~30 s.
-    members: () => withTimeout(listMembers(redis), 3000),
+    members: () => answerWithin(listMembers(redis), 3000),
     stop () {
       stopping ??= (async () => {
         stopped = true
         clearTimeout(timer)
-        await withTimeout(inFlight, 1000).catch(() => {})
+        await answerWithin(inFlight, 1000).catch(() => {})
         try {
-          await withTimeout(removeMember(redis, config.nodeId), 1000)
+          await answerWithin(removeMember(redis, config.nodeId), 1000)
         } catch (err) {
           logger.warn({ err: (err as Error).message }, 'could not leave the cluster registry; the entry expires by itself')
         }
@@ -120,12 +122,9 @@ export async function startRedisRegistry (settings: RedisSettings, deps: Registr
   }
 }
 
-function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+/** `promise`, or STARLING_ERR_REDIS_UNAVAILABLE when the registry's Redis does not answer within `ms`. */
+function answerWithin<T> (promise: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(promise, ms, () => { throw new StarlingError('STARLING_ERR_REDIS_UNAVAILABLE', ['cluster registry', ms]) })
 }
 
 /** Pods silent for this many heartbeats are dead (aedes' rule, also for its will sweep). */

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js'
 import { pluginWillListKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './registry.js'
+import { withTimeout } from '../util/timeout.js'
 
 /** How long closing the emitter waits for wills still being published (a drain's). */
 const PENDING_WILLS_MS = 3000
@@ -117,12 +118,7 @@ export class ClusterWills {
 
     const closeEmitter = internals.mq.close.bind(internals.mq)
     internals.mq.close = (cb) => {
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, PENDING_WILLS_MS) })
-      void Promise.race([Promise.allSettled([...this.#pending]), late]).then(() => {
-        clearTimeout(timer)
-        closeEmitter(cb)
-      })
+      void withTimeout(Promise.allSettled([...this.#pending]), PENDING_WILLS_MS, () => {}).then(() => closeEmitter(cb))
     }
     this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
     this.#timer.unref()
