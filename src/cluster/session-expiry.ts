@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js'
 import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './registry.js'
+import { Sweeper } from '../util/sweeper.js'
 
 /** 0xFFFFFFFF: the session does not expire (MQTT 5 §3.1.2.11.2). */
 const NEVER_EXPIRES = 0xFFFFFFFF
@@ -114,8 +115,7 @@ const RETRIES = 3
 export class ClusterSessionExpiry {
   readonly #broker: AedesSessionInternals
   readonly #options: SessionExpiryOptions
-  readonly #timer: NodeJS.Timeout
-  #sweeping = false
+  readonly #sweeper: Sweeper<string[]>
 
   constructor (broker: Aedes, options: SessionExpiryOptions) {
     this.#broker = broker as unknown as AedesSessionInternals
@@ -138,8 +138,7 @@ export class ClusterSessionExpiry {
       if (internals.clients[client.id] !== undefined || (client as unknown as LiveClient).version !== 5) return
       this.#redisCall('gone', options.redis.hdel(live, client.id))
     })
-    this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
-    this.#timer.unref()
+    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'session expiry sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => internals.closed }).start()
   }
 
   /**
@@ -152,7 +151,7 @@ export class ClusterSessionExpiry {
 
   /** Stops sweeping (a draining pod still records the deadlines of the clients it closes). */
   stop (): void {
-    clearInterval(this.#timer)
+    void this.#sweeper.stop()
   }
 
   #schedule (client: Client): void {
@@ -173,33 +172,29 @@ export class ClusterSessionExpiry {
     this.#redisCall('schedule', this.#options.redis.zadd(sessionExpiryKey(), Date.now() + interval * 1000, client.id))
   }
 
-  /** One sweep: dates dead pods' sessions, claims the sessions past their deadline and wipes them. Returns the ids wiped. */
+  /** One sweep now (unless one is running; failures are logged). Returns the ids wiped. */
   async sweep (): Promise<string[]> {
-    if (this.#sweeping || this.#broker.closed) return []
-    this.#sweeping = true
-    try {
-      const pods = await this.#options.redis.smembers(sessionPodsKey())
-      if (!pods.includes(this.#options.nodeId)) await this.#relist()
-      for (const pod of pods) {
-        if (this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
-      }
-      const ids = await this.#withLiveHashes(CLAIM_EXPIRED, [Date.now(), SWEEP_BATCH]) as string[]
-      const wiped: string[] = []
-      for (const id of ids) {
-        // Connected here after all (the deadline is cleared on connect; this is a late race).
-        if (this.#broker.clients[id] !== undefined) continue
-        await this.#wipe(id)
-        await this.#options.onSessionEnd?.(id)
-        wiped.push(id)
-      }
-      if (wiped.length > 0) this.#options.logger.info({ clients: wiped.length }, 'expired sessions wiped')
-      return wiped
-    } catch (err) {
-      this.#options.logger.warn({ err: (err as Error).message }, 'session expiry sweep failed')
-      return []
-    } finally {
-      this.#sweeping = false
+    return await this.#sweeper.run() ?? []
+  }
+
+  /** Dates dead pods' sessions, claims the sessions past their deadline and wipes them. */
+  async #sweepOnce (): Promise<string[]> {
+    const pods = await this.#options.redis.smembers(sessionPodsKey())
+    if (!pods.includes(this.#options.nodeId)) await this.#relist()
+    for (const pod of pods) {
+      if (this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
     }
+    const ids = await this.#withLiveHashes(CLAIM_EXPIRED, [Date.now(), SWEEP_BATCH]) as string[]
+    const wiped: string[] = []
+    for (const id of ids) {
+      // Connected here after all (the deadline is cleared on connect; this is a late race).
+      if (this.#broker.clients[id] !== undefined) continue
+      await this.#wipe(id)
+      await this.#options.onSessionEnd?.(id)
+      wiped.push(id)
+    }
+    if (wiped.length > 0) this.#options.logger.info({ clients: wiped.length }, 'expired sessions wiped')
+    return wiped
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js'
 import { pluginWillListKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './registry.js'
+import { Sweeper } from '../util/sweeper.js'
 import { withTimeout } from '../util/timeout.js'
 
 /** How long closing the emitter waits for wills still being published (a drain's). */
@@ -85,11 +86,10 @@ export interface WillsOptions {
 export class ClusterWills {
   readonly #broker: AedesWillInternals
   readonly #options: WillsOptions
-  readonly #timer: NodeJS.Timeout
+  readonly #sweeper: Sweeper
   readonly #pending = new Set<Promise<unknown>>()
   /** Will keys of dead pods already scheduled by this pod (not read again every sweep). */
   readonly #scheduled = new Set<string>()
-  #sweeping = false
 
   constructor (broker: Aedes, options: WillsOptions) {
     const internals = broker as unknown as AedesWillInternals
@@ -120,8 +120,7 @@ export class ClusterWills {
     internals.mq.close = (cb) => {
       void withTimeout(Promise.allSettled([...this.#pending]), PENDING_WILLS_MS, () => {}).then(() => closeEmitter(cb))
     }
-    this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
-    this.#timer.unref()
+    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'will sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => internals.closed }).start()
     broker.once('closed', () => this.stop())
   }
 
@@ -134,7 +133,7 @@ export class ClusterWills {
   }
 
   stop (): void {
-    clearInterval(this.#timer)
+    void this.#sweeper.stop()
   }
 
   /**
@@ -161,21 +160,18 @@ export class ClusterWills {
     return true
   }
 
-  /** One sweep: schedules dead pods' wills, then publishes the wills that are due. */
+  /** One sweep now (unless one is running); failures are logged. */
   async sweep (): Promise<void> {
-    if (this.#sweeping || this.#broker.closed) return
-    this.#sweeping = true
-    try {
-      await this.#scheduleWillsOf((podId) => this.#options.liveness.isDead(podId))
-      const due = await this.#options.redis.eval(CLAIM_DUE, 1, willDueKey(), Date.now(), SWEEP_BATCH) as string[]
-      for (const member of due) {
-        const [podId, clientId] = JSON.parse(member) as [string, string]
-        await this.#track(this.publishStored(clientId, podId))
-      }
-    } catch (err) {
-      this.#options.logger.warn({ err: (err as Error).message }, 'will sweep failed')
-    } finally {
-      this.#sweeping = false
+    await this.#sweeper.run()
+  }
+
+  /** Schedules dead pods' wills, then publishes the wills that are due. */
+  async #sweepOnce (): Promise<void> {
+    await this.#scheduleWillsOf((podId) => this.#options.liveness.isDead(podId))
+    const due = await this.#options.redis.eval(CLAIM_DUE, 1, willDueKey(), Date.now(), SWEEP_BATCH) as string[]
+    for (const member of due) {
+      const [podId, clientId] = JSON.parse(member) as [string, string]
+      await this.#track(this.publishStored(clientId, podId))
     }
   }
 
