@@ -1,4 +1,5 @@
 import type { StarlingConfig } from '../config/schema.js'
+import { SILENT_HEARTBEATS } from '../constants.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { withTimeout } from '../util/timeout.js'
@@ -127,8 +128,6 @@ function answerWithin<T> (promise: Promise<T>, ms: number): Promise<T> {
   return withTimeout(promise, ms, () => { throw new StarlingError('STARLING_ERR_REDIS_UNAVAILABLE', ['cluster registry', ms]) })
 }
 
-/** Pods silent for this many heartbeats are dead (aedes' rule, also for its will sweep). */
-export const SILENT_HEARTBEATS = 3
 
 /** Which pods are dead, by their aedes heartbeats, as the dead-pod sweeps (wills, sessions) see it. */
 export interface PodLiveness {

@@ -1,11 +1,10 @@
 import type { Aedes, Client } from 'aedes'
+import { ReasonCode } from '../constants.js'
 import type { Logger } from '../logger.js'
 import type { RedisHealth } from './health.js'
 
 /** Wait after Redis is back before the clients are asked to reconnect (resubscriptions land first). */
 const SETTLE_MS = 250
-/** MQTT 5 DISCONNECT reason code "Server busy". */
-const SERVER_BUSY = 0x89
 
 interface SessionClient {
   readonly id: string
@@ -47,7 +46,7 @@ export function resyncSessionsAfterOutage (broker: Aedes, health: RedisHealth, l
         if (client.closed) continue
         client.will = null
         client._will = null
-        client.disconnect({ reasonCode: SERVER_BUSY }, () => {})
+        client.disconnect({ reasonCode: ReasonCode.SERVER_BUSY }, () => {})
         count++
       }
       if (count > 0) logger.warn({ clients: count }, 'persistent sessions reconnected to replay their queues after the redis outage')

@@ -1,12 +1,11 @@
 import type { Aedes, Client } from 'aedes'
+import { SESSION_NEVER_EXPIRES } from '../constants.js'
 import type { Logger } from '../logger.js'
 import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './registry.js'
 import { Sweeper } from '../util/sweeper.js'
 
-/** 0xFFFFFFFF: the session does not expire (MQTT 5 §3.1.2.11.2). */
-const NEVER_EXPIRES = 0xFFFFFFFF
 /** Sessions one sweep claims at most (the next sweep takes the rest). */
 const SWEEP_BATCH = 100
 
@@ -60,7 +59,7 @@ local now = tonumber(ARGV[2])
 local count = 0
 for i = 1, #entries, 2 do
   local id, interval = entries[i], tonumber(entries[i + 1])
-  if interval < ${0xFFFFFFFF} and not connected(id, dead) then
+  if interval < ${SESSION_NEVER_EXPIRES} and not connected(id, dead) then
     redis.call('ZADD', KEYS[1], string.format('%d', now + interval * 1000), id)
     count = count + 1
   end
@@ -165,7 +164,7 @@ export class ClusterSessionExpiry {
       this.#redisCall('end', this.#options.redis.zrem(sessionExpiryKey(), client.id))
       return
     }
-    if (interval >= NEVER_EXPIRES) {
+    if (interval >= SESSION_NEVER_EXPIRES) {
       this.#redisCall('keep', this.#options.redis.zrem(sessionExpiryKey(), client.id))
       return
     }
