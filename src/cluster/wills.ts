@@ -1,6 +1,6 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../logger.js'
-import { pluginWillListKey, willDueKey } from './keys.js'
+import { pluginWillKey, pluginWillListKey, podOfPluginWillKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './registry.js'
 import { Sweeper } from '../util/sweeper.js'
@@ -180,11 +180,10 @@ export class ClusterWills {
     const keys = await this.#options.redis.lrange(pluginWillListKey(), 0, -1)
     const listed = new Set(keys)
     for (const key of this.#scheduled) if (!listed.has(key)) this.#scheduled.delete(key)
-    // The plugin's keys are `will:<pod id>:<encoded client id>` (pod ids have no ':').
     const alive: Record<string, number> = {}
     let fresh = false
     for (const key of keys) {
-      const podId = key.split(':')[1] ?? ''
+      const podId = podOfPluginWillKey(key)
       if (!gone(podId)) {
         alive[podId] = 1
         // A pod back with the same id stores new wills under the same keys.
@@ -197,7 +196,7 @@ export class ClusterWills {
     let count = 0
     // streamWill yields the stored wills of the pods not listed as alive.
     for await (const will of this.#broker.persistence.streamWill(alive)) {
-      const key = `${pluginWillListKey()}:${will.brokerId}:${encodeURIComponent(will.clientId)}`
+      const key = pluginWillKey(will.brokerId, will.clientId)
       if (this.#scheduled.has(key)) continue
       this.#scheduled.add(key)
       // Undelayed (and 3.1.1) wills are due at once.

@@ -1,10 +1,10 @@
-import { retainedIndexKey } from '../cluster/keys.js'
+import { pluginRetainedHashKey, pluginSessionsKey, retainedIndexKey } from '../cluster/keys.js'
 import { metricsForNode } from './registry.js'
 import type { ObservedRedisClient } from './redis.js'
 import type { StoreKeys, StoreRedis } from './store.js'
 
 /** Keys the store gauges read, relative to the persistence prefix (aedes-persistence-redis 11, keys.ts). */
-const STORE_KEYS: StoreKeys = { sessions: 'clients', retainedHash: 'retained', retainedIndex: retainedIndexKey() }
+const STORE_KEYS: StoreKeys = { sessions: pluginSessionsKey(), retainedHash: pluginRetainedHashKey(), retainedIndex: retainedIndexKey() }
 
 /**
  * Called by createRedisClient for every Redis connection a pod opens: measured in the metrics
