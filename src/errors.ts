@@ -3,7 +3,6 @@
  * reports has a stable `code`, a message template and, where one exists, the MQTT reason code a
  * client sees. Never put a token, password or key into a message.
  */
-import { ConnackReturnCode, ReasonCode } from './constants.js'
 
 export interface ErrorSpec {
   readonly message: string
@@ -17,15 +16,19 @@ export const errorSpecs = {
   STARLING_ERR_CONFIG_INVALID: { message: 'invalid configuration: %s' },
   STARLING_ERR_CONFIG_FILE: { message: 'cannot read config file %s: %s' },
   STARLING_ERR_REDIS_UNAVAILABLE: { message: 'Redis (%s) did not answer within %s ms' },
+  STARLING_ERR_REDIS_SCRIPT: { message: 'Redis script %s gave up: %s' },
   STARLING_ERR_LISTEN: { message: 'cannot listen on %s: %s' },
+  STARLING_ERR_UNKNOWN_LISTENER: { message: 'no listener named %s' },
+  STARLING_ERR_BUS_FRAME: { message: 'cluster bus frame: %s' },
+  STARLING_ERR_CLOSED: { message: '%s is closed' },
+  STARLING_ERR_LOCAL_CLUSTER: { message: 'local cluster: %s' },
   STARLING_ERR_TLS_FILES: { message: 'cannot load TLS material for %s: %s' },
-  STARLING_ERR_MAX_CONNECTIONS: { message: 'connection limit of %s reached', reasonCode: ReasonCode.QUOTA_EXCEEDED, returnCode: ConnackReturnCode.SERVER_UNAVAILABLE },
-  STARLING_ERR_CLIENT_ID_CONFLICT: { message: 'client id is already connected', reasonCode: ReasonCode.CLIENT_IDENTIFIER_NOT_VALID, returnCode: ConnackReturnCode.IDENTIFIER_REJECTED },
-  STARLING_ERR_SERVER_DRAINING: { message: 'server is shutting down', reasonCode: ReasonCode.SERVER_UNAVAILABLE, returnCode: ConnackReturnCode.SERVER_UNAVAILABLE },
-  STARLING_ERR_NOT_READY: { message: 'server is not ready', reasonCode: ReasonCode.SERVER_UNAVAILABLE, returnCode: ConnackReturnCode.SERVER_UNAVAILABLE },
-  STARLING_ERR_PUBLISH_DENIED: { message: 'publish to this topic is not allowed', reasonCode: ReasonCode.NOT_AUTHORIZED },
-  STARLING_ERR_SUBSCRIBE_DENIED: { message: 'subscription to this filter is not allowed', reasonCode: ReasonCode.NOT_AUTHORIZED },
-  STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: ReasonCode.QUOTA_EXCEEDED },
+  STARLING_ERR_MAX_CONNECTIONS: { message: 'connection limit of %s reached', reasonCode: 0x97, returnCode: 3 },
+  STARLING_ERR_CLIENT_ID_CONFLICT: { message: 'client id is already connected', reasonCode: 0x85, returnCode: 2 },
+  STARLING_ERR_SERVER_DRAINING: { message: 'server is shutting down', reasonCode: 0x88, returnCode: 3 },
+  STARLING_ERR_NOT_READY: { message: 'server is not ready', reasonCode: 0x88, returnCode: 3 },
+  STARLING_ERR_PUBLISH_DENIED: { message: 'publish to this topic is not allowed', reasonCode: 0x87 },
+  STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: 0x97 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },
   STARLING_ERR_CLI_USAGE: { message: '%s' }
 } as const satisfies Record<string, ErrorSpec>

@@ -7,6 +7,7 @@ import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry }
 import { startClusterServices, type ClusterServices } from './cluster/services.js'
 import type { ConnectionOrigin } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
+import { StarlingError } from './errors.js'
 import { startListeners } from './listeners/index.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
@@ -127,7 +128,7 @@ export class StarlingNode {
   port (name: string): number {
     if (name === 'http') return this.http.address.port
     const listener = this.listeners.find((l) => l.name === name)
-    if (listener === undefined) throw new Error(`no listener named ${name}`)
+    if (listener === undefined) throw new StarlingError('STARLING_ERR_UNKNOWN_LISTENER', [name])
     return listener.address.port
   }
 

@@ -1,6 +1,5 @@
 import type { Client } from 'aedes'
 import type { StarlingConfig } from '../config/schema.js'
-import { ConnackReturnCode } from '../constants.js'
 import { StarlingError } from '../errors.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
 import type { Logger } from '../logger.js'
@@ -110,7 +109,8 @@ export function composeAuthenticate (steps: readonly ConnectStep[], metrics: Bro
       const starling = err instanceof StarlingError ? err : new StarlingError('STARLING_ERR_NOT_READY', [], { cause: err })
       metrics.connectsRefused.inc({ reason: starling.code.replace('STARLING_ERR_', '').toLowerCase() })
       logger.info({ clientId: client.id, code: starling.code }, 'connect refused: %s', starling.message)
-      done(Object.assign(new Error(starling.message), { returnCode: starling.returnCode ?? ConnackReturnCode.NOT_AUTHORIZED, reasonCode: starling.reasonCode }), false)
+      // aedes reads returnCode (5 when missing) and, for MQTT 5, reasonCode from the error.
+      done(starling, false)
     }
     next()
   }

@@ -1,5 +1,6 @@
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
 import { StaticAcl } from './acl.js'
@@ -88,13 +89,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // offline members as if through an ordinary subscription [MQTT-4.8.2].
     if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
-      callback(new Error('publishing to $SYS or $share/ is not allowed'))
+      callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
     if (!acl.empty && !acl.allows('publish', packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
-      callback(new Error('publish to this topic is not allowed'))
+      callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
     callback(null)

@@ -149,10 +149,10 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
 async function waitFor (name: string, check: () => Promise<boolean>, child: Child | undefined, abort: () => boolean): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS
   while (Date.now() < deadline) {
-    if (child !== undefined && (child.process.exitCode !== null || child.process.signalCode !== null)) throw new Error(`${name} exited during start`)
-    if (abort()) throw new Error(`stopped while starting ${name}`)
+    if (child !== undefined && (child.process.exitCode !== null || child.process.signalCode !== null)) throw new StarlingError('STARLING_ERR_LOCAL_CLUSTER', [`${name} exited during start`])
+    if (abort()) throw new StarlingError('STARLING_ERR_LOCAL_CLUSTER', [`stopped while starting ${name}`])
     if (await check()) return
     await sleep(100)
   }
-  throw new Error(`${name} did not come up within ${START_TIMEOUT_MS} ms`)
+  throw new StarlingError('STARLING_ERR_LOCAL_CLUSTER', [`${name} did not come up within ${START_TIMEOUT_MS} ms`])
 }

@@ -1,4 +1,5 @@
 import { deserialize, serialize } from 'node:v8'
+import { StarlingError } from '../errors.js'
 import { outgoingQueueKeys } from './keys.js'
 import { OUTGOING_OPS_LUA } from './outgoing-script.js'
 import type { RedisClient } from './redis.js'
@@ -138,7 +139,7 @@ export class OutgoingStore {
       if (known !== undefined) Object.assign(packet, splitRef(known.ref))
       const blob = serialize(storedPubrel(packet))
       const ref = await this.#submit(client.id, 'r', [messageId, known?.ref ?? '', blob])
-      if (ref === null || ref === undefined) throw new Error('unknown key')
+      if (ref === null || ref === undefined) throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', ['outgoing queue', `no stored message for packet id ${messageId}`])
       const refText = ref.toString()
       if (known === undefined) Object.assign(packet, splitRef(refText))
       this.#remember(key, refText, packet)

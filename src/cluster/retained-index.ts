@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type { Logger } from '../logger.js'
+import { StarlingError } from '../errors.js'
 import { compileFilter, filterMatches } from '../broker/topics.js'
 import { pluginRetainedHashKey, pluginRetainedKey, pluginRetainedKeyPrefix, retainedIndexBuiltKey, retainedIndexKey, retainedIndexLockKey, topicOfPluginRetainedKey } from './keys.js'
 import type { RedisClient } from './redis.js'
@@ -268,7 +269,7 @@ export class RetainedIndex {
 
   #custom (name: string): (...args: Array<string | Buffer>) => Promise<unknown> {
     const fn = (this.#conn as unknown as Record<string, (...args: Array<string | Buffer>) => Promise<unknown>>)[name]
-    if (fn === undefined) throw new Error(`${name} not defined`)
+    if (fn === undefined) throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', [name, 'not defined on this connection'])
     return fn.bind(this.#conn)
   }
 }

@@ -1,5 +1,6 @@
 import type { Aedes, Client } from 'aedes'
 import { SESSION_NEVER_EXPIRES } from '../constants.js'
+import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
@@ -225,7 +226,7 @@ export class ClusterSessionExpiry {
       const result = await redis.eval(script, keys.length, ...keys, ...args, ...ids)
       if (result !== 'retry') return result
     }
-    throw new Error('the pods kept changing')
+    throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', ['session expiry', `the pods kept changing over ${RETRIES} attempts`])
   }
 
   /**
