@@ -12,6 +12,7 @@ import { startListeners } from './listeners/index.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
+import { redisClientObserver } from './metrics/redis-client.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 import { orTimedOut, TIMED_OUT } from './util/timeout.js'
 
@@ -65,7 +66,7 @@ export class StarlingNode {
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
-    const backend = await createRedisBackend({ config, logger })
+    const backend = await createRedisBackend({ config, logger, observeRedis: redisClientObserver(metrics) })
     let broker: Aedes
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined
