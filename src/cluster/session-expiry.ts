@@ -4,7 +4,7 @@ import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
-import type { PodLiveness } from './registry.js'
+import type { PodLiveness } from './pod-liveness.js'
 import { Sweeper } from '../util/sweeper.js'
 
 /** Sessions one sweep claims at most (the next sweep takes the rest). */

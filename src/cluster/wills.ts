@@ -2,7 +2,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../logger.js'
 import { pluginWillKey, pluginWillListKey, podOfPluginWillKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
-import type { PodLiveness } from './registry.js'
+import type { PodLiveness } from './pod-liveness.js'
 import { Sweeper } from '../util/sweeper.js'
 import { withTimeout } from '../util/timeout.js'
 
