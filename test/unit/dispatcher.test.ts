@@ -20,6 +20,8 @@ class RecordingClient {
   closed = false
   readonly sent: Sent[] = []
   readonly subscriptions: Record<string, { rap?: boolean }> = {}
+  /** No ACL: every message may be forwarded (the ACL's own tests cover refusals). */
+  readonly broker = { authorizeForward: (_client: unknown, packet: Sent): Sent | null => packet }
   constructor (readonly id: string, readonly receiveMaximum?: number) {}
   deliverQoS (packet: Sent, cb: () => void): void {
     this.sent.push(packet)
