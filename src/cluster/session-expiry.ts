@@ -138,7 +138,7 @@ export class ClusterSessionExpiry {
       if (internals.clients[client.id] !== undefined || (client as unknown as LiveClient).version !== 5) return
       this.#redisCall('gone', options.redis.hdel(live, client.id))
     })
-    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'session expiry sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => internals.closed }).start()
+    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'session expiry sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => broker.closed }).start()
   }
 
   /**

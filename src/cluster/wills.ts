@@ -120,7 +120,7 @@ export class ClusterWills {
     internals.mq.close = (cb) => {
       void withTimeout(Promise.allSettled([...this.#pending]), PENDING_WILLS_MS, () => {}).then(() => closeEmitter(cb))
     }
-    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'will sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => internals.closed }).start()
+    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'will sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => broker.closed }).start()
     broker.once('closed', () => this.stop())
   }
 
