@@ -4,15 +4,18 @@ import { startHttpServer, type HttpServer } from './api/http.js'
 import { createBroker } from './broker/create.js'
 import type { Engine } from './broker/engine.js'
 import { createRedisBackend, type RedisBackend } from './cluster/backend.js'
-import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry } from './cluster/registry.js'
+import { describeSelf, localRegistry, startRedisRegistry, type ClusterRegistry } from './cluster/member-registry.js'
 import { startClusterServices, type ClusterServices } from './cluster/services.js'
 import type { ConnectionOrigin, ConnectionRequest } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
+import { StarlingError } from './errors.js'
 import { startListeners } from './listeners/index.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
+import { redisClientObserver } from './metrics/redis-client.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
+import { orTimedOut, TIMED_OUT } from './util/timeout.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
@@ -64,7 +67,7 @@ export class StarlingNode {
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
-    const backend = await createRedisBackend({ config, logger })
+    const backend = await createRedisBackend({ config, logger, observeRedis: redisClientObserver(metrics) })
     let broker: Engine
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined
@@ -136,7 +139,7 @@ export class StarlingNode {
   port (name: string): number {
     if (name === 'http') return this.http.address.port
     const listener = this.listeners.find((l) => l.name === name)
-    if (listener === undefined) throw new Error(`no listener named ${name}`)
+    if (listener === undefined) throw new StarlingError('STARLING_ERR_UNKNOWN_LISTENER', [name])
     return listener.address.port
   }
 
@@ -152,14 +155,10 @@ export class StarlingNode {
 
   /** Waits for `work` at most `ms`; a failure or a time-out is logged, never thrown. */
   async #bounded (work: Promise<unknown>, ms: number, warning: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms) })
     try {
-      if (await Promise.race([work, timedOut]) === 'timeout') this.logger.warn({ ms }, warning + ' (timed out)')
+      if (await orTimedOut(work, ms) === TIMED_OUT) this.logger.warn({ ms }, warning + ' (timed out)')
     } catch (err) {
       this.logger.warn({ err }, warning)
-    } finally {
-      clearTimeout(timer)
     }
   }
 
@@ -176,12 +175,10 @@ export class StarlingNode {
     // now and await it after the broker has closed the clients.
     const listenersClosed = Promise.all(this.listeners.map((listener) => listener.close()))
     const clientsAtStart = this.broker.connectedClients
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), deadline) })
-    const closed = new Promise<boolean>((resolve) => this.broker.close(() => resolve(false)))
+    const closed = new Promise<void>((resolve) => this.broker.close(() => resolve()))
     // Sockets that never sent CONNECT are no broker client: wait for the listeners too.
-    const allClosed = closed.then(async () => { await listenersClosed; return false })
-    if (await Promise.race([allClosed, timedOut])) {
+    const allClosed = closed.then(async () => { await listenersClosed })
+    if (await orTimedOut(allClosed, deadline) === TIMED_OUT) {
       this.logger.warn({ drainSeconds: this.config.drainSeconds }, 'drain time exceeded, destroying remaining connections')
       for (const client of Object.values(this.broker.clients)) {
         client.conn.destroy()
@@ -189,7 +186,6 @@ export class StarlingNode {
       // Also connections that never completed CONNECT: the listeners wait for every socket.
       for (const stream of this.#state.streams) stream.destroy()
     }
-    clearTimeout(timer)
     await listenersClosed
     // Members are gone (their unacknowledged group messages were handed back): stop reading.
     await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')

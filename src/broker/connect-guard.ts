@@ -109,7 +109,8 @@ export function composeAuthenticate (steps: readonly ConnectStep[], metrics: Bro
       const starling = err instanceof StarlingError ? err : new StarlingError('STARLING_ERR_NOT_READY', [], { cause: err })
       metrics.connectsRefused.inc({ reason: starling.code.replace('STARLING_ERR_', '').toLowerCase() })
       logger.info({ clientId: client.id, code: starling.code }, 'connect refused: %s', starling.message)
-      done(Object.assign(new Error(starling.message), { returnCode: starling.returnCode ?? 5, reasonCode: starling.reasonCode }), false)
+      // aedes reads returnCode (5 when missing) and, for MQTT 5, reasonCode from the error.
+      done(starling, false)
     }
     next()
   }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { OutgoingPersistence, QueuedPacket, QueueSub as Sub } from './engine.js'
+import { StarlingError } from '../errors.js'
 
 /**
  * A per-session cap on the outgoing queue (QoS 1/2 messages stored for persistent sessions),
@@ -159,7 +160,8 @@ export function queueFullReporter (counter: DropCounter, logger: WarnLogger, max
     counter.inc({ reason: 'queue_full' })
     since++
     if (now() - lastLog < intervalMs) return
-    logger.warn({ clientId, dropped: since, maxQueuedMessages: maxQueued }, 'offline queue full, dropping messages for session')
+    const { code, message } = new StarlingError('STARLING_ERR_QUEUE_FULL', [maxQueued])
+    logger.warn({ code, err: message, clientId, dropped: since, maxQueuedMessages: maxQueued }, 'offline queue full, dropping messages for session')
     lastLog = now()
     since = 0
   }

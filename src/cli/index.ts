@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { StarlingError } from '../errors.js'
-import { serve, SERVE_USAGE } from '../main.js'
+import { serve, SERVE_USAGE } from './serve.js'
 import { clusterCommand, CLUSTER_USAGE } from './cluster-status.js'
 import { localCluster, LOCAL_CLUSTER_USAGE } from './local-cluster.js'
 import { pubsubCommand } from './pubsub.js'

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { parseCommandArgs } from './args.js'
 import { StarlingError } from '../errors.js'
 import { haproxyConfig, planCluster, type ClusterPlan } from './local-cluster-plan.js'
+import { withTimeout } from '../util/timeout.js'
 
 export const LOCAL_CLUSTER_USAGE = 'usage: starling local-cluster [--pods N] [--base-port P] [--keep-logs]'
 
@@ -102,7 +103,7 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
     for (const group of order) {
       for (const child of group) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGTERM')
       const all = Promise.all(group.map((c) => c.exited))
-      if (await Promise.race([all.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)])) continue
+      if (await withTimeout(all.then(() => true), STOP_TIMEOUT_MS, () => false)) continue
       for (const child of group) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL')
       await all
     }
@@ -148,10 +149,10 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
 async function waitFor (name: string, check: () => Promise<boolean>, child: Child | undefined, abort: () => boolean): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS
   while (Date.now() < deadline) {
-    if (child !== undefined && (child.process.exitCode !== null || child.process.signalCode !== null)) throw new Error(`${name} exited during start`)
-    if (abort()) throw new Error(`stopped while starting ${name}`)
+    if (child !== undefined && (child.process.exitCode !== null || child.process.signalCode !== null)) throw new StarlingError('STARLING_ERR_LOCAL_CLUSTER', [`${name} exited during start`])
+    if (abort()) throw new StarlingError('STARLING_ERR_LOCAL_CLUSTER', [`stopped while starting ${name}`])
     if (await check()) return
     await sleep(100)
   }
-  throw new Error(`${name} did not come up within ${START_TIMEOUT_MS} ms`)
+  throw new StarlingError('STARLING_ERR_LOCAL_CLUSTER', [`${name} did not come up within ${START_TIMEOUT_MS} ms`])
 }

@@ -5,7 +5,7 @@ import { RedisHealth } from './health.js'
 import { RedisEmitter } from './emitter.js'
 import { emitterChannel, persistenceKeyPrefix } from './keys.js'
 import { StarlingRedisPersistence } from './redis-persistence.js'
-import { createRedisClient, redisSettings, type RedisClient, type RedisSettings } from './redis.js'
+import { createRedisClient, redisSettings, type RedisClient, type RedisClientObserver, type RedisSettings } from './redis.js'
 
 /**
  * Cluster mode's shared state: Starling's emitter (emitter.ts, a fixed set of pub/sub channels)
@@ -30,13 +30,16 @@ export interface RedisBackend {
 export interface BackendDeps {
   readonly config: StarlingConfig
   readonly logger: Logger
+  /** Sees every Redis client opened with the backend's settings (the pod's metrics). */
+  readonly observeRedis?: RedisClientObserver
 }
 
 /** Undefined without Redis configuration (embedded in-memory mode). */
 export async function createRedisBackend (deps: BackendDeps): Promise<RedisBackend | undefined> {
   const { config, logger } = deps
-  const settings = redisSettings(config.redis)
-  if (settings === undefined) return undefined
+  const configured = redisSettings(config.redis)
+  if (configured === undefined) return undefined
+  const settings: RedisSettings = deps.observeRedis !== undefined ? { ...configured, observe: deps.observeRedis } : configured
 
   const health = new RedisHealth(logger, settings.describe)
   health.startPing({ intervalMs: config.redis.pingIntervalMs, timeoutMs: config.redis.pingTimeoutMs })

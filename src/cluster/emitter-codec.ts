@@ -1,4 +1,5 @@
 import { deserialize, serialize } from 'node:v8'
+import { StarlingError } from '../errors.js'
 
 /**
  * Wire format of one message between pods:
@@ -16,7 +17,7 @@ export interface EmittedPacket { topic: string, [field: string]: unknown }
 
 export function encodeMessage (packet: EmittedPacket): Buffer {
   const topicBytes = Buffer.byteLength(packet.topic)
-  if (topicBytes > 0xffff) throw new RangeError(`topic of ${topicBytes} bytes is longer than 65535`)
+  if (topicBytes > 0xffff) throw new StarlingError('STARLING_ERR_BUS_FRAME', [`topic of ${topicBytes} bytes is longer than 65535`])
   const body = serialize(packet)
   const frame = Buffer.allocUnsafe(HEADER + topicBytes + body.length)
   frame[0] = VERSION
@@ -38,7 +39,7 @@ export function frameTopic (frame: Buffer): string | undefined {
 export function decodeMessage (frame: Buffer): EmittedPacket {
   const packet = deserialize(frame.subarray(HEADER + frame.readUInt16BE(1))) as EmittedPacket
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
-    throw new TypeError('message body is not a packet')
+    throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body is not a packet'])
   }
   return packet
 }

@@ -3,6 +3,8 @@ import mqemitter from 'mqemitter'
 import { decodeMessage, encodeMessage, frameTopic, type EmittedPacket } from './emitter-codec.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import type { RedisClient } from './redis.js'
+import { StarlingError } from '../errors.js'
+import { withTimeout } from '../util/timeout.js'
 
 /**
  * Starling's cluster emitter: the mqemitter interface aedes uses (`on`, `removeListener`, `emit`,
@@ -72,7 +74,7 @@ export class RedisEmitter {
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
     if (!Number.isInteger(channels) || channels < 1 || !Number.isInteger(levels) || levels < 1) {
-      throw new RangeError(`emitter layout needs integer channels and levels ≥ 1 (got ${channels}, ${levels})`)
+      throw new StarlingError('STARLING_ERR_CONFIG_INVALID', [`cluster emitter layout needs integer channels and levels ≥ 1 (got ${channels}, ${levels})`])
     }
     // concurrency 0: no cap on messages in delivery (as Starling's embedded emitter, create.ts);
     // matchEmptyLevels as aedes' default emitter [MQTT-4.7.1-3]
@@ -142,7 +144,7 @@ export class RedisEmitter {
   emit (packet: EmittedPacket, done?: (error?: Error) => void): void {
     const callback = done ?? ((err?: Error) => { if (err !== undefined) this.#error(err) })
     if (this.closed) {
-      callback(new Error('starling emitter is closed'))
+      callback(new StarlingError('STARLING_ERR_CLOSED', ['the cluster emitter']))
       return
     }
     let frame: Buffer
@@ -185,7 +187,7 @@ export class RedisEmitter {
     if (this.closed) return
     const topic = frameTopic(message)
     if (topic === undefined) {
-      this.#error(new Error('redis emitter: ignored a message that is not a Starling frame'))
+      this.#error(new StarlingError('STARLING_ERR_BUS_FRAME', ['ignored a message that is not a Starling frame']))
       return
     }
     const matcher = this.#local._matcher
@@ -207,9 +209,6 @@ export class RedisEmitter {
 
 async function quit (conn: RedisClient): Promise<void> {
   if (conn.status === 'end') return
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_WAIT_MS) })
-  await Promise.race([conn.quit().then(() => {}, () => {}), late])
-  clearTimeout(timer)
+  await withTimeout(conn.quit().then(() => {}, () => {}), CLOSE_WAIT_MS, () => {})
   if ((conn.status as string) !== 'end') conn.disconnect()
 }

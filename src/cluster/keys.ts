@@ -28,6 +28,12 @@
  *                                               +inf), when each was revoked (HASH), issued tokens'
  *                                               expiries (ZSET) so a revocation lasts as long as its token
  *   starling:v1:auth:revocations                channel: jtis revoked or unrevoked (every pod's local set)
+ *   starling:v1:oq:{<client id>}[:p|:m]          a persistent session's queue (outgoing-store.ts)
+ *
+ * aedes-persistence-redis 11 writes its own keys under the persistence prefix (`clients`,
+ * `client:<id>`, `retained`, `retained:<topic>`, `will`, `will:<pod>:<id>`…); the ones Starling
+ * reads or writes directly are named here too (the `plugin…` functions), so a plugin upgrade that
+ * moves them is one change.
  */
 
 export const KEY_NAMESPACE = 'starling'
@@ -187,4 +193,50 @@ export function issuedTokensKey (brokerId: string): string {
 /** Channel carrying revocations (and unrevocations) to every pod's local revocation set. */
 export function revocationsChannel (): string {
   return `${keyPrefix()}auth:revocations`
+}
+
+/** The three keys of a persistent session's queue, one hash tag (one Redis Cluster slot): LIST of refs, HASH ref → packet, HASH packet id ↔ ref; relative to the persistence prefix. */
+export function outgoingQueueKeys (clientId: string): [list: string, packets: string, ids: string] {
+  const list = `oq:{${encodeURIComponent(clientId)}}`
+  return [list, `${list}:p`, `${list}:m`] // the script (outgoing-script.ts) derives the last two from the first
+}
+
+/** aedes-persistence-redis 11's SET of the ids of sessions with stored subscriptions; relative to the persistence prefix. */
+export function pluginSessionsKey (): string {
+  return 'clients'
+}
+
+/** aedes-persistence-redis 11's HASH of one session's subscriptions; relative to the persistence prefix. */
+export function pluginClientKey (clientId: string): string {
+  return `client:${encodeURIComponent(clientId)}`
+}
+
+/** aedes-persistence-redis 11's HASH topic → retained message (standalone and Sentinel); relative to the persistence prefix. */
+export function pluginRetainedHashKey (): string {
+  return 'retained'
+}
+
+/** Prefix of aedes-persistence-redis 11's per-topic retained keys (Redis Cluster); relative to the persistence prefix. */
+export function pluginRetainedKeyPrefix (): string {
+  return 'retained:'
+}
+
+/** aedes-persistence-redis 11's key of one retained message (Redis Cluster); relative to the persistence prefix. */
+export function pluginRetainedKey (topic: string): string {
+  return `${pluginRetainedKeyPrefix()}${encodeURIComponent(topic)}`
+}
+
+/** The retained topic of a `pluginRetainedKey` (the key as SCAN returns it, with `fullPrefix` = connection prefix + pluginRetainedKeyPrefix()). */
+export function topicOfPluginRetainedKey (key: string, fullPrefix: string): string {
+  return decodeURIComponent(key.slice(fullPrefix.length))
+}
+
+/** aedes-persistence-redis 11's key of one stored will, as listed in `pluginWillListKey`; relative to the persistence prefix. */
+export function pluginWillKey (podId: string, clientId: string): string {
+  return `${pluginWillListKey()}:${podId}:${encodeURIComponent(clientId)}`
+}
+
+/** The pod id in a `pluginWillKey` (pod ids have no ':'). */
+export function podOfPluginWillKey (key: string): string {
+  return key.split(':')[1] ?? ''
 }

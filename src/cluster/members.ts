@@ -5,7 +5,7 @@ import type { RedisClient } from './redis.js'
 
 /**
  * What a pod publishes about itself in the membership registry, and how that is read back.
- * Pure data and Redis reads: the heartbeat loop lives in registry.ts, the CLI reads with
+ * Pure data and Redis reads: the heartbeat loop lives in member-registry.ts, the CLI reads with
  * `listMembers` too.
  */
 export interface MemberInfo {

@@ -1,4 +1,6 @@
 import { deserialize, serialize } from 'node:v8'
+import { StarlingError } from '../errors.js'
+import { outgoingQueueKeys } from './keys.js'
 import { OUTGOING_OPS_LUA } from './outgoing-script.js'
 import type { RedisClient } from './redis.js'
 
@@ -38,12 +40,6 @@ export interface StoredPacket {
 
 interface ClientRef { readonly id: string }
 interface Sub { readonly clientId: string }
-
-/** The three keys of a session's queue (relative to the persistence prefix). */
-export function outgoingKeys (clientId: string): [list: string, packets: string, ids: string] {
-  const list = `oq:{${encodeURIComponent(clientId)}}`
-  return [list, `${list}:p`, `${list}:m`] // the script derives the last two from the first
-}
 
 function refOf (packet: StoredPacket): string {
   return `${String(packet.brokerId)}:${String(packet.brokerCounter)}`
@@ -143,7 +139,7 @@ export class OutgoingStore {
       if (known !== undefined) Object.assign(packet, splitRef(known.ref))
       const blob = serialize(storedPubrel(packet))
       const ref = await this.#submit(client.id, 'r', [messageId, known?.ref ?? '', blob])
-      if (ref === null || ref === undefined) throw new Error('unknown key')
+      if (ref === null || ref === undefined) throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', ['outgoing queue', `no stored message for packet id ${messageId}`])
       const refText = ref.toString()
       if (known === undefined) Object.assign(packet, splitRef(refText))
       this.#remember(key, refText, packet)
@@ -193,7 +189,7 @@ export class OutgoingStore {
 
   /** The session's queue in order, each message with the packet id it last went out with. */
   async * stream (client: ClientRef): AsyncGenerator<StoredPacket> {
-    const [list, packets, ids] = outgoingKeys(client.id)
+    const [list, packets, ids] = outgoingQueueKeys(client.id)
     this.#flushPending()
     const refs = await this.#conn.lrange(list, 0, -1)
     for (let i = 0; i < refs.length; i += STREAM_CHUNK) {
@@ -220,14 +216,14 @@ export class OutgoingStore {
 
   async length (client: ClientRef): Promise<number> {
     this.#flushPending()
-    return await this.#conn.llen(outgoingKeys(client.id)[0])
+    return await this.#conn.llen(outgoingQueueKeys(client.id)[0])
   }
 
   /** Drops the session's whole queue (its last subscription went, or the session ended). */
   async drop (clientId: string): Promise<void> {
     // Entries of #inflight for it may stay until evicted: Redis' own id map is consulted first.
     this.#flushPending()
-    await this.#conn.del(...outgoingKeys(clientId))
+    await this.#conn.del(...outgoingQueueKeys(clientId))
   }
 
   #remember (key: string, ref: string, packet: StoredPacket, stored = false): Inflight {
@@ -291,7 +287,7 @@ export class OutgoingStore {
     for (const item of items) {
       let index = keyIndex.get(item.clientId)
       if (index === undefined) {
-        keys.push(outgoingKeys(item.clientId)[0])
+        keys.push(outgoingQueueKeys(item.clientId)[0])
         index = String(keys.length)
         keyIndex.set(item.clientId, index)
       }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { willClaimKey, willOwnerKey } from './keys.js'
+import { pluginClientKey, willClaimKey, willOwnerKey } from './keys.js'
 import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
@@ -72,7 +72,7 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   /** As the plugin: a session left with no subscription loses its offline queue too. */
   override async removeSubscriptions (client: { id: string }, subs: string[]): Promise<void> {
     await super.removeSubscriptions(client, subs)
-    if (await this.#conn.exists(`client:${encodeURIComponent(client.id)}`) === 0) await this.#outgoing.drop(client.id)
+    if (await this.#conn.exists(pluginClientKey(client.id)) === 0) await this.#outgoing.drop(client.id)
   }
 
   /** Also records which pod holds the client's current will (see delWill). */

@@ -2,7 +2,6 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { observeRedisClient } from '../metrics/redis-client.js'
 
 /**
  * The one place Starling opens Redis connections (ioredis 5, the major
@@ -31,7 +30,13 @@ export interface RedisSettings {
   readonly password: string | undefined
   readonly db: number
   readonly tls: boolean
+  /** Called with every client opened with these settings (the pod's Redis metrics); none in the CLI. */
+  readonly observe?: RedisClientObserver
 }
+
+/** What opened a connection, for whoever observes it. */
+export interface RedisConnectionInfo { readonly role: string, readonly cluster: boolean }
+export type RedisClientObserver = (client: RedisClient, connection: RedisConnectionInfo) => void
 
 const DEFAULT_PORT = 6379
 
@@ -126,11 +131,11 @@ function commonOptions (settings: RedisSettings, options: ClientOptions): RedisO
 
 /**
  * One ioredis client for the configured topology. Errors are logged by the health monitor;
- * commands, errors and connection state are measured for the node's metrics (src/metrics/redis.ts).
+ * `settings.observe` (a pod's metrics, src/metrics/redis-client.ts) sees every client opened.
  */
 export function createRedisClient (settings: RedisSettings, options: ClientOptions): RedisClient {
   const client = newRedisClient(settings, options)
-  observeRedisClient(client, { nodeId: options.nodeId, role: options.role, cluster: settings.mode === 'cluster' })
+  settings.observe?.(client, { role: options.role, cluster: settings.mode === 'cluster' })
   return client
 }
 

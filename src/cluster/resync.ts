@@ -1,11 +1,10 @@
 import type { Client, Engine } from '../broker/engine.js'
+import { ReasonCode } from '../constants.js'
 import type { Logger } from '../logger.js'
 import type { RedisHealth } from './health.js'
 
 /** Wait after Redis is back before the clients are asked to reconnect (resubscriptions land first). */
 const SETTLE_MS = 250
-/** MQTT 5 DISCONNECT reason code "Server busy". */
-const SERVER_BUSY = 0x89
 
 /**
  * While this pod's Redis connections were down, messages for its connected persistent sessions
@@ -36,7 +35,7 @@ export function resyncSessionsAfterOutage (broker: Engine, health: RedisHealth, 
       let count = 0
       for (const client of clients) {
         if (client.closed) continue
-        client.disconnect({ reasonCode: SERVER_BUSY, keepWill: true }, () => {})
+        client.disconnect({ reasonCode: ReasonCode.SERVER_BUSY, keepWill: true }, () => {})
         count++
       }
       if (count > 0) logger.warn({ clients: count }, 'persistent sessions reconnected to replay their queues after the redis outage')

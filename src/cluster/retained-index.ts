@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module'
 import type { Logger } from '../logger.js'
+import { StarlingError } from '../errors.js'
 import { compileFilter, filterMatches } from '../broker/topics.js'
-import { retainedIndexBuiltKey, retainedIndexKey, retainedIndexLockKey } from './keys.js'
+import { pluginRetainedHashKey, pluginRetainedKey, pluginRetainedKeyPrefix, retainedIndexBuiltKey, retainedIndexKey, retainedIndexLockKey, topicOfPluginRetainedKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 
 /**
@@ -28,10 +29,6 @@ import type { RedisClient } from './redis.js'
 interface Msgpack { encode (value: unknown): Buffer, decode (buffer: Buffer): unknown }
 // The plugin's own msgpack-lite, resolved from the plugin, so the stored bytes are the plugin's.
 const msgpack = createRequire(createRequire(import.meta.url).resolve('aedes-persistence-redis'))('msgpack-lite') as Msgpack
-
-/** Hash and key names of aedes-persistence-redis 11 (asyncPersistence.js); relative to the persistence prefix. */
-const PLUGIN_RETAINED_HASH = 'retained'
-const pluginRetainedKey = (topic: string): string => `retained:${encodeURIComponent(topic)}`
 
 /** Names read per ZRANGEBYLEX / HSCAN / SCAN call, and values per HMGET. */
 const PAGE = 1000
@@ -115,7 +112,7 @@ export class RetainedIndex {
     const clear = packet.payload.length === 0
     if (!this.#cluster) {
       const args = clear ? [packet.topic] : [packet.topic, msgpack.encode(packet)]
-      await this.#custom('starlingRetainedStore')(PLUGIN_RETAINED_HASH, retainedIndexKey(), ...args)
+      await this.#custom('starlingRetainedStore')(pluginRetainedHashKey(), retainedIndexKey(), ...args)
       return
     }
     // Redis Cluster: no atomic write across slots. Index before and after the value, and on a
@@ -189,7 +186,7 @@ export class RetainedIndex {
   async #complete (): Promise<boolean> {
     if (this.#cluster) return await this.#conn.exists(retainedIndexBuiltKey()) === 1
     // One MULTI, so a store between the two counts cannot make them differ (or agree) by chance.
-    const replies = await this.#conn.multi().hlen(PLUGIN_RETAINED_HASH).zcard(retainedIndexKey()).exec()
+    const replies = await this.#conn.multi().hlen(pluginRetainedHashKey()).zcard(retainedIndexKey()).exec()
     const [hlen, zcard] = (replies ?? []).map(([err, value]) => err === null ? Number(value) : Number.NaN)
     return hlen !== undefined && hlen === zcard
   }
@@ -210,15 +207,15 @@ export class RetainedIndex {
       const reconcile = this.#custom('starlingRetainedReconcile')
       let cursor = '0'
       do {
-        const [next, entries] = await this.#conn.hscanBuffer(PLUGIN_RETAINED_HASH, cursor, 'COUNT', PAGE)
+        const [next, entries] = await this.#conn.hscanBuffer(pluginRetainedHashKey(), cursor, 'COUNT', PAGE)
         cursor = next.toString()
         const fields = entries.filter((_, i) => i % 2 === 0).map((field) => field.toString())
-        if (fields.length > 0) await reconcile(PLUGIN_RETAINED_HASH, retainedIndexKey(), ...fields)
+        if (fields.length > 0) await reconcile(pluginRetainedHashKey(), retainedIndexKey(), ...fields)
         topics += fields.length
         await renew()
       } while (cursor !== '0')
       for await (const names of this.#names('')) {
-        await reconcile(PLUGIN_RETAINED_HASH, retainedIndexKey(), ...names)
+        await reconcile(pluginRetainedHashKey(), retainedIndexKey(), ...names)
         await renew()
       }
     }
@@ -228,10 +225,10 @@ export class RetainedIndex {
   /** Redis Cluster: the topics of the plugin's `retained:*` keys on every master, in batches. */
   async * #clusterTopics (): AsyncGenerator<string[]> {
     const cluster = this.#conn as unknown as { options: { keyPrefix?: string }, nodes (role: string): Array<{ scanStream (o: object): AsyncIterable<string[]> }> }
-    const prefix = `${cluster.options.keyPrefix ?? ''}retained:`
+    const prefix = `${cluster.options.keyPrefix ?? ''}${pluginRetainedKeyPrefix()}`
     for (const node of cluster.nodes('master')) {
       for await (const keys of node.scanStream({ match: `${prefix}*`, count: PAGE })) {
-        yield keys.map((key) => decodeURIComponent(key.slice(prefix.length)))
+        yield keys.map((key) => topicOfPluginRetainedKey(key, prefix))
       }
     }
   }
@@ -259,7 +256,7 @@ export class RetainedIndex {
       const chunk = topics.slice(i, i + PAGE)
       values.push(...this.#cluster
         ? await Promise.all(chunk.map(async (topic) => await this.#conn.getBuffer(pluginRetainedKey(topic))))
-        : await this.#conn.hmgetBuffer(PLUGIN_RETAINED_HASH, ...chunk))
+        : await this.#conn.hmgetBuffer(pluginRetainedHashKey(), ...chunk))
     }
     const packets: Packet[] = []
     for (const value of values) {
@@ -272,7 +269,7 @@ export class RetainedIndex {
 
   #custom (name: string): (...args: Array<string | Buffer>) => Promise<unknown> {
     const fn = (this.#conn as unknown as Record<string, (...args: Array<string | Buffer>) => Promise<unknown>>)[name]
-    if (fn === undefined) throw new Error(`${name} not defined`)
+    if (fn === undefined) throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', [name, 'not defined on this connection'])
     return fn.bind(this.#conn)
   }
 }

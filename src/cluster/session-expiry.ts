@@ -1,11 +1,12 @@
 import type { Client, Engine } from '../broker/engine.js'
+import { SESSION_NEVER_EXPIRES } from '../constants.js'
+import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { sessionExpiryKey, sessionLiveKey, sessionPodsKey } from './keys.js'
 import type { RedisClient } from './redis.js'
-import type { PodLiveness } from './registry.js'
+import type { PodLiveness } from './pod-liveness.js'
+import { Sweeper } from '../util/sweeper.js'
 
-/** 0xFFFFFFFF: the session does not expire (MQTT 5 §3.1.2.11.2). */
-const NEVER_EXPIRES = 0xFFFFFFFF
 /** Sessions one sweep claims at most (the next sweep takes the rest). */
 const SWEEP_BATCH = 100
 
@@ -59,7 +60,7 @@ local now = tonumber(ARGV[2])
 local count = 0
 for i = 1, #entries, 2 do
   local id, interval = entries[i], tonumber(entries[i + 1])
-  if interval < ${0xFFFFFFFF} and not connected(id, dead) then
+  if interval < ${SESSION_NEVER_EXPIRES} and not connected(id, dead) then
     redis.call('ZADD', KEYS[1], string.format('%d', now + interval * 1000), id)
     count = count + 1
   end
@@ -101,8 +102,7 @@ const RETRIES = 3
 export class ClusterSessionExpiry {
   readonly #broker: Engine
   readonly #options: SessionExpiryOptions
-  readonly #timer: NodeJS.Timeout
-  #sweeping = false
+  readonly #sweeper: Sweeper<string[]>
 
   constructor (broker: Engine, options: SessionExpiryOptions) {
     this.#broker = broker
@@ -122,8 +122,7 @@ export class ClusterSessionExpiry {
       if (broker.clients[client.id] !== undefined || client.version !== 5) return
       this.#redisCall('gone', options.redis.hdel(live, client.id))
     })
-    this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
-    this.#timer.unref()
+    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'session expiry sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => broker.closed }).start()
   }
 
   /**
@@ -136,7 +135,7 @@ export class ClusterSessionExpiry {
 
   /** Stops sweeping (a draining pod still records the deadlines of the clients it closes). */
   stop (): void {
-    clearInterval(this.#timer)
+    void this.#sweeper.stop()
   }
 
   /** An MQTT 5 session's connection ended here (not by a takeover): true when the session ends with it. */
@@ -147,7 +146,7 @@ export class ClusterSessionExpiry {
       this.#redisCall('end', this.#options.redis.zrem(sessionExpiryKey(), client.id))
       return true
     }
-    if (interval >= NEVER_EXPIRES) {
+    if (interval >= SESSION_NEVER_EXPIRES) {
       this.#redisCall('keep', this.#options.redis.zrem(sessionExpiryKey(), client.id))
       return false
     }
@@ -155,33 +154,29 @@ export class ClusterSessionExpiry {
     return false
   }
 
-  /** One sweep: dates dead pods' sessions, claims the sessions past their deadline and wipes them. Returns the ids wiped. */
+  /** One sweep now (unless one is running; failures are logged). Returns the ids wiped. */
   async sweep (): Promise<string[]> {
-    if (this.#sweeping || this.#broker.closed) return []
-    this.#sweeping = true
-    try {
-      const pods = await this.#options.redis.smembers(sessionPodsKey())
-      if (!pods.includes(this.#options.nodeId)) await this.#relist()
-      for (const pod of pods) {
-        if (this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
-      }
-      const ids = await this.#withLiveHashes(CLAIM_EXPIRED, [Date.now(), SWEEP_BATCH]) as string[]
-      const wiped: string[] = []
-      for (const id of ids) {
-        // Connected here after all (the deadline is cleared on connect; this is a late race).
-        if (this.#broker.clients[id] !== undefined) continue
-        await this.#wipe(id)
-        await this.#options.onSessionEnd?.(id)
-        wiped.push(id)
-      }
-      if (wiped.length > 0) this.#options.logger.info({ clients: wiped.length }, 'expired sessions wiped')
-      return wiped
-    } catch (err) {
-      this.#options.logger.warn({ err: (err as Error).message }, 'session expiry sweep failed')
-      return []
-    } finally {
-      this.#sweeping = false
+    return await this.#sweeper.run() ?? []
+  }
+
+  /** Dates dead pods' sessions, claims the sessions past their deadline and wipes them. */
+  async #sweepOnce (): Promise<string[]> {
+    const pods = await this.#options.redis.smembers(sessionPodsKey())
+    if (!pods.includes(this.#options.nodeId)) await this.#relist()
+    for (const pod of pods) {
+      if (this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
     }
+    const ids = await this.#withLiveHashes(CLAIM_EXPIRED, [Date.now(), SWEEP_BATCH]) as string[]
+    const wiped: string[] = []
+    for (const id of ids) {
+      // Connected here after all (the deadline is cleared on connect; this is a late race).
+      if (this.#broker.clients[id] !== undefined) continue
+      await this.#wipe(id)
+      await this.#options.onSessionEnd?.(id)
+      wiped.push(id)
+    }
+    if (wiped.length > 0) this.#options.logger.info({ clients: wiped.length }, 'expired sessions wiped')
+    return wiped
   }
 
   /**
@@ -213,7 +208,7 @@ export class ClusterSessionExpiry {
       const result = await redis.eval(script, keys.length, ...keys, ...args, ...ids)
       if (result !== 'retry') return result
     }
-    throw new Error('the pods kept changing')
+    throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', ['session expiry', `the pods kept changing over ${RETRIES} attempts`])
   }
 
   /**

@@ -1,8 +1,10 @@
 import type { Client, Engine, PublishPacket } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
-import { pluginWillListKey, willDueKey } from './keys.js'
+import { pluginWillKey, pluginWillListKey, podOfPluginWillKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
-import type { PodLiveness } from './registry.js'
+import type { PodLiveness } from './pod-liveness.js'
+import { Sweeper } from '../util/sweeper.js'
+import { withTimeout } from '../util/timeout.js'
 
 /** How long closing the emitter waits for wills still being published (a drain's). */
 const PENDING_WILLS_MS = 3000
@@ -60,11 +62,10 @@ export interface WillsOptions {
 export class ClusterWills {
   readonly #broker: Engine
   readonly #options: WillsOptions
-  readonly #timer: NodeJS.Timeout
+  readonly #sweeper: Sweeper
   readonly #pending = new Set<Promise<unknown>>()
   /** Will keys of dead pods already scheduled by this pod (not read again every sweep). */
   readonly #scheduled = new Set<string>()
-  #sweeping = false
 
   constructor (broker: Engine, options: WillsOptions) {
     this.#broker = broker
@@ -83,14 +84,10 @@ export class ClusterWills {
         this.#redisCall('cancel', options.redis.zrem(willDueKey(), dueMember(broker.id, clientId)))
       },
       drained: async () => {
-        let timer: NodeJS.Timeout | undefined
-        const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, PENDING_WILLS_MS) })
-        await Promise.race([Promise.allSettled([...this.#pending]), late])
-        clearTimeout(timer)
+        await withTimeout(Promise.allSettled([...this.#pending]), PENDING_WILLS_MS, () => {})
       }
     }
-    this.#timer = setInterval(() => { void this.sweep() }, options.sweepMs)
-    this.#timer.unref()
+    this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'will sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => broker.closed }).start()
     broker.once('closed', () => this.stop())
   }
 
@@ -103,7 +100,7 @@ export class ClusterWills {
   }
 
   stop (): void {
-    clearInterval(this.#timer)
+    void this.#sweeper.stop()
   }
 
   /**
@@ -130,21 +127,18 @@ export class ClusterWills {
     return true
   }
 
-  /** One sweep: schedules dead pods' wills, then publishes the wills that are due. */
+  /** One sweep now (unless one is running); failures are logged. */
   async sweep (): Promise<void> {
-    if (this.#sweeping || this.#broker.closed) return
-    this.#sweeping = true
-    try {
-      await this.#scheduleWillsOf((podId) => this.#options.liveness.isDead(podId))
-      const due = await this.#options.redis.eval(CLAIM_DUE, 1, willDueKey(), Date.now(), SWEEP_BATCH) as string[]
-      for (const member of due) {
-        const [podId, clientId] = JSON.parse(member) as [string, string]
-        await this.#track(this.publishStored(clientId, podId))
-      }
-    } catch (err) {
-      this.#options.logger.warn({ err: (err as Error).message }, 'will sweep failed')
-    } finally {
-      this.#sweeping = false
+    await this.#sweeper.run()
+  }
+
+  /** Schedules dead pods' wills, then publishes the wills that are due. */
+  async #sweepOnce (): Promise<void> {
+    await this.#scheduleWillsOf((podId) => this.#options.liveness.isDead(podId))
+    const due = await this.#options.redis.eval(CLAIM_DUE, 1, willDueKey(), Date.now(), SWEEP_BATCH) as string[]
+    for (const member of due) {
+      const [podId, clientId] = JSON.parse(member) as [string, string]
+      await this.#track(this.publishStored(clientId, podId))
     }
   }
 
@@ -153,11 +147,10 @@ export class ClusterWills {
     const keys = await this.#options.redis.lrange(pluginWillListKey(), 0, -1)
     const listed = new Set(keys)
     for (const key of this.#scheduled) if (!listed.has(key)) this.#scheduled.delete(key)
-    // The plugin's keys are `will:<pod id>:<encoded client id>` (pod ids have no ':').
     const alive: Record<string, number> = {}
     let fresh = false
     for (const key of keys) {
-      const podId = key.split(':')[1] ?? ''
+      const podId = podOfPluginWillKey(key)
       if (!gone(podId)) {
         alive[podId] = 1
         // A pod back with the same id stores new wills under the same keys.
@@ -170,7 +163,7 @@ export class ClusterWills {
     let count = 0
     // streamWill yields the stored wills of the pods not listed as alive.
     for await (const will of this.#broker.persistence.streamWill(alive)) {
-      const key = `${pluginWillListKey()}:${will.brokerId}:${encodeURIComponent(will.clientId)}`
+      const key = pluginWillKey(will.brokerId, will.clientId)
       if (this.#scheduled.has(key)) continue
       this.#scheduled.add(key)
       // Undelayed (and 3.1.1) wills are due at once.

@@ -1,4 +1,5 @@
 import type { Client } from '../broker/engine.js'
+import { PACKET_ID_MAX, RECEIVE_MAXIMUM_DEFAULT } from '../constants.js'
 import type { Logger } from '../logger.js'
 import type { ShareMetrics } from './metrics.js'
 import type { GroupQueue, PendingRead, QueuedMessage } from './queue.js'
@@ -128,7 +129,7 @@ export class GroupDispatcher {
 
   /** The member's window: share.inflightPerMember, at most its Receive Maximum [MQTT-3.3.4-7]. */
   #cap (member: Member): number {
-    const receiveMaximum = member.client.receiveMaximum ?? 65535
+    const receiveMaximum = member.client.receiveMaximum ?? RECEIVE_MAXIMUM_DEFAULT
     return Math.min(this.#deps.window, receiveMaximum)
   }
 
@@ -206,7 +207,7 @@ export class GroupDispatcher {
     }
     // The packet identifier is chosen here (as aedes would) to recognise the acknowledgement.
     const messageId = client._nextId
-    client._nextId = messageId >= 65535 ? 1 : messageId + 1
+    client._nextId = messageId >= PACKET_ID_MAX ? 1 : messageId + 1
     packet.messageId = messageId
     member.inflight.set(messageId, queued)
     this.#deps.track(member.client, messageId, member)

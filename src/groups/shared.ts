@@ -6,6 +6,7 @@ import { GroupDispatcher, type Member } from './dispatcher.js'
 import type { ShareMetrics } from './metrics.js'
 import { parseShare, type ShareFilter } from './parse.js'
 import type { QueueBackend, ShareMessage } from './queue.js'
+import { Sweeper } from '../util/sweeper.js'
 
 /** The object aedes calls for `$share/...` subscriptions (our aedes patch, `sharedSubscriptions`). */
 export type { SharedSubscriptionHooks }
@@ -37,9 +38,7 @@ export class SharedGroups {
   readonly #dispatchers = new Map<string, GroupDispatcher>()
   readonly #joining = new Map<string, Promise<GroupDispatcher>>()
   readonly #members = new Map<Client, Map<string, Member>>()
-  #timer: NodeJS.Timeout | undefined
-  #sweeping = false
-  #sweepFailing = false
+  readonly #sweeper: Sweeper
   #closed = false
 
   constructor (deps: SharedGroupsDeps) {
@@ -58,8 +57,7 @@ export class SharedGroups {
       }
     }
     this.onAck = (client, messageId) => { this.#acks.acked(client, messageId) }
-    this.#timer = setInterval(() => { void this.#sweep() }, deps.sweepMs)
-    this.#timer.unref()
+    this.#sweeper = new Sweeper(() => this.#sweep(), { name: 'shared subscription sweep', everyMs: deps.sweepMs, logger: deps.logger }).start()
   }
 
   /** Wires the broker's events: a group message aedes dropped for the member counts as done. */
@@ -97,7 +95,7 @@ export class SharedGroups {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#timer)
+    void this.#sweeper.stop()
     for (const dispatcher of this.#dispatchers.values()) {
       for (const member of [...dispatcher.members]) dispatcher.remove(member)
       dispatcher.queue.close()
@@ -171,27 +169,16 @@ export class SharedGroups {
     return await joining
   }
 
+  /** The backend's periodic work (trim, reclaim), then how many messages each group has pending. */
   async #sweep (): Promise<void> {
-    if (this.#sweeping || this.#closed) return
-    this.#sweeping = true
-    try {
-      await this.#deps.backend.sweep()
-      const pending = new Map<string, number>()
-      for (const dispatcher of this.#dispatchers.values()) {
-        const group = dispatcher.queue.share.group
-        pending.set(group, (pending.get(group) ?? 0) + dispatcher.pending)
-      }
-      this.#deps.metrics.pending.reset()
-      for (const [group, n] of pending) this.#deps.metrics.pending.set({ group }, n)
-      if (this.#sweepFailing) this.#deps.logger.info('shared subscription sweep works again')
-      this.#sweepFailing = false
-    } catch (err) {
-      // Once per outage (Redis away): the health monitor reports the outage itself.
-      if (!this.#sweepFailing) this.#deps.logger.warn({ err: (err as Error).message }, 'shared subscription sweep failed')
-      this.#sweepFailing = true
-    } finally {
-      this.#sweeping = false
+    await this.#deps.backend.sweep()
+    const pending = new Map<string, number>()
+    for (const dispatcher of this.#dispatchers.values()) {
+      const group = dispatcher.queue.share.group
+      pending.set(group, (pending.get(group) ?? 0) + dispatcher.pending)
     }
+    this.#deps.metrics.pending.reset()
+    for (const [group, n] of pending) this.#deps.metrics.pending.set({ group }, n)
   }
 }
 

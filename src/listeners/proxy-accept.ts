@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
-import { parseProxyHeader, ProxyHeaderError, type ProxySource } from './proxy-protocol.js'
+import { isStarlingError } from '../errors.js'
+import { parseProxyHeader, type ProxySource } from './proxy-protocol.js'
 
 export type ProxyHeaderFailure = 'invalid' | 'timeout' | 'closed'
 
@@ -56,7 +57,7 @@ export class ProxyAcceptor {
         try {
           result = parseProxyHeader(received)
         } catch (err) {
-          fail('invalid', err instanceof ProxyHeaderError ? err.message : String(err))
+          fail('invalid', isStarlingError(err, 'STARLING_ERR_PROXY_HEADER') ? err.message : String(err))
           return
         }
         if (!result.complete) continue

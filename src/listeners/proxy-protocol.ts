@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net'
+import { StarlingError } from '../errors.js'
 
 /**
  * PROXY protocol v1 (text) and v2 (binary) header parser, after HAProxy's specification
@@ -17,7 +18,9 @@ export type ProxyParseResult =
   | { readonly complete: true, readonly length: number, readonly source: ProxySource | undefined }
 
 /** Why a header was refused; the caller closes the connection. */
-export class ProxyHeaderError extends Error {}
+function proxyHeaderError (detail: string): StarlingError {
+  return new StarlingError('STARLING_ERR_PROXY_HEADER', [detail])
+}
 
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1')
 /** 107 bytes is the longest v1 line, CRLF included (spec section 2.1). */
@@ -32,17 +35,17 @@ function startsLike (buf: Buffer, prefix: Buffer): boolean {
   return buf.subarray(0, n).equals(prefix.subarray(0, n))
 }
 
-/** Parses the header at the start of `buf`; throws `ProxyHeaderError` if it cannot be one. */
+/** Parses the header at the start of `buf`; throws STARLING_ERR_PROXY_HEADER if it cannot be one. */
 export function parseProxyHeader (buf: Buffer): ProxyParseResult {
   if (buf.length === 0) return INCOMPLETE
   if (startsLike(buf, V2_SIGNATURE)) return parseV2(buf)
   if (startsLike(buf, V1_PREFIX)) return parseV1(buf)
-  throw new ProxyHeaderError('no PROXY protocol signature')
+  throw proxyHeaderError('no PROXY protocol signature')
 }
 
 function parsePort (text: string | undefined): number {
   if (text === undefined || !/^(0|[1-9][0-9]{0,4})$/.test(text) || Number(text) > 65535) {
-    throw new ProxyHeaderError('v1: bad port')
+    throw proxyHeaderError('v1: bad port')
   }
   return Number(text)
 }
@@ -50,7 +53,7 @@ function parsePort (text: string | undefined): number {
 function parseV1 (buf: Buffer): ProxyParseResult {
   const end = buf.subarray(0, V1_MAX_LENGTH).indexOf('\r\n', 0, 'latin1')
   if (end === -1) {
-    if (buf.length >= V1_MAX_LENGTH) throw new ProxyHeaderError('v1: no CRLF within 107 bytes')
+    if (buf.length >= V1_MAX_LENGTH) throw proxyHeaderError('v1: no CRLF within 107 bytes')
     return INCOMPLETE
   }
   const length = end + 2
@@ -58,12 +61,12 @@ function parseV1 (buf: Buffer): ProxyParseResult {
   const proto = fields[1]
   // "PROXY UNKNOWN" may be followed by anything; the receiver uses the real connection's address.
   if (proto === 'UNKNOWN') return { complete: true, length, source: undefined }
-  if (fields.length !== 6) throw new ProxyHeaderError('v1: expected 6 fields')
+  if (fields.length !== 6) throw proxyHeaderError('v1: expected 6 fields')
   const [, , src, dst, srcPort, dstPort] = fields
   const valid = proto === 'TCP4' ? isIPv4 : proto === 'TCP6' ? isIPv6 : undefined
-  if (valid === undefined) throw new ProxyHeaderError('v1: protocol must be TCP4, TCP6 or UNKNOWN')
+  if (valid === undefined) throw proxyHeaderError('v1: protocol must be TCP4, TCP6 or UNKNOWN')
   if (src === undefined || dst === undefined || !valid(src) || !valid(dst)) {
-    throw new ProxyHeaderError(`v1: bad ${proto} address`)
+    throw proxyHeaderError(`v1: bad ${proto} address`)
   }
   parsePort(dstPort)
   return { complete: true, length, source: { address: src, port: parsePort(srcPort) } }
@@ -72,26 +75,26 @@ function parseV1 (buf: Buffer): ProxyParseResult {
 function parseV2 (buf: Buffer): ProxyParseResult {
   if (buf.length < V2_HEADER_LENGTH) return INCOMPLETE
   const verCmd = buf.readUInt8(12)
-  if (verCmd >> 4 !== 2) throw new ProxyHeaderError('v2: version must be 2')
+  if (verCmd >> 4 !== 2) throw proxyHeaderError('v2: version must be 2')
   const command = verCmd & 0x0f
-  if (command !== 0 && command !== 1) throw new ProxyHeaderError('v2: command must be LOCAL or PROXY')
+  if (command !== 0 && command !== 1) throw proxyHeaderError('v2: command must be LOCAL or PROXY')
   const famProto = buf.readUInt8(13)
   const family = famProto >> 4
   const transport = famProto & 0x0f
   const length = V2_HEADER_LENGTH + buf.readUInt16BE(14)
-  if (family > 3 || transport > 2) throw new ProxyHeaderError('v2: unknown address family or transport')
+  if (family > 3 || transport > 2) throw proxyHeaderError('v2: unknown address family or transport')
   if (buf.length < length) return INCOMPLETE
   // LOCAL: the proxy's own connection (health check); UNSPEC/UNIX: no IP to report. The
   // address block and any TLVs (e.g. PP2_TYPE_SSL, PP2_TYPE_AUTHORITY) are skipped via `length`.
   if (command === 0 || family === 0 || family === 3) return { complete: true, length, source: undefined }
-  if (transport !== 1) throw new ProxyHeaderError('v2: only STREAM transport is served')
+  if (transport !== 1) throw proxyHeaderError('v2: only STREAM transport is served')
   const block = buf.subarray(V2_HEADER_LENGTH, length)
   if (family === 1) {
-    if (block.length < 12) throw new ProxyHeaderError('v2: INET address block too short')
+    if (block.length < 12) throw proxyHeaderError('v2: INET address block too short')
     const address = Array.from(block.subarray(0, 4)).join('.')
     return { complete: true, length, source: { address, port: block.readUInt16BE(8) } }
   }
-  if (block.length < 36) throw new ProxyHeaderError('v2: INET6 address block too short')
+  if (block.length < 36) throw proxyHeaderError('v2: INET6 address block too short')
   return { complete: true, length, source: { address: formatIPv6(block.subarray(0, 16)), port: block.readUInt16BE(32) } }
 }
 

@@ -42,16 +42,6 @@ export interface BrokerMetrics {
  */
 export const DELIVERY_LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-/**
- * The metrics of each node id, for the Redis connections (createRedisClient knows the node id
- * and role, not the node's metrics). The latest createMetrics for an id wins.
- */
-const byNode = new Map<string, BrokerMetrics>()
-
-export function metricsForNode (nodeId: string): BrokerMetrics | undefined {
-  return byNode.get(nodeId)
-}
-
 /** `collectDefaults`: prom-client's process and Node.js series (CPU, memory, event-loop lag, GC), prefixed `starling_`. */
 export function createMetrics (nodeId: string, collectDefaults = true): BrokerMetrics {
   const registry = new Registry()
@@ -99,6 +89,5 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
   }
   deliveryLatency.series()
   for (const reason of ['acl', 'queue_full', 'packet_too_large', 'expired']) metrics.messagesDropped.labels(reason).inc(0)
-  byNode.set(nodeId, metrics)
   return metrics
 }

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client'
 import { CallbackGauge } from './fast-histogram.js'
+import { withTimeout } from '../util/timeout.js'
 
 /**
  * Gauges of what the broker stores: retained messages, persistent sessions, their queued
@@ -62,10 +63,9 @@ export interface StoreKeys {
   readonly retainedIndex: string
 }
 
-function withTimeout<T> (work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms) })
-  return Promise.race([work.catch(() => undefined), timeout]).finally(() => clearTimeout(timer))
+/** `work`'s value, or undefined when it fails or takes longer than `ms`. */
+function valueWithin<T> (work: Promise<T>, ms: number): Promise<T | undefined> {
+  return withTimeout(work.catch(() => undefined), ms, () => undefined)
 }
 
 /**
@@ -155,7 +155,7 @@ export class StoreMetrics {
     const redis = this.#redis
     // The reads run side by side: a scrape waits READ_TIMEOUT_MS at most.
     await Promise.all([
-      withTimeout(persistence.countOffline(), READ_TIMEOUT_MS).then((offline) => {
+      valueWithin(persistence.countOffline(), READ_TIMEOUT_MS).then((offline) => {
         if (offline !== undefined) counts.sessions = offline.clientsCount
       }),
       (async () => {
@@ -166,9 +166,9 @@ export class StoreMetrics {
         } else if (redis !== undefined) {
           const length = persistence.outgoingQueueLength
           const [retained] = await Promise.all([
-            withTimeout(redis.cluster ? redis.client.zcard(redis.keys.retainedIndex) : redis.client.hlen(redis.keys.retainedHash), READ_TIMEOUT_MS),
+            valueWithin(redis.cluster ? redis.client.zcard(redis.keys.retainedIndex) : redis.client.hlen(redis.keys.retainedHash), READ_TIMEOUT_MS),
             typeof length === 'function'
-              ? withTimeout(this.#queue.step(redis.client, redis.keys.sessions, (id) => length.call(persistence, { id })), READ_TIMEOUT_MS)
+              ? valueWithin(this.#queue.step(redis.client, redis.keys.sessions, (id) => length.call(persistence, { id })), READ_TIMEOUT_MS)
               : undefined
           ])
           if (retained !== undefined) counts.retained = retained

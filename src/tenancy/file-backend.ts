@@ -35,13 +35,14 @@ function readState (file: string): FileState {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState()
     throw new StarlingError('STARLING_ERR_DATA_DIR', [file, (err as Error).message], { cause: err })
   }
+  let parsed: Partial<FileState>
   try {
-    const parsed = JSON.parse(text) as Partial<FileState>
-    if (parsed.version !== 1) throw new Error(`unknown version ${String(parsed.version)}`)
-    return { ...emptyState(), ...parsed } as FileState
+    parsed = JSON.parse(text) as Partial<FileState>
   } catch (err) {
     throw new StarlingError('STARLING_ERR_DATA_DIR', [file, `not a Starling tenancy file: ${(err as Error).message}`], { cause: err })
   }
+  if (parsed.version !== 1) throw new StarlingError('STARLING_ERR_DATA_DIR', [file, `not a Starling tenancy file: unknown version ${String(parsed.version)}`])
+  return { ...emptyState(), ...parsed } as FileState
 }
 
 function own<T> (record: Record<string, T>, key: string): T | undefined {

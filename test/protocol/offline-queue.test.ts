@@ -98,6 +98,7 @@ test('limits.maxQueuedMessages caps the queue: later messages are dropped, count
   const line = logs.find(/queue full/)
   assert.ok(line, 'a log line about the full queue')
   assert.equal(line.clientId, 'q-cap')
+  assert.equal(line.code, 'STARLING_ERR_QUEUE_FULL')
   assert.ok(!JSON.stringify(logs.lines).includes('m5'), 'no payloads in logs')
 
   const { client, got } = await reconnect(t, url, { ...options, clean: false })

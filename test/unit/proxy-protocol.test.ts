@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { formatIPv6, parseProxyHeader, ProxyHeaderError } from '../../src/listeners/proxy-protocol.js'
+import { isStarlingError } from '../../src/errors.js'
+import { formatIPv6, parseProxyHeader } from '../../src/listeners/proxy-protocol.js'
 
 const SIG = Buffer.from('0d0a0d0a000d0a515549540a', 'hex')
 
@@ -75,7 +76,7 @@ test('anything else is refused', () => {
     v2(1, 0x11, Buffer.alloc(6)), // INET block too short
     v2(1, 0x41, Buffer.alloc(0)) // family 4
   ]
-  for (const buf of bad) assert.throws(() => parseProxyHeader(buf), ProxyHeaderError, buf.toString('hex'))
+  for (const buf of bad) assert.throws(() => parseProxyHeader(buf), (err) => isStarlingError(err, 'STARLING_ERR_PROXY_HEADER'), buf.toString('hex'))
 })
 
 test('IPv6 addresses are printed in RFC 5952 form', () => {

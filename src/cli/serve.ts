@@ -1,6 +1,6 @@
-import { parseCommandArgs } from './cli/args.js'
-import { loadConfig } from './config/load.js'
-import { StarlingNode } from './node.js'
+import { parseCommandArgs } from './args.js'
+import { loadConfig } from '../config/load.js'
+import { StarlingNode } from '../node.js'
 
 /** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
 const SERVE_FLAGS = {

@@ -1,8 +1,9 @@
 import type { StarlingConfig } from '../config/schema.js'
+import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { withTimeout } from '../util/timeout.js'
 import { advertisedHost, listMembers, removeMember, starlingVersion, writeMember, type MemberInfo } from './members.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from './redis.js'
-import type { Engine } from '../broker/engine.js'
 
 /**
  * Cluster membership: every pod keeps an entry in Redis (id, addresses, version, connections,
@@ -103,14 +104,14 @@ export async function startRedisRegistry (settings: RedisSettings, deps: Registr
   let stopping: Promise<void> | undefined
   return {
     // Bounded: while Redis is away a command would wait in ioredis' offline queue for ~30 s.
-    members: () => withTimeout(listMembers(redis), 3000),
+    members: () => answerWithin(listMembers(redis), 3000),
     stop () {
       stopping ??= (async () => {
         stopped = true
         clearTimeout(timer)
-        await withTimeout(inFlight, 1000).catch(() => {})
+        await answerWithin(inFlight, 1000).catch(() => {})
         try {
-          await withTimeout(removeMember(redis, config.nodeId), 1000)
+          await answerWithin(removeMember(redis, config.nodeId), 1000)
         } catch (err) {
           logger.warn({ err: (err as Error).message }, 'could not leave the cluster registry; the entry expires by itself')
         }
@@ -121,56 +122,7 @@ export async function startRedisRegistry (settings: RedisSettings, deps: Registr
   }
 }
 
-function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
-}
-
-/** Pods silent for this many heartbeats are dead (aedes' rule, also for its will sweep). */
-export const SILENT_HEARTBEATS = 3
-
-/** Which pods are dead, by their aedes heartbeats, as the dead-pod sweeps (wills, sessions) see it. */
-export interface PodLiveness {
-  /** True once `podId` (not this pod) has been silent for 3 heartbeats while this pod could hear it. */
-  isDead (podId: string): boolean
-}
-
-export interface LivenessDeps {
-  readonly nodeId: string
-  readonly heartbeatMs: number
-  /** Redis reachability: heartbeats do not flow while it is down, which is no pod's death. */
-  readonly health?: { readonly up: boolean, onChange (listener: (up: boolean) => void): () => void }
-}
-
-/**
- * Listens to the pods' `$SYS/<id>/heartbeat` (every `cluster.heartbeatMs`) and `$SYS/<id>/birth`
- * (when a pod's broker starts, before it takes clients). A pod is dead once it has been silent
- * for 3 heartbeats — judged only after this pod has listened, with Redis up, for 4 heartbeats
- * (a pod that has just started, or whose Redis just came back, has not heard the others yet).
- * Membership (registry above) answers "who is in the cluster" with a TTL of its own; this answers
- * "whose connections are gone" within 3 heartbeats, as aedes' will sweep always has.
- */
-export function watchPodHeartbeats (broker: Pick<Engine, 'mq'>, deps: LivenessDeps): PodLiveness {
-  const mq = broker.mq
-  const heard = new Map<string, number>()
-  let listeningSince: number | undefined = deps.health === undefined || deps.health.up ? Date.now() : undefined
-  deps.health?.onChange((up) => { listeningSince = up ? Date.now() : undefined })
-  const onBeat = (packet: { payload: Buffer | string }, done: () => void): void => {
-    heard.set(packet.payload.toString(), Date.now())
-    done()
-  }
-  mq.on('$SYS/+/heartbeat', onBeat)
-  mq.on('$SYS/+/birth', onBeat)
-  return {
-    isDead (podId) {
-      if (podId === deps.nodeId || listeningSince === undefined) return false
-      const now = Date.now()
-      if (now - listeningSince < (SILENT_HEARTBEATS + 1) * deps.heartbeatMs) return false
-      const last = heard.get(podId)
-      return last === undefined || now - last > SILENT_HEARTBEATS * deps.heartbeatMs
-    }
-  }
+/** `promise`, or STARLING_ERR_REDIS_UNAVAILABLE when the registry's Redis does not answer within `ms`. */
+function answerWithin<T> (promise: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(promise, ms, () => { throw new StarlingError('STARLING_ERR_REDIS_UNAVAILABLE', ['cluster registry', ms]) })
 }
