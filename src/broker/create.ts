@@ -8,6 +8,8 @@ import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
+import { tenantStep } from '../tenancy/context.js'
+import type { FindBroker } from '../tenancy/select.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -22,6 +24,8 @@ export interface BrokerDeps {
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
+  /** Existing brokers (the tenancy store's findBroker); without it every client is the default broker's. */
+  readonly findBroker?: FindBroker
 }
 
 /** aedes fields that its type declarations leave out. */
@@ -78,6 +82,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const view = broker as unknown as BrokerInternals
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
+    // First the topic space (the steps after it see the tenant-scoped client id): src/tenancy.
+    tenantStep({ findBroker: deps.findBroker ?? noBrokers, domain: config.tenancy.domain }),
     enforceMaxConnections(view, limits.maxConnections),
     enforceClientIdPolicy(view, config.clientIdConflict, deps.clientIdOwners)
   ], metrics, logger) as unknown as Aedes['authenticate']
@@ -124,3 +130,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   })
   return broker
 }
+
+/** An installation without a tenancy store: only the default broker exists. */
+const noBrokers: FindBroker = () => undefined

@@ -1,4 +1,5 @@
 /** Topic and topic-filter rules of MQTT §4.7, shared by the ACL and the delivery wrappers. */
+import { dollarBlocked, mountLength } from '../tenancy/mount.js'
 
 /** [MQTT-4.7.1-1..3] A well-formed filter: `#` alone and last, `+` alone in its level, no NUL. */
 export function isValidFilter (filter: string): boolean {
@@ -19,10 +20,11 @@ export function isValidTopicName (topic: string): boolean {
 
 /**
  * Does `filter` match the topic name `topic`? [MQTT-4.7.2-1]: a filter starting with a wildcard
- * does not match a topic starting with `$`.
+ * does not match a topic starting with `$`; inside a tenant's mount (src/tenancy/mount.ts) the
+ * rule applies to the tenant's own first level.
  */
 export function filterMatches (filter: string, topic: string): boolean {
-  if (topic.charCodeAt(0) === 36 /* $ */ && (filter.charCodeAt(0) === 35 || filter.charCodeAt(0) === 43)) return false
+  if (topic.charCodeAt(0) === 36 /* $ */ && dollarBlocked(filter, topic)) return false
   const f = filter.split('/')
   const t = topic.split('/')
   for (let i = 0; i < f.length; i++) {
@@ -41,8 +43,11 @@ export function filterMatches (filter: string, topic: string): boolean {
  * filter starting with a wildcard [MQTT-4.7.2-1].
  */
 export function compileFilter (filter: string): (topic: string) => boolean {
-  const levels = filter.split('/')
-  let source = levels[0] === '+' || levels[0] === '#' ? '(?!\\$)' : ''
+  // Inside a mount the `$` rule applies after it (src/tenancy/mount.ts).
+  const mount = mountLength(filter)
+  const levels = filter.slice(mount).split('/')
+  let source = mount === 0 ? '' : filter.slice(0, mount).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  if (levels[0] === '+' || levels[0] === '#') source += '(?!\\$)'
   for (const [i, level] of levels.entries()) {
     if (level === '#') { source += i === 0 ? '[^]*' : '(?:/[^]*)?'; break }
     source += (i === 0 ? '' : '/') + (level === '+' ? '[^/]*' : level.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))

@@ -1,5 +1,6 @@
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../logger.js'
+import { mountedWill } from '../tenancy/mount.js'
 import { pluginWillListKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './registry.js'
@@ -159,7 +160,8 @@ export class ClusterWills {
     await new Promise<void>((resolve, reject) => {
       broker.authorizePublish(from, packet, (err) => {
         if (err !== null && err !== undefined) { resolve(); return }
-        broker.publish(packet, from, (err2) => { if (err2 !== undefined && err2 !== null) reject(err2); else resolve() })
+        // In the space of the client's tenant (src/tenancy/mount.ts).
+        broker.publish(mountedWill(clientId, packet), from, (err2) => { if (err2 !== undefined && err2 !== null) reject(err2); else resolve() })
       })
     })
     return true

@@ -111,6 +111,10 @@ export const configSchema = z.object({
     blockingReads: z.number().int().min(1).max(1024).default(64)
       .describe('Cluster mode: Redis connections a pod uses for waiting group reads (one per member waiting for messages).')
   }).strict().prefault({}),
+  tenancy: z.object({
+    domain: z.string().default('').refine((v) => v === '' || /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/.test(v), 'a DNS name')
+      .describe('Domain of the broker endpoints: a TLS SNI name or WebSocket Host header `<broker>.<namespace>.<domain>` connects to that broker\'s topic space (empty: every connection goes to the default broker unless its credential names another).')
+  }).strict().prefault({}),
   clientIdConflict: z.enum(['takeover', 'reject']).default('takeover')
     .describe('A second connection with a connected client id: take the session over (MQTT rule; old connection gets DISCONNECT 0x8E) or reject the newcomer (CONNACK "identifier rejected").'),
   acl: z.array(aclRule).default([])
