@@ -2,7 +2,7 @@ import type { Client } from 'aedes'
 import type { ConnectStep } from '../broker/connect-guard.js'
 import { originOf } from '../broker/observe.js'
 import { StarlingError } from '../errors.js'
-import { internalClientId, isTenantTopic, localClientId, TENANT_PREFIX } from './mount.js'
+import { internalClientId, isTenantTopic, TENANT_PREFIX } from './mount.js'
 import { DEFAULT_TENANT, selectTenant, type TenantContext, type TenantSelectionDeps } from './select.js'
 
 /** The fields of an aedes client the engine's tenant hunks read (aedes lib/tenant.js). */
@@ -22,7 +22,8 @@ export function tenantOf (client: Client): TenantContext {
 
 /** The client id the client itself knows (without the tenant scope). */
 export function clientIdOf (client: Client): string {
-  return localClientId(client.id)
+  // By the client's own mount: a default-broker client id may itself look like `$t/...`.
+  return client.id.slice((client as unknown as TenantFields)._mount?.length ?? 0)
 }
 
 /**

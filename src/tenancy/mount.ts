@@ -58,8 +58,8 @@ export function unmountTopic (topic: string): string {
 export function dollarBlocked (filter: string, topic: string): boolean {
   const m = mountLength(topic)
   const startsWild = (s: string, at: number): boolean => s.charCodeAt(at) === 35 || s.charCodeAt(at) === 43
-  if (m === 0) return startsWild(filter, 0)
-  return topic.charCodeAt(m) === 36 && mountLength(filter) === m && startsWild(filter, m)
+  if (startsWild(filter, 0)) return true
+  return m !== 0 && topic.charCodeAt(m) === 36 && mountLength(filter) === m && startsWild(filter, m)
 }
 
 /**
