@@ -3,18 +3,18 @@ import { test, type TestContext } from 'node:test'
 import type { IClientOptions } from 'mqtt'
 import { collect, connectClient, connectWithAck, endClient, sleep, waitFor, type MqttClient, type Received } from '../helpers/clients.js'
 import { makeTestPki } from '../helpers/certs.js'
-import { startRedis } from '../helpers/redis.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { ALPHA, BETA, startTenancyNode, type BrokerEntry, type TenancyNode } from './helpers.js'
 
 // Two pods (in-process nodes) on one real Redis: the bus, sessions, retained index, groups,
 // wills and takeovers of one broker's space stay in it across pods.
 
-async function twoPods (t: TestContext): Promise<[TenancyNode, TenancyNode]> {
+async function twoPods (t: TestContext): Promise<[TenancyNode, TenancyNode, TestRedis]> {
   const redis = await startRedis(t)
   const pki = makeTestPki(t)
   const one = await startTenancyNode(t, { nodeId: 'pod-1', redisUrl: redis.url, pki })
   const two = await startTenancyNode(t, { nodeId: 'pod-2', redisUrl: redis.url, pki })
-  return [one, two]
+  return [one, two, redis]
 }
 
 function opener (t: TestContext) {
@@ -130,4 +130,21 @@ test('two pods: a drained pod\'s tenant will is published in its broker\'s space
   await sleep(300)
   assert.deepEqual(payloads(gotA), ['will/w=gone-a'])
   assert.deepEqual(gotB, [])
+})
+
+test('two pods: tenants\' topics spread over the bus channels; tenant clients do not make a pod listen on every channel', async (t) => {
+  const [one, two, redis] = await twoPods(t)
+  const open = opener(t)
+  const channels = async (): Promise<number> => (await redis.cli(['PUBSUB', 'CHANNELS', '*bus:*'])).filter((line) => line !== '').length
+  const idle = await channels()
+  const sub = await open(one, ALPHA, { clientId: 'sub' })
+  await sub.subscribeAsync(['devices/1/temp', 'site/#'], { qos: 1 })
+  await open(two, BETA, { clientId: 'sub' })
+  // Two literal first levels of one tenant: at most two more channels (of 64), not all of them.
+  assert.ok(await channels() <= idle + 2, `${await channels()} channels, ${idle} before`)
+  const got = collect(sub)
+  const pub = await open(two, ALPHA, { clientId: 'pub' })
+  await pub.publishAsync('devices/1/temp', '21', { qos: 1 })
+  await pub.publishAsync('site/a', 'x', { qos: 1 })
+  await waitFor(() => got.length === 2, 5000, 'messages across pods')
 })
