@@ -9,6 +9,8 @@ import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
+import { tenantStep } from '../tenancy/context.js'
+import type { FindBroker } from '../tenancy/select.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -23,6 +25,8 @@ export interface BrokerDeps {
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
+  /** Existing brokers (the tenancy store's findBroker); without it every client is the default broker's. */
+  readonly findBroker?: FindBroker
 }
 
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
@@ -83,6 +87,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
 
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
+    // First the topic space (the steps after it see the tenant-scoped client id): src/tenancy.
+    tenantStep({ findBroker: deps.findBroker ?? noBrokers, domain: config.tenancy.domain }),
     enforceMaxConnections(broker, limits.maxConnections),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners)
   ], metrics, logger)
@@ -136,3 +142,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   await broker.listen()
   return broker
 }
+
+/** An installation without a tenancy store: only the default broker exists. */
+const noBrokers: FindBroker = () => undefined

@@ -9,6 +9,11 @@ export interface ConnectionOrigin {
   readonly remoteAddress?: string
   readonly remotePort?: number
   /**
+   * The host name the client asked for: TLS SNI (mqtts), the WebSocket Host header without its
+   * port (ws, wss). `<broker>.<namespace>.<tenancy.domain>` selects that broker (src/tenancy).
+   */
+  readonly serverName?: string
+  /**
    * The network socket under the MQTT stream, for `starling_bytes_*_total`, when the stream is
    * not that socket itself (WebSocket: the HTTP request's socket). TCP and TLS need not set it.
    */

@@ -36,20 +36,51 @@ export function isValidTopicName (topic: string): boolean {
   return true
 }
 
-export function startsWithWildcard (filter: string): boolean {
-  const c = filter.charCodeAt(0)
+export function startsWithWildcard (filter: string, at = 0): boolean {
+  const c = filter.charCodeAt(at)
   return c === PLUS || c === HASH
+}
+
+/** Prefix of every tenant's topic space (src/tenancy/mount.ts): `$t/<broker id>/`. */
+export const TENANT_PREFIX = '$t/'
+
+/** Length of the tenant mount a topic, filter or internal client id starts with (`$t/<id>/`); 0 when none. */
+export function mountLength (name: string): number {
+  if (name.charCodeAt(0) !== DOLLAR || !name.startsWith(TENANT_PREFIX)) return 0
+  const end = name.indexOf('/', TENANT_PREFIX.length)
+  return end === -1 ? 0 : end + 1
+}
+
+/** Whether a client-given topic or filter is in the reserved `$t/` space (also as `$share/<group>/$t/...`). */
+export function isTenantTopic (topic: string): boolean {
+  if (topic === '$t' || topic.startsWith(TENANT_PREFIX)) return true
+  if (!topic.startsWith('$share/')) return false
+  const slash = topic.indexOf('/', 7)
+  if (slash === -1) return false
+  const inner = topic.slice(slash + 1)
+  return inner === '$t' || inner.startsWith(TENANT_PREFIX)
+}
+
+/**
+ * [MQTT-4.7.2-1], also inside a tenant's mount: is `topic` (starting with `$`) kept from `filter`
+ * because its first level — the tenant's own first level, after the mount — starts with `$` and
+ * the filter's with a wildcard?
+ */
+export function dollarBlocked (filter: string, topic: string): boolean {
+  if (startsWithWildcard(filter)) return true
+  const m = mountLength(topic)
+  return m !== 0 && topic.charCodeAt(m) === DOLLAR && mountLength(filter) === m && startsWithWildcard(filter, m)
 }
 
 /**
  * Does the (valid) `filter` match the topic name `topic`? `a/#` matches `a` [MQTT-4.7.1-2], `+`
  * matches an empty level, and a filter starting with a wildcard does not match a topic starting
- * with `$` [MQTT-4.7.2-1].
+ * with `$` [MQTT-4.7.2-1] (inside a tenant's mount: the tenant's own first level, dollarBlocked).
  */
 export function filterMatches (filter: string, topic: string): boolean {
   const fl = filter.length
   const tl = topic.length
-  if (topic.charCodeAt(0) === DOLLAR && startsWithWildcard(filter)) return false
+  if (topic.charCodeAt(0) === DOLLAR && dollarBlocked(filter, topic)) return false
   let fi = 0
   let ti = 0
   for (;;) {
@@ -81,8 +112,11 @@ export function filterMatches (filter: string, topic: string): boolean {
  * filter starting with a wildcard [MQTT-4.7.2-1].
  */
 export function compileFilter (filter: string): (topic: string) => boolean {
-  const levels = filter.split('/')
-  let source = levels[0] === '+' || levels[0] === '#' ? '(?!\\$)' : ''
+  // Inside a mount the `$` rule applies after it (src/tenancy/mount.ts).
+  const mount = mountLength(filter)
+  const levels = filter.slice(mount).split('/')
+  let source = mount === 0 ? '' : filter.slice(0, mount).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  if (levels[0] === '+' || levels[0] === '#') source += '(?!\\$)'
   for (const [i, level] of levels.entries()) {
     if (level === '#') { source += i === 0 ? '[^]*' : '(?:/[^]*)?'; break }
     source += (i === 0 ? '' : '/') + (level === '+' ? '[^/]*' : level.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))

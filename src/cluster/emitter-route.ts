@@ -9,7 +9,18 @@
  *
  * Examples with levels 1: `sensors/+/temp`, `sensors/#`, `sensors` → channel of `sensors`;
  * `$SYS/+/heartbeat` → channel of `$SYS`; `#`, `+/x` → all channels.
+ *
+ * A tenant's topics all start with its mount `$t/<broker id>/` (src/tenancy/mount.ts): the route
+ * key is the mount's two levels plus the tenant's own first `levels` levels, so tenants (and the
+ * topics within one) spread over the channels instead of all landing on the channel of `$t`.
+ * One topic still has one channel: per-publisher order holds. Tenants' own `$SYS/...` (their
+ * client events, few) share one channel, `$t/$SYS`, so that the pods' takeover listener
+ * `$t/+/$SYS/+/new/clients` needs that channel only, not every channel.
  */
+import { mountLength, TENANT_PREFIX } from '../tenancy/mount.js'
+
+/** Route key of every tenant's `$SYS/...` (no broker id is `$SYS`: ids are ULIDs). */
+const TENANT_SYS_ROUTE = '$t/$SYS'
 
 export interface RouteLayout {
   /** Number of channels, ≥ 1. */
@@ -28,8 +39,13 @@ export function routeHash (key: string): number {
   return h >>> 0
 }
 
-/** The route key of a topic name: up to (not including) its `levels`-th separator. */
+/** The route key of a topic name: up to (not including) its `levels`-th separator, after a tenant's mount. */
 export function routeKey (topic: string, levels: number): string {
+  if (topic.startsWith(TENANT_PREFIX)) {
+    const own = mountLength(topic)
+    if (own > 0 && (topic.startsWith('$SYS/', own) || topic.length === own + 4 && topic.endsWith('$SYS'))) return TENANT_SYS_ROUTE
+    levels += 2
+  }
   let end = -1
   for (let i = 0; i < levels; i++) {
     end = topic.indexOf('/', end + 1)

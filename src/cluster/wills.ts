@@ -1,5 +1,6 @@
 import type { Client, Engine, PublishPacket } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
+import { mountedWill } from '../tenancy/mount.js'
 import { pluginWillKey, pluginWillListKey, podOfPluginWillKey, willDueKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './pod-liveness.js'
@@ -121,7 +122,8 @@ export class ClusterWills {
     await new Promise<void>((resolve, reject) => {
       broker.authorizePublish(from, packet, (err) => {
         if (err !== null && err !== undefined) { resolve(); return }
-        broker.publish(packet, from, (err2) => { if (err2 !== undefined && err2 !== null) reject(err2); else resolve() })
+        // In the space of the client's tenant (src/tenancy/mount.ts).
+        broker.publish(mountedWill(clientId, packet), from, (err2) => { if (err2 !== undefined && err2 !== null) reject(err2); else resolve() })
       })
     })
     return true

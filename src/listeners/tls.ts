@@ -37,10 +37,13 @@ export function listenTls (options: TlsListenerOptions, handle: ConnectionHandle
   const { name } = options
   const tlsServer = createServer({ ...options.tls, handshakeTimeout: options.handshakeTimeoutMs }, (socket) => {
     const origin = proxySourceOf(socket)
+    // SNI: the endpoint name `<broker>.<namespace>.<domain>` selects the broker (src/tenancy).
+    const serverName = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined
     handle(socket, {
       listener: name,
       remoteAddress: origin?.address ?? socket.remoteAddress,
-      remotePort: origin?.port ?? socket.remotePort
+      remotePort: origin?.port ?? socket.remotePort,
+      ...(serverName !== undefined ? { serverName } : {})
     })
   })
   // A failed handshake (wrong CA, no client certificate, plain TCP) only ends that socket.

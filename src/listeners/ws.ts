@@ -33,6 +33,15 @@ function refuse (socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
+/** The Host header's name without its port (`[::1]:8080` → `::1`); undefined when absent. */
+export function hostNameOf (req: IncomingMessage): string | undefined {
+  const host = req.headers.host
+  if (host === undefined || host === '') return undefined
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']') === -1 ? undefined : host.indexOf(']'))
+  const colon = host.indexOf(':')
+  return colon === -1 ? host : host.slice(0, colon)
+}
+
 function pathOf (req: IncomingMessage): string {
   const url = req.url ?? '/'
   const query = url.indexOf('?')
@@ -89,7 +98,9 @@ export function listenWs (options: WsListenerOptions, handle: ConnectionHandler)
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      handle(mqttStream(ws), { listener: name, remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, socket: req.socket })
+      // The Host header `<broker>.<namespace>.<domain>` selects the broker (src/tenancy).
+      const serverName = hostNameOf(req)
+      handle(mqttStream(ws), { listener: name, remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, socket: req.socket, ...(serverName !== undefined ? { serverName } : {}) })
     })
   })
   server.on('tlsClientError', (_err: Error, socket: Duplex) => { socket.destroy() })

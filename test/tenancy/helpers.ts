@@ -1,0 +1,78 @@
+import type { TestContext } from 'node:test'
+import type { IClientOptions } from 'mqtt'
+import { loadConfig } from '../../src/config/load.js'
+import { createLogger } from '../../src/logger.js'
+import { createMetrics } from '../../src/metrics/registry.js'
+import { StarlingNode } from '../../src/node.js'
+import type { FindBroker } from '../../src/tenancy/select.js'
+import { makeTestPki, type TestPki } from '../helpers/certs.js'
+import { LogCapture } from '../helpers/node.js'
+
+export const DOMAIN = 'mqtt.example.test'
+
+export interface BrokerEntry { readonly namespace: string, readonly name: string, readonly id: string }
+
+/** The broker lookup of a plain list (what TenancyStore.findBroker answers from its cache). */
+export function brokersOf (list: readonly BrokerEntry[]): FindBroker {
+  return (namespace, name) => list.find((b) => b.namespace === namespace && b.name === name)
+}
+
+export const ALPHA: BrokerEntry = { namespace: 'acme', name: 'alpha', id: '01HALPHA00000000000000000A' }
+export const BETA: BrokerEntry = { namespace: 'acme', name: 'beta', id: '01HBETA000000000000000000B' }
+export const BROKERS = [ALPHA, BETA]
+
+export function hostOf (broker: BrokerEntry): string {
+  return `${broker.name}.${broker.namespace}.${DOMAIN}`
+}
+
+export interface TenancyNode {
+  readonly node: StarlingNode
+  readonly logs: LogCapture
+  readonly pki: TestPki
+  readonly mqttUrl: string
+  /** Options connecting over WebSocket to `broker` (Host header), or to the default broker. */
+  ws (broker?: BrokerEntry, options?: IClientOptions): [string, IClientOptions]
+  /** Options connecting over TLS with SNI `broker`'s endpoint name. */
+  tls (broker?: BrokerEntry, options?: IClientOptions): [string, IClientOptions]
+}
+
+/** An in-process node with TCP, TLS and WS listeners on loopback and the given brokers. */
+export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[] } = {}): Promise<TenancyNode> {
+  const pki = options.pki ?? makeTestPki(t)
+  const config = loadConfig({
+    overrides: {
+      nodeId: options.nodeId ?? 'tenancy-node',
+      'mqtt.host': '127.0.0.1',
+      'mqtt.port': 0,
+      'ws.port': 0,
+      'wss.port': 0,
+      'tls.port': 0,
+      'tls.certFile': pki.certFile,
+      'tls.keyFile': pki.keyFile,
+      'http.host': '127.0.0.1',
+      'http.port': 0,
+      'tenancy.domain': DOMAIN,
+      'cluster.heartbeatMs': 500,
+      drainSeconds: 2,
+      'log.level': 'debug',
+      ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {})
+    }
+  })
+  const logs = new LogCapture()
+  const node = await StarlingNode.start(config, {
+    logger: createLogger(config.log.level, config.nodeId, logs),
+    metrics: createMetrics(config.nodeId, false),
+    findBroker: brokersOf(options.brokers ?? BROKERS)
+  })
+  t.after(() => node.close())
+  const wsUrl = `ws://127.0.0.1:${node.port('ws')}/mqtt`
+  const tlsUrl = `mqtts://127.0.0.1:${node.port('mqtts')}`
+  return {
+    node,
+    logs,
+    pki,
+    mqttUrl: `mqtt://127.0.0.1:${node.port('mqtt')}`,
+    ws: (broker, extra = {}) => [wsUrl, broker === undefined ? extra : { ...extra, wsOptions: { headers: { Host: `${hostOf(broker)}:${node.port('ws')}` } } }],
+    tls: (broker, extra = {}) => [tlsUrl, { ca: pki.ca, checkServerIdentity: () => undefined, ...(broker !== undefined ? { servername: hostOf(broker) } : {}), ...extra }]
+  }
+}
