@@ -1,4 +1,5 @@
 import { deserialize, serialize } from 'node:v8'
+import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 
 /**
  * Wire format of one message between pods:
@@ -6,7 +7,9 @@ import { deserialize, serialize } from 'node:v8'
  *   bytes 1..2   byte length n of the topic (uint16 BE; MQTT topics are at most 65,535 bytes)
  *   bytes 3..n+2 the topic, UTF-8 — read first, so a pod with no matching listener skips decoding
  *   rest         the packet, V8 structured serialization (node:v8): every own enumerable field,
- *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined
+ *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined;
+ *                the User Properties' order, which V8 drops (a symbol), as `userPropertyOrder`
+ *                [MQTT-3.3.2-18] (src/broker/user-properties.ts)
  */
 
 const VERSION = 1
@@ -17,7 +20,7 @@ export interface EmittedPacket { topic: string, [field: string]: unknown }
 export function encodeMessage (packet: EmittedPacket): Buffer {
   const topicBytes = Buffer.byteLength(packet.topic)
   if (topicBytes > 0xffff) throw new RangeError(`topic of ${topicBytes} bytes is longer than 65535`)
-  const body = serialize(packet)
+  const body = serialize(withOrderField(packet))
   const frame = Buffer.allocUnsafe(HEADER + topicBytes + body.length)
   frame[0] = VERSION
   frame.writeUInt16BE(topicBytes, 1)
@@ -40,5 +43,5 @@ export function decodeMessage (frame: Buffer): EmittedPacket {
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
     throw new TypeError('message body is not a packet')
   }
-  return packet
+  return fromOrderField(packet)
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { willClaimKey, willOwnerKey } from './keys.js'
+import { sessionRecordKey, willClaimKey, willOwnerKey } from './keys.js'
 import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
@@ -67,6 +67,20 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     // deliverQoS): asking Redis would cost a script call per QoS 1 delivery for nothing.
     if (client.clean === true) return undefined
     return await this.#outgoing.clear(client, packet)
+  }
+
+  /** A session that outlives its connection exists, subscriptions or not (aedes patch: connect.js recordSession) [MQTT-3.2.2-2]. */
+  async recordSession (client: { id: string }): Promise<void> {
+    await this.#conn.set(sessionRecordKey(client.id), '1')
+  }
+
+  async hasSession (client: { id: string }): Promise<boolean> {
+    return await this.#conn.exists(sessionRecordKey(client.id)) === 1
+  }
+
+  /** The session ends (clean start, Session Expiry reached, expiry 0 at close): its record goes too. */
+  override async cleanSubscriptions (client: { id: string }): Promise<void> {
+    await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id))])
   }
 
   /** As the plugin: a session left with no subscription loses its offline queue too. */

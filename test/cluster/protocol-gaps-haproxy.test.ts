@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import { startBalancer } from '../helpers/haproxy.js'
+import { startPods } from '../helpers/pods.js'
+import {
+  assignedClientIdScenarios, sessionPresentScenarios, sessionResumeScenarios, userPropertyScenarios, willTopicScenarios,
+  type GapsTarget
+} from '../helpers/protocol-gaps.js'
+import { startRedis } from '../helpers/redis.js'
+
+// The protocol rules of test/protocol/{session-resume,will-topic,user-properties}.test.ts on
+// three pods sharing one Redis behind HAProxy (round robin: a reconnect lands on another pod),
+// so sessions, their records and queues, Message Expiry, User Property order (bus, offline queue,
+// group streams) cross pods as on one pod. Run `npm run build` first (pods run dist/).
+
+const HEARTBEAT_MS = 250
+
+async function cluster (t: TestContext): Promise<GapsTarget> {
+  const redis = await startRedis(t)
+  const pods = await startPods(t, ['pod-a', 'pod-b', 'pod-c'], {
+    redisUrl: redis.url,
+    env: { STARLING_MQTT_PROXY_PROTOCOL: 'true', STARLING_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS) }
+  })
+  assert.equal(pods.length, 3)
+  const port = await startBalancer(t, pods)
+  // Session expiry is swept every heartbeat, cluster-wide.
+  return { url: `mqtt://127.0.0.1:${port}`, port, prefix: 'ha', expirySlackMs: 4 * HEARTBEAT_MS }
+}
+
+test('cluster through HAProxy: the protocol rules hold as on one pod', async (t) => {
+  const target = await cluster(t)
+  await t.test('resuming a session with Clean Start 0', async (t) => { await sessionResumeScenarios(t, target) })
+  await t.test('Session Present for sessions without subscriptions', async (t) => { await sessionPresentScenarios(t, target) })
+  await t.test('will topics must be topic names', async (t) => { await willTopicScenarios(t, target) })
+  await t.test('User Properties keep their order', async (t) => { await userPropertyScenarios(t, target) })
+  await t.test('assigned client identifiers', async (t) => { await assignedClientIdScenarios(t, target) })
+})
