@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { startBalancer } from '../helpers/haproxy.js'
-import { startPods } from '../helpers/pods.js'
+import { startPods, type Pod } from '../helpers/pods.js'
 import {
   assignedClientIdScenarios, sessionPresentScenarios, sessionResumeScenarios, userPropertyScenarios, willTopicScenarios,
   type GapsTarget
@@ -15,7 +15,7 @@ import { startRedis } from '../helpers/redis.js'
 
 const HEARTBEAT_MS = 250
 
-async function cluster (t: TestContext): Promise<GapsTarget> {
+async function cluster (t: TestContext): Promise<{ target: GapsTarget, pods: Pod[] }> {
   const redis = await startRedis(t)
   const pods = await startPods(t, ['pod-a', 'pod-b', 'pod-c'], {
     redisUrl: redis.url,
@@ -24,14 +24,16 @@ async function cluster (t: TestContext): Promise<GapsTarget> {
   assert.equal(pods.length, 3)
   const port = await startBalancer(t, pods)
   // Session expiry is swept every heartbeat, cluster-wide.
-  return { url: `mqtt://127.0.0.1:${port}`, port, prefix: 'ha', expirySlackMs: 4 * HEARTBEAT_MS }
+  return { target: { url: `mqtt://127.0.0.1:${port}`, port, prefix: 'ha', expirySlackMs: 4 * HEARTBEAT_MS }, pods }
 }
 
 test('cluster through HAProxy: the protocol rules hold as on one pod', async (t) => {
-  const target = await cluster(t)
+  const { target, pods } = await cluster(t)
   await t.test('resuming a session with Clean Start 0', async (t) => { await sessionResumeScenarios(t, target) })
   await t.test('Session Present for sessions without subscriptions', async (t) => { await sessionPresentScenarios(t, target) })
   await t.test('will topics must be topic names', async (t) => { await willTopicScenarios(t, target) })
   await t.test('User Properties keep their order', async (t) => { await userPropertyScenarios(t, target) })
   await t.test('assigned client identifiers', async (t) => { await assignedClientIdScenarios(t, target) })
+  const served = pods.map((pod) => pod.logLines(/^client connected$/).length)
+  assert.ok(served.every((n) => n > 0), `HAProxy spread the clients over the three pods: ${served.join(', ')}`)
 })

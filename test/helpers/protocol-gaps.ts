@@ -88,6 +88,30 @@ export async function sessionResumeScenarios (t: TestContext, target: GapsTarget
     assert.deepEqual(again.got.map((m) => m.payload.toString()), [])
   })
 
+  await t.test('mosquitto_sub -c -x 0 (Clean Start 0, expiry 0) resumes with the queue and the time left, then the session ends', async (t) => {
+    const id = `${target.prefix}-mosq-resume0`
+    const topic = `${target.prefix}/mosq/resume0`
+    const args = (expiry: string): string[] => [...brokerArgs(target.port, 'mqttv5'), '-c', '-x', expiry, '-i', id, '-t', topic, '-q', '1']
+    const made = mosquittoSub(t, [...args('60'), '-d', '-E'])
+    assert.deepEqual(await made.granted, [1])
+    assert.equal(await made.exited, 0)
+    const pub = await mosquittoPub([...brokerArgs(target.port, 'mqttv5'), '-q', '1', '-t', topic, '-m', 'queued', '-D', 'publish', 'message-expiry-interval', '60'])
+    assert.equal(pub.code, 0, pub.stderr)
+
+    const resumed = mosquittoSub(t, [...args('0'), '-C', '1', '-W', '10', '-F', '%p|%E'])
+    assert.equal(await resumed.exited, 0, resumed.stderr())
+    const [payload, expiry] = (resumed.messages()[0] ?? '').split('|')
+    assert.equal(payload, 'queued')
+    assert.ok(Number(expiry) <= 60 && Number(expiry) >= 50, `time left forwarded: ${String(expiry)}`)
+    await sleep(200)
+
+    const late = await mosquittoPub([...brokerArgs(target.port, 'mqttv5'), '-q', '1', '-t', topic, '-m', 'after-the-end'])
+    assert.equal(late.code, 0, late.stderr)
+    const after = mosquittoSub(t, [...args('60'), '-C', '1', '-W', '2', '-F', '%p'])
+    await after.exited
+    assert.deepEqual(after.messages(), [], 'the session ended with the expiry-0 connection: nothing was queued')
+  })
+
   await t.test('Clean Start 1 with a Session Expiry: Session Present 0 and the queue discarded [MQTT-3.1.2-4]', async (t) => {
     const id = `${target.prefix}-cleanstart`
     const first = await connectClient(t, target.url, expiringSession(id, 60))
@@ -243,6 +267,18 @@ export async function userPropertyScenarios (t: TestContext, target: GapsTarget)
     const back = await connectWithAck(t, target.url, expiringSession(id, 60))
     await waitFor(() => back.got.length >= 1, 5000, 'the queued message')
     assert.deepEqual(wireOrder(back.got[0]?.packet ?? {}), EXPECTED)
+  })
+
+  await t.test('retained: a later subscriber gets them in order', async (t) => {
+    const topic = `${target.prefix}/up/retained`
+    const pub = await mosquittoPub([...pubArgs(topic), '-r'])
+    assert.equal(pub.code, 0, pub.stderr)
+    const late = await connectClient(t, target.url, { protocolVersion: 5, clientId: `${target.prefix}-up-late` })
+    const got = collect(late)
+    await late.subscribeAsync({ [topic]: { qos: 1 } })
+    await waitFor(() => got.length >= 1, 5000, 'the retained message')
+    assert.equal(got[0]?.packet.retain, true)
+    assert.deepEqual(wireOrder(got[0]?.packet ?? {}), EXPECTED)
   })
 
   await t.test('shared subscription: the group member gets them in order', async (t) => {
