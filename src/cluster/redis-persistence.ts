@@ -4,6 +4,7 @@ import { sessionRecordKey, willClaimKey, willOwnerKey } from './keys.js'
 import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
+import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 import type { RedisClient } from './redis.js'
 
 /** Deletes the owner entry only while it still names the pod whose will is being removed. */
@@ -91,7 +92,8 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
 
   /** Also records which pod holds the client's current will (see delWill). */
   override async putWill (client: { id: string }, packet: Record<string, unknown>): Promise<void> {
-    await super.putWill(client, packet)
+    // with its User Properties' order, which msgpack drops (a symbol) [MQTT-3.3.2-18]
+    await super.putWill(client, withOrderField(packet))
     await this.#conn.hset(willOwnerKey(), client.id, this.#brokerId)
   }
 
@@ -113,7 +115,7 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     try {
       const will = await super.delWill({ id: client.id, brokerId })
       await this.#conn.eval(HDEL_IF_EQUAL, 1, willOwnerKey(), client.id, brokerId)
-      return will ?? null
+      return will === null || will === undefined ? null : fromOrderField(will)
     } finally {
       await this.#conn.del(claim)
     }
@@ -144,12 +146,17 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   }
 
   override streamWill (brokers?: Record<string, number>): Readable {
-    return toReadable(super.streamWill(brokers))
+    return Readable.from(restoreWillOrder(super.streamWill(brokers) as AsyncIterable<Record<string, unknown>>))
   }
 
   override getClientList (topic: string): Readable {
     return toReadable(super.getClientList(topic))
   }
+}
+
+/** Stored wills with their User Properties' order again (see putWill). */
+async function * restoreWillOrder (wills: AsyncIterable<Record<string, unknown>>): AsyncGenerator<Record<string, unknown>> {
+  for await (const will of wills) yield fromOrderField(will)
 }
 
 function toReadable (source: AsyncIterable<unknown> | Iterable<unknown>): Readable {

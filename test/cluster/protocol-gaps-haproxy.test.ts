@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { startBalancer } from '../helpers/haproxy.js'
+import { userPropertyOrder } from '../../src/broker/user-properties.js'
+import { collect, connectClient, waitFor } from '../helpers/clients.js'
+import { startBalancer, startHaproxy } from '../helpers/haproxy.js'
+import { brokerArgs, mosquittoSub } from '../helpers/mosquitto.js'
 import { startPods, type Pod } from '../helpers/pods.js'
 import {
   assignedClientIdScenarios, sessionPresentScenarios, sessionResumeScenarios, userPropertyScenarios, willTopicScenarios,
@@ -36,4 +39,28 @@ test('cluster through HAProxy: the protocol rules hold as on one pod', async (t)
   await t.test('assigned client identifiers', async (t) => { await assignedClientIdScenarios(t, target) })
   const served = pods.map((pod) => pod.logLines(/^client connected$/).length)
   assert.ok(served.every((n) => n > 0), `HAProxy spread the clients over the three pods: ${served.join(', ')}`)
+
+  // Last: it kills a pod. The will of a client of the dead pod is published by a survivor from
+  // its Redis copy, with the User Properties in order [MQTT-3.3.2-18].
+  await t.test('User Properties of a will published by a survivor keep their order', async (t) => {
+    const willTopic = 'ha/up/dead-pod-will'
+    const clientId = 'ha-up-dead-will'
+    const dying = mosquittoSub(t, [...brokerArgs(target.port, 'mqttv5'), '-d', '-i', clientId, '-t', 'ha/up/unused',
+      '--will-topic', willTopic, '--will-payload', 'gone', '--will-qos', '1',
+      ...[['a', '1'], ['b', '2'], ['a', '3']].flatMap(([name, value]) => ['-D', 'will', 'user-property', name ?? '', value ?? ''])])
+    await dying.granted
+    const victim = pods.find((pod) => pod.logLines(/^client connected$/).some((line) => line.clientId === clientId))
+    const survivor = pods.find((pod) => pod !== victim)
+    assert.ok(victim !== undefined && survivor !== undefined, 'the pod holding the will client')
+    // The watcher on a survivor, through its own HAProxy frontend (the pods expect the PROXY header).
+    const [direct] = await startHaproxy(t, [survivor.mqttPort])
+    const watch = await connectClient(t, `mqtt://127.0.0.1:${String(direct)}`, { protocolVersion: 5, clientId: 'ha-up-dead-will-watch' })
+    const got = collect(watch)
+    await watch.subscribeAsync({ [willTopic]: { qos: 1 } })
+    await victim.kill('SIGKILL')
+    await waitFor(() => got.length >= 1, 10000, 'the will from a survivor')
+    const packet = got[0]?.packet ?? {}
+    assert.deepEqual(userPropertyOrder(packet), ['a', 'b', 'a'])
+    assert.deepEqual({ ...got[0]?.packet.properties?.userProperties }, { a: ['1', '3'], b: '2' })
+  })
 })

@@ -281,6 +281,22 @@ export async function userPropertyScenarios (t: TestContext, target: GapsTarget)
     assert.deepEqual(wireOrder(got[0]?.packet ?? {}), EXPECTED)
   })
 
+  await t.test('will (mosquitto_sub --will-topic, -D will user-property, delayed 1 s): published in order', async (t) => {
+    const topic = `${target.prefix}/up/will`
+    const js = await connectClient(t, target.url, { protocolVersion: 5, clientId: `${target.prefix}-up-will-watch` })
+    const got = collect(js)
+    await js.subscribeAsync({ [topic]: { qos: 1 } })
+    const willProps = ORDERED.flatMap(([name, value]) => ['-D', 'will', 'user-property', name, value])
+    const dying = mosquittoSub(t, [...brokerArgs(target.port, 'mqttv5'), '-d', '-c', '-x', '60', '-i', `${target.prefix}-up-will`, '-t', `${topic}/unused`,
+      '--will-topic', topic, '--will-payload', 'gone', '--will-qos', '1', '-D', 'will', 'will-delay-interval', '1', ...willProps])
+    await dying.granted
+    dying.process.kill('SIGKILL') // no DISCONNECT: the will is due after its delay
+    // In a cluster the delayed will is swept by any pod: the one the client left or another, from Redis.
+    await waitFor(() => got.length >= 1, 8000, 'the will')
+    assert.equal(got[0]?.payload.toString(), 'gone')
+    assert.deepEqual(wireOrder(got[0]?.packet ?? {}), EXPECTED)
+  })
+
   await t.test('shared subscription: the group member gets them in order', async (t) => {
     const topic = `${target.prefix}/up/shared`
     const member = await connectClient(t, target.url, { protocolVersion: 5, clientId: `${target.prefix}-up-member` })
