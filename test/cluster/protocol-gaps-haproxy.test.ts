@@ -49,7 +49,9 @@ test('cluster through HAProxy: the protocol rules hold as on one pod', async (t)
       '--will-topic', willTopic, '--will-payload', 'gone', '--will-qos', '1',
       ...[['a', '1'], ['b', '2'], ['a', '3']].flatMap(([name, value]) => ['-D', 'will', 'user-property', name ?? '', value ?? ''])])
     await dying.granted
-    const victim = pods.find((pod) => pod.logLines(/^client connected$/).some((line) => line.clientId === clientId))
+    const holds = (pod: Pod): boolean => pod.logLines(/^client connected$/).some((line) => line.clientId === clientId)
+    await waitFor(() => pods.some(holds), 3000, 'the connect log line of the will client') // pod logs arrive through a pipe
+    const victim = pods.find(holds)
     const survivor = pods.find((pod) => pod !== victim)
     assert.ok(victim !== undefined && survivor !== undefined, 'the pod holding the will client')
     // The watcher on a survivor, through its own HAProxy frontend (the pods expect the PROXY header).
