@@ -1,5 +1,6 @@
 import { deserialize, serialize } from 'node:v8'
 import { StarlingError } from '../errors.js'
+import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 
 /**
  * Wire format of one message between pods:
@@ -7,7 +8,9 @@ import { StarlingError } from '../errors.js'
  *   bytes 1..2   byte length n of the topic (uint16 BE; MQTT topics are at most 65,535 bytes)
  *   bytes 3..n+2 the topic, UTF-8 — read first, so a pod with no matching listener skips decoding
  *   rest         the packet, V8 structured serialization (node:v8): every own enumerable field,
- *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined
+ *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined;
+ *                the User Properties' order, which V8 drops (a symbol), as `userPropertyOrder`
+ *                [MQTT-3.3.2-18] (src/broker/user-properties.ts)
  */
 
 const VERSION = 1
@@ -18,7 +21,7 @@ export interface EmittedPacket { topic: string, [field: string]: unknown }
 export function encodeMessage (packet: EmittedPacket): Buffer {
   const topicBytes = Buffer.byteLength(packet.topic)
   if (topicBytes > 0xffff) throw new StarlingError('STARLING_ERR_BUS_FRAME', [`topic of ${topicBytes} bytes is longer than 65535`])
-  const body = serialize(packet)
+  const body = serialize(withOrderField(packet))
   const frame = Buffer.allocUnsafe(HEADER + topicBytes + body.length)
   frame[0] = VERSION
   frame.writeUInt16BE(topicBytes, 1)
@@ -41,5 +44,5 @@ export function decodeMessage (frame: Buffer): EmittedPacket {
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body is not a packet'])
   }
-  return packet
+  return fromOrderField(packet)
 }

@@ -16,6 +16,7 @@
  *                                               (the `{nodes}` hash tag keeps both in one Cluster slot)
  *   starling:v1:{sessions}:expiry|pods|live:<id> session deadlines, connected MQTT 5 sessions per pod
  *                                               (one slot: the expiry scripts read them together)
+ *   starling:v1:session:<client id>             a session that outlives its connection exists
  *   starling:v1:wills:due, wills:owner           delayed wills' deadlines, current will's pod per client
  *   starling:v1:share:groups, share:q:<group>/<filter>, share:new   shared-subscription groups (ZSET),
  *                                               each group's queue (STREAM), new-group announcements (channel)
@@ -88,6 +89,15 @@ export function sessionLiveKey (podId: string): string {
 /** SET of the pod ids that have a `sessionLiveKey` hash; relative to the persistence prefix. */
 export function sessionPodsKey (): string {
   return `${SESSIONS_TAG}:pods`
+}
+
+/**
+ * STRING present while a session outlives its connection, with or without subscriptions (so its
+ * reconnect gets Session Present 1 [MQTT-3.2.2-2]); removed when the session ends. Relative to
+ * the persistence prefix.
+ */
+export function sessionRecordKey (clientId: string): string {
+  return `session:${encodeURIComponent(clientId)}`
 }
 
 /** ZSET of wills waiting for their Will Delay Interval (member: JSON [pod id, client id], score: due, ms); relative to the persistence prefix. */

@@ -3,6 +3,7 @@ import { StarlingError } from '../errors.js'
 import { outgoingQueueKeys } from './keys.js'
 import { OUTGOING_OPS_LUA } from './outgoing-script.js'
 import type { RedisClient } from './redis.js'
+import { USER_PROPERTY_ORDER_FIELD, fromOrderField, userPropertyOrder } from '../broker/user-properties.js'
 
 /**
  * The offline / in-flight queue of persistent sessions in Redis (aedes' `outgoing*` persistence
@@ -67,6 +68,9 @@ function storedCopy (packet: StoredPacket): Record<string, unknown> {
   copy.retain = packet.retain ?? false
   copy.dup = packet.dup ?? false
   copy.messageId = undefined
+  // V8 drops the symbol keeping the User Properties' order [MQTT-3.3.2-18]
+  const order = userPropertyOrder(packet)
+  if (order !== undefined) copy[USER_PROPERTY_ORDER_FIELD] = order
   return copy
 }
 
@@ -180,7 +184,7 @@ export class OutgoingStore {
     const refText = ref.toString()
     if (known !== undefined && known.ref === refText) return known.packet
     if (Buffer.isBuffer(blob)) {
-      const stored = deserialize(blob) as StoredPacket
+      const stored = fromOrderField(deserialize(blob) as StoredPacket)
       stored.messageId = messageId
       return stored
     }
@@ -201,7 +205,7 @@ export class OutgoingStore {
       for (let j = 0; j < chunk.length; j++) {
         const blob = blobs[j]
         if (blob === null || blob === undefined) continue // cleared meanwhile
-        const packet = deserialize(blob) as StoredPacket
+        const packet = fromOrderField(deserialize(blob) as StoredPacket)
         const messageId = messageIds[j]
         if (packet.cmd === 'pubrel') {
           if (packet.brokerId === undefined) Object.assign(packet, splitRef(chunk[j] as string))

@@ -20,6 +20,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     outgoingEnqueue (sub: { clientId: string }, packet: Packet): Promise<void>
     outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }> | undefined, packet: Packet): Promise<void>
     removeSubscriptions (client: { id: string }, subs: string[]): Promise<void>
+    cleanSubscriptions (client: { id: string }): Promise<void>
     outgoingUpdate (client: { id: string }, packet: Packet): Promise<void>
     outgoingClearMessageId (client: { id: string }, packet: Packet): Promise<Packet | undefined>
     putWill (client: { id: string }, packet: Packet): Promise<void>

@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { pluginClientKey, willClaimKey, willOwnerKey } from './keys.js'
+import { pluginClientKey, sessionRecordKey, willClaimKey, willOwnerKey } from './keys.js'
 import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
+import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 import type { RedisClient } from './redis.js'
 
 /** Deletes the owner entry only while it still names the pod whose will is being removed. */
@@ -69,6 +70,20 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     return await this.#outgoing.clear(client, packet)
   }
 
+  /** A session that outlives its connection exists, subscriptions or not (aedes patch: connect.js recordSession) [MQTT-3.2.2-2]. */
+  async recordSession (client: { id: string }): Promise<void> {
+    await this.#conn.set(sessionRecordKey(client.id), '1')
+  }
+
+  async hasSession (client: { id: string }): Promise<boolean> {
+    return await this.#conn.exists(sessionRecordKey(client.id)) === 1
+  }
+
+  /** The session ends (clean start, Session Expiry reached, expiry 0 at close): its record goes too. */
+  override async cleanSubscriptions (client: { id: string }): Promise<void> {
+    await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id))])
+  }
+
   /** As the plugin: a session left with no subscription loses its offline queue too. */
   override async removeSubscriptions (client: { id: string }, subs: string[]): Promise<void> {
     await super.removeSubscriptions(client, subs)
@@ -77,7 +92,8 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
 
   /** Also records which pod holds the client's current will (see delWill). */
   override async putWill (client: { id: string }, packet: Record<string, unknown>): Promise<void> {
-    await super.putWill(client, packet)
+    // with its User Properties' order, which msgpack drops (a symbol) [MQTT-3.3.2-18]
+    await super.putWill(client, withOrderField(packet))
     await this.#conn.hset(willOwnerKey(), client.id, this.#brokerId)
   }
 
@@ -99,7 +115,7 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     try {
       const will = await super.delWill({ id: client.id, brokerId })
       await this.#conn.eval(HDEL_IF_EQUAL, 1, willOwnerKey(), client.id, brokerId)
-      return will ?? null
+      return will === null || will === undefined ? null : fromOrderField(will)
     } finally {
       await this.#conn.del(claim)
     }
@@ -130,12 +146,17 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   }
 
   override streamWill (brokers?: Record<string, number>): Readable {
-    return toReadable(super.streamWill(brokers))
+    return Readable.from(restoreWillOrder(super.streamWill(brokers) as AsyncIterable<Record<string, unknown>>))
   }
 
   override getClientList (topic: string): Readable {
     return toReadable(super.getClientList(topic))
   }
+}
+
+/** Stored wills with their User Properties' order again (see putWill). */
+async function * restoreWillOrder (wills: AsyncIterable<Record<string, unknown>>): AsyncGenerator<Record<string, unknown>> {
+  for await (const will of wills) yield fromOrderField(will)
 }
 
 function toReadable (source: AsyncIterable<unknown> | Iterable<unknown>): Readable {

@@ -4,6 +4,7 @@ import { StarlingError } from '../errors.js'
 import { compileFilter, filterMatches } from '../broker/topics.js'
 import { pluginRetainedHashKey, pluginRetainedKey, pluginRetainedKeyPrefix, retainedIndexBuiltKey, retainedIndexKey, retainedIndexLockKey, topicOfPluginRetainedKey } from './keys.js'
 import type { RedisClient } from './redis.js'
+import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 
 /**
  * A lexicographic index of the retained topic names, so a wildcard SUBSCRIBE reads only the
@@ -111,7 +112,7 @@ export class RetainedIndex {
   async store (packet: RetainedPacket): Promise<void> {
     const clear = packet.payload.length === 0
     if (!this.#cluster) {
-      const args = clear ? [packet.topic] : [packet.topic, msgpack.encode(packet)]
+      const args = clear ? [packet.topic] : [packet.topic, msgpack.encode(withOrderField(packet))]
       await this.#custom('starlingRetainedStore')(pluginRetainedHashKey(), retainedIndexKey(), ...args)
       return
     }
@@ -124,7 +125,7 @@ export class RetainedIndex {
       if (await this.#conn.exists(key) === 1) await this.#conn.zadd(retainedIndexKey(), 0, packet.topic)
       return
     }
-    await Promise.all([this.#conn.zadd(retainedIndexKey(), 0, packet.topic), this.#conn.set(key, msgpack.encode(packet))])
+    await Promise.all([this.#conn.zadd(retainedIndexKey(), 0, packet.topic), this.#conn.set(key, msgpack.encode(withOrderField(packet)))])
     await this.#conn.zadd(retainedIndexKey(), 0, packet.topic)
   }
 
@@ -262,7 +263,7 @@ export class RetainedIndex {
     for (const value of values) {
       if (value === null) continue
       const packet = msgpack.decode(value) as Packet | null
-      if (packet !== null && typeof packet === 'object') packets.push(packet)
+      if (packet !== null && typeof packet === 'object') packets.push(fromOrderField(packet)) // [MQTT-3.3.2-18]
     }
     return packets
   }

@@ -1,8 +1,10 @@
 import type { ShareMessage } from './queue.js'
+import { restoreUserPropertyOrder, userPropertyOrder } from '../broker/user-properties.js'
 
 /**
  * A group message as a Redis Stream entry: field `m` is a JSON header (topic, QoS, retain,
- * MQTT 5 properties with Buffers as base64, expiry, enqueue time), field `p` the raw payload.
+ * MQTT 5 properties with Buffers as base64, expiry, enqueue time, the User Properties' order,
+ * which JSON drops [MQTT-3.3.2-18]), field `p` the raw payload.
  */
 export function encodeEntry (message: ShareMessage): [string, string, string, Buffer] {
   const header = JSON.stringify({
@@ -11,12 +13,13 @@ export function encodeEntry (message: ShareMessage): [string, string, string, Bu
     r: message.retain ? 1 : 0,
     p: message.properties,
     x: message.messageExpiry,
-    at: message.enqueuedAt
+    at: message.enqueuedAt,
+    o: userPropertyOrder(message)
   }, (_key, value: unknown) => isBufferJson(value) ? { $b: Buffer.from(value.data).toString('base64') } : value)
   return ['m', header, 'p', message.payload]
 }
 
-interface Header { t: string, q: 0 | 1 | 2, r: 0 | 1, p?: Record<string, unknown>, x?: number, at: number }
+interface Header { t: string, q: 0 | 1 | 2, r: 0 | 1, p?: Record<string, unknown>, x?: number, at: number, o?: string[] }
 
 /** Decodes the flat field list of a stream entry; undefined for an entry this layout did not write. */
 export function decodeEntry (fields: readonly Buffer[] | null | undefined): ShareMessage | undefined {
@@ -35,7 +38,7 @@ export function decodeEntry (fields: readonly Buffer[] | null | undefined): Shar
     }
   }
   if (header === undefined || payload === undefined) return undefined
-  return {
+  const message: ShareMessage = {
     topic: header.t,
     payload,
     qos: header.q,
@@ -44,6 +47,8 @@ export function decodeEntry (fields: readonly Buffer[] | null | undefined): Shar
     ...(typeof header.x === 'number' ? { messageExpiry: header.x } : {}),
     enqueuedAt: header.at
   }
+  restoreUserPropertyOrder(message, header.o)
+  return message
 }
 
 function isBufferJson (value: unknown): value is { type: 'Buffer', data: number[] } {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet'
 import type { StarlingNode } from '../../src/node.js'
-import { collect, connectWithAck, endClient, sleep, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, connectWithAck, endClient, sleep, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 
@@ -75,7 +75,12 @@ test('5: Clean Start discards a stored session', async (t) => {
   await endClient(fresh.client)
   await gone(node, 'v5-cs')
   const resumed = await connectWithAck(t, url, { ...opts, clean: false })
-  assert.equal(resumed.connack.sessionPresent, false, 'the clean start dropped the subscription')
+  // The clean start made a new session (expiry 60, no subscriptions): it exists [MQTT-3.2.2-2]
+  assert.equal(resumed.connack.sessionPresent, true, 'the session the clean start made')
+  const pub = await connectClient(t, url, { protocolVersion: 5, clientId: 'v5-cs-pub' })
+  await pub.publishAsync('s/cs', 'dropped subscription', { qos: 1 })
+  await sleep(300) // proves nothing arrives
+  assert.deepEqual(resumed.got.map((m) => m.payload.toString()), [], 'the clean start dropped the subscription')
 })
 
 test('5: a Session Expiry Interval on DISCONNECT replaces the CONNECT one', async (t) => {
