@@ -12,10 +12,13 @@ import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
+import type { QuotaHooks } from './quotas/steps.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
   readonly metrics?: BrokerMetrics
+  /** Per-broker quotas (`quotaSteps` of src/quotas); absent: none enforced. */
+  readonly quotas?: QuotaHooks
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
@@ -71,7 +74,7 @@ export class StarlingNode {
     let groups: SharedGroups | undefined
     try {
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, groups, clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
       await backend?.close()

@@ -9,6 +9,7 @@ import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
+import type { QuotaHooks } from '../quotas/steps.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -23,6 +24,8 @@ export interface BrokerDeps {
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
+  /** Per-broker quotas (src/quotas, `quotaSteps`): last CONNECT step, PUBLISH check after the ACL, deliveries counted. */
+  readonly quotas?: QuotaHooks
 }
 
 /** aedes fields that its type declarations leave out. */
@@ -82,7 +85,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
     enforceMaxConnections(view, limits.maxConnections),
-    enforceClientIdPolicy(view, config.clientIdConflict, deps.clientIdOwners)
+    enforceClientIdPolicy(view, config.clientIdConflict, deps.clientIdOwners),
+    ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
   ], metrics, logger) as unknown as Aedes['authenticate']
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
@@ -100,6 +104,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
+    if (deps.quotas !== undefined && client !== null) { deps.quotas.authorizePublish(client, packet, callback); return }
     callback(null)
   }
 
@@ -131,6 +136,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
 
   observeBroker(broker, metrics, logger)
   observeOutbound(broker, metrics)
+  deps.quotas?.attach(broker)
   await broker.listen()
   // aedes sets up its persistence (ours or its in-memory default) in listen(); wrap whichever it is.
   const internals = broker as unknown as { persistence: object }
