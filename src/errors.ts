@@ -50,9 +50,11 @@ export const errorSpecs = {
   STARLING_ERR_JWKS_UNAVAILABLE: { message: 'JWKS of broker %s cannot be fetched: %s', reasonCode: 0x88, returnCode: 3 },
   // Per-broker quotas (src/quotas): [MQTT5 3.2.2.2] CONNACK 0x97 Quota exceeded / 3.1.1 return code 3
   STARLING_ERR_QUOTA_CONNECTIONS: { message: 'broker %s has reached its quota of %s connections', reasonCode: 0x97, returnCode: 3 },
-  // [MQTT5 3.4.2.1] PUBACK / PUBREC 0x96 Message rate too high (3.1.1: acknowledged and dropped)
-  STARLING_ERR_QUOTA_PUBLISH_RATE: { message: 'broker %s publish rate quota of %s messages/s exceeded', reasonCode: 0x96 },
-  STARLING_ERR_QUOTA_BYTES_RATE: { message: 'broker %s quota of %s payload bytes/s exceeded', reasonCode: 0x96 }
+  // [MQTT5 3.4.2.1] PUBACK / PUBREC 0x97 Quota exceeded: 0x96 Message rate too high is a
+  // DISCONNECT code only, not valid in an acknowledgement (clients reject the packet). 3.1.1:
+  // acknowledged and dropped [MQTT-3.3.5-2].
+  STARLING_ERR_QUOTA_PUBLISH_RATE: { message: 'broker %s publish rate quota of %s messages/s exceeded', reasonCode: 0x97 },
+  STARLING_ERR_QUOTA_BYTES_RATE: { message: 'broker %s quota of %s payload bytes/s exceeded', reasonCode: 0x97 }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof errorSpecs

@@ -133,6 +133,7 @@ export class QuotaEngine {
     const limit = broker.quotas.maxConnections
     if (limit <= 0 || options.replacing === true) {
       state.connectionsChanged = true
+      await this.#prime(state)
       return undefined
     }
     let admitted: boolean
@@ -142,12 +143,35 @@ export class QuotaEngine {
       state.connections--
       throw err
     }
-    if (admitted) return undefined
+    if (admitted) {
+      await this.#prime(state)
+      return undefined
+    }
     state.connections--
     // Written at the next flush: a refused candidate must not keep counting.
     state.connectionsChanged = true
     state.refusals.max_connections++
     return 'max_connections'
+  }
+
+  /**
+   * A pod that holds no reserve for the broker's rate quotas (its first client, or after a quiet
+   * period) leases its standing token before the CONNACK, so the client's first PUBLISH does not
+   * wait for the next flush. One round trip, only when cold.
+   */
+  async #prime (state: BrokerState): Promise<void> {
+    const { publishRatePerSecond, bytesPerSecond } = state.broker.quotas
+    const wantMessages = state.messages.reserve > 0 ? 0 : wanted(0, state.messages.reserve, publishRatePerSecond, true)
+    const wantBytes = state.bytes.reserve > 0 ? 0 : wanted(0, state.bytes.reserve, bytesPerSecond, true)
+    if (wantMessages === 0 && wantBytes === 0) return
+    try {
+      const reply = await this.#store.sync(state.broker.id, { at: Date.now(), rate: { messagesPerSecond: publishRatePerSecond, bytesPerSecond, wantMessages, wantBytes } })
+      state.messages.reserve += reply.grantedMessages
+      state.bytes.reserve += reply.grantedBytes
+    } catch (err) {
+      // The next flush leases it.
+      this.#onError(err as Error)
+    }
   }
 
   /** A connection admitted by admitConnection closed (its count is written at the next flush). */

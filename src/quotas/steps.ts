@@ -10,8 +10,9 @@ import type { QuotaBroker, QuotaEngine } from './engine.js'
  *     beyond maxConnections [MQTT5 3.2.2.2]; the slot is given back when the connection closes,
  *     whatever way (refused later, never registered, disconnected, taken over);
  *   - `authorizePublish`, after the ACL: beyond publishRatePerSecond or bytesPerSecond a
- *     PUBLISH is refused with STARLING_ERR_QUOTA_* (0x96 Message rate too high): QoS 1/2 get
- *     PUBACK/PUBREC 0x96 (MQTT 5) [MQTT5 3.4.2.1], QoS 0 is dropped; 3.1.1 clients are
+ *     PUBLISH is refused with STARLING_ERR_QUOTA_*: QoS 1/2 get PUBACK/PUBREC 0x97 Quota
+ *     exceeded (MQTT 5; 0x96 Message rate too high is not among the acknowledgement codes of
+ *     [MQTT5 3.4.2.1], only DISCONNECT's), QoS 0 is dropped; 3.1.1 clients are
  *     acknowledged normally and the message dropped, as an ACL refusal is [MQTT-3.3.5-2];
  *     a retained PUBLISH for a new topic beyond maxRetained is delivered but not retained
  *     (EMQX's rule: an already retained topic may still be replaced);
