@@ -19,12 +19,14 @@ type Labels = { namespace: string, broker: string }
 
 export class QuotaMetrics {
   readonly #source: QuotaCounterSource
+  readonly #maxBrokers: number
   readonly #labelled = new Map<string, Labels>()
   /** What each broker's totals were at the last scrape (counters grow by the difference). */
   readonly #seen = new Map<string, { messagesIn: number, messagesOut: number, bytesIn: number, bytesOut: number, refusals: Record<QuotaRefusal, number> }>()
 
-  constructor (registry: Registry, source: QuotaCounterSource) {
+  constructor (registry: Registry, source: QuotaCounterSource, options: { maxBrokers?: number } = {}) {
     this.#source = source
+    this.#maxBrokers = options.maxBrokers ?? MAX_BROKER_SERIES
     const registers = [registry]
     const labelNames = ['namespace', 'broker'] as const
     // The first series registered folds every broker's totals into all of them (a scrape reads
@@ -46,7 +48,7 @@ export class QuotaMetrics {
   #labels (broker: BrokerCounters['broker']): Labels {
     let labels = this.#labelled.get(broker.id)
     if (labels === undefined) {
-      labels = this.#labelled.size < MAX_BROKER_SERIES ? { namespace: broker.namespace, broker: broker.name } : { namespace: OTHER_LABEL, broker: OTHER_LABEL }
+      labels = this.#labelled.size < this.#maxBrokers ? { namespace: broker.namespace, broker: broker.name } : { namespace: OTHER_LABEL, broker: OTHER_LABEL }
       this.#labelled.set(broker.id, labels)
     }
     return labels

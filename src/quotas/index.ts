@@ -6,7 +6,7 @@ import { QuotaMetrics } from '../metrics/quotas.js'
 import type { Registry } from 'prom-client'
 import { QuotaEngine, type BrokerUsage, type QuotaBroker } from './engine.js'
 import { RedisQuotaStore } from './redis-store.js'
-import { MemoryQuotaStore } from './store.js'
+import { MemoryQuotaStore, type QuotaStore } from './store.js'
 
 export { QuotaEngine, type BrokerUsage, type QuotaBroker, type QuotaRefusal } from './engine.js'
 export { quotaSteps, type QuotaHooks, type BrokerOf } from './steps.js'
@@ -30,16 +30,24 @@ export interface QuotaEngineDeps {
 export function createQuotaEngine (deps: QuotaEngineDeps): QuotaEngine {
   const { config, logger } = deps
   const leaseTtlMs = effectiveTtlMs(config.cluster)
-  const store = deps.redis !== undefined
-    ? new RedisQuotaStore(createRedisClient(deps.redis, { role: 'quotas', nodeId: config.nodeId, logger, autoPipelining: true }), { pod: config.nodeId, leaseTtlMs, ownsClient: true })
-    : new MemoryQuotaStore({ pod: config.nodeId, leaseTtlMs })
-  let failing = false
+  let store: QuotaStore
+  if (deps.redis !== undefined) {
+    const redis = createRedisClient(deps.redis, { role: 'quotas', nodeId: config.nodeId, logger, autoPipelining: true })
+    // Connection errors are the health monitor's to report (the other connections see them too).
+    redis.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis quotas connection error'))
+    store = new RedisQuotaStore(redis, { pod: config.nodeId, leaseTtlMs, ownsClient: true })
+  } else {
+    store = new MemoryQuotaStore({ pod: config.nodeId, leaseTtlMs })
+  }
+  let warnedAt = 0
   const engine = new QuotaEngine({
     store,
     renewMs: config.cluster.heartbeatMs,
     onError: (err) => {
-      if (!failing) logger.warn({ err: err.message }, 'quota flush failed; counting locally until redis answers')
-      failing = true
+      // Flushes run every 100 ms: one line a minute while Redis is away.
+      if (Date.now() - warnedAt < 60_000) return
+      warnedAt = Date.now()
+      logger.warn({ err: err.message }, 'quota flush failed; counting locally and retrying')
     }
   })
   if (deps.registry !== undefined) new QuotaMetrics(deps.registry, engine) // eslint-disable-line no-new

@@ -52,11 +52,6 @@ export interface QuotaStore {
   close (): Promise<void>
 }
 
-/** How long a pod's connection count counts without renewal, and how often it is renewed. */
-export interface LeaseTiming {
-  readonly leaseTtlMs: number
-}
-
 interface SharedState {
   readonly conns: Map<string, Map<string, { count: number, expires: number }>>
   readonly buckets: Map<string, { messages?: BucketState, bytes?: BucketState }>
