@@ -7,14 +7,16 @@
  *     it refills at the quota's rate (Redis' clock) up to a burst of BURST_SECONDS of it;
  *   - each pod grants PUBLISH packets from a local reserve of tokens it leased from that bucket.
  *     Every flush (FLUSH_MS, jittered) it leases what it expects to need until the next flush
- *     (twice the demand it saw in the last interval, at least one token while the broker is
- *     active on the pod), never more than the bucket holds;
+ *     (twice the demand it saw in the last interval, plus STANDING_TOKENS while the broker is
+ *     active on the pod, so a client's next message need not wait for a flush), never more than
+ *     the bucket holds;
  *   - a packet is admitted while the reserve is positive and costs its size, so a large message
  *     can take the reserve below zero (a debt the next leases pay first): a message larger than
  *     the burst still passes, and the long-run rate is unchanged.
  * Every token granted anywhere came out of the bucket once, so over any T seconds the cluster
  * admits at most rate × (T + BURST_SECONDS) plus what pods held in reserve when the period
- * began (at most one flush's lease each) plus one message per pod (the debt): under sustained
+ * began (at most one flush's lease each, STANDING_TOKENS at rest) plus one message per pod (the
+ * debt): under sustained
  * load over a few seconds, within 10% of the setting (test/quotas/cluster-rate.test.ts). A pod
  * that exhausts its reserve refuses until its next lease (≤ FLUSH_MS): the bucket keeps what it
  * refills meanwhile (its burst covers more than one flush), so little of the budget is lost.
@@ -24,6 +26,8 @@
 export const FLUSH_MS = 100
 /** Capacity of a rate bucket, in seconds of its rate (≥ 2 flushes, so nothing refills into a full bucket between leases). */
 export const BURST_SECONDS = 0.25
+/** Tokens a pod keeps leased for a broker with clients on it, at rest (per dimension). */
+export const STANDING_TOKENS = 2
 /** An idle bucket is forgotten after this long (it comes back full, which a burst allows anyway). */
 export const BUCKET_IDLE_MS = 10_000
 
@@ -54,13 +58,13 @@ export function lease (state: BucketState | undefined, now: number, ratePerSecon
 }
 
 /**
- * How many tokens a pod asks for at a flush: enough for twice the demand it saw in the last
- * interval (admitted and refused alike) and at least one while the broker is active here, less
- * what it still holds (a debt adds to it), never more than the bucket's capacity.
+ * How many tokens a pod asks for at a flush: twice the demand it saw in the last interval
+ * (admitted and refused alike) plus STANDING_TOKENS while the broker is active here, less what
+ * it still holds (a debt adds to it), never more than the bucket's capacity.
  */
 export function wanted (demand: number, reserve: number, ratePerSecond: number, active: boolean): number {
   if (ratePerSecond <= 0) return 0
-  const target = Math.max(2 * demand, active ? 1 : 0)
+  const target = 2 * demand + (active ? STANDING_TOKENS : 0)
   return Math.max(0, Math.min(bucketCapacity(ratePerSecond), Math.ceil(target - reserve)))
 }
 

@@ -88,7 +88,7 @@ export interface QuotaEngineOptions {
   readonly onError?: (err: Error) => void
 }
 
-/** A broker stays "active" (standing reserve of one token) this long after its last traffic. */
+/** A broker stays "active" (standing reserve, STANDING_TOKENS) this long after its last traffic. */
 const ACTIVE_MS = 10_000
 
 export class QuotaEngine {
@@ -156,7 +156,7 @@ export class QuotaEngine {
 
   /**
    * A pod that holds no reserve for the broker's rate quotas (its first client, or after a quiet
-   * period) leases its standing token before the CONNACK, so the client's first PUBLISH does not
+   * period) leases its standing tokens before the CONNACK, so the client's first PUBLISH does not
    * wait for the next flush. One round trip, only when cold.
    */
   async #prime (state: BrokerState): Promise<void> {

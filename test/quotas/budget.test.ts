@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { bucketCapacity, BURST_SECONDS, lease, mayTake, refill, wanted } from '../../src/quotas/budget.js'
+import { bucketCapacity, BURST_SECONDS, lease, mayTake, refill, STANDING_TOKENS, wanted } from '../../src/quotas/budget.js'
 import { HOUR_MS, MINUTE_MS, MINUTE_RETENTION_MS, planUsage, USAGE_RETENTION_MS } from '../../src/quotas/usage-buckets.js'
 
 test('a rate bucket holds BURST_SECONDS of its rate (at least one token) and starts full', () => {
@@ -39,14 +39,15 @@ test('over T seconds of leases the bucket hands out at most rate × (T + burst)'
   assert.ok(granted >= 200 * 10 * 0.99, `granted ${granted}`)
 })
 
-test('a pod asks for twice its demand, one token while active, less its reserve, at most the capacity', () => {
-  assert.equal(wanted(10, 0, 100, true), 20)
-  assert.equal(wanted(10, 5, 100, true), 15)
-  assert.equal(wanted(0, 0, 100, true), 1, 'a standing token while the broker is active')
+test('a pod asks for twice its demand plus standing tokens while active, less its reserve, at most the capacity', () => {
+  assert.equal(wanted(10, 0, 100, true), 20 + STANDING_TOKENS)
+  assert.equal(wanted(10, 0, 100, false), 20)
+  assert.equal(wanted(10, 5, 100, false), 15)
+  assert.equal(wanted(0, 0, 100, true), STANDING_TOKENS, 'standing tokens while the broker is active')
   assert.equal(wanted(0, 0, 100, false), 0)
-  assert.equal(wanted(0, 1, 100, true), 0)
+  assert.equal(wanted(0, STANDING_TOKENS, 100, true), 0)
   assert.equal(wanted(1000, 0, 100, true), 25, 'never more than the bucket holds')
-  assert.equal(wanted(0, -7, 100, true), 8, 'a debt is paid first')
+  assert.equal(wanted(0, -7, 100, true), 7 + STANDING_TOKENS, 'a debt is paid first')
   assert.equal(wanted(10, 0, 0, true), 0, 'no quota: nothing leased')
 })
 
