@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { QuotaEngine, RedisQuotaStore, type QuotaBroker } from '../../src/quotas/index.js'
 import { BURST_SECONDS } from '../../src/quotas/budget.js'
 import { startRedis } from '../helpers/redis.js'
@@ -170,4 +170,39 @@ test('retained: beyond maxRetained a new topic is refused, a retained one may be
   assert.equal(await b!.admitRetained(quota, 't/1', true), true, 'clearing')
   assert.equal(await a!.admitRetained(quota, 't/3', false), true)
   assert.equal([...a!.counters()][0]!.refusals.max_retained, 1)
+})
+
+test('Redis Cluster: every script touches one slot per broker (cap, rate lease, usage, retained)', async (t) => {
+  const redis = await startRedis(t, { cluster: true })
+  const engines: QuotaEngine[] = []
+  for (let i = 0; i < 2; i++) {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }], { enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 0 }, clusterRetryStrategy: () => null })
+    cluster.on('error', () => {})
+    engines.push(new QuotaEngine({ store: new RedisQuotaStore(cluster, { pod: `pod-${i}`, leaseTtlMs: 15_000, ownsClient: true }), renewMs: 5000 }))
+  }
+  t.after(() => Promise.all(engines.map((engine) => engine.close())))
+  const [a, b] = engines as [QuotaEngine, QuotaEngine]
+  const quota = broker('slot', { maxConnections: 2, publishRatePerSecond: 100, maxRetained: 1 })
+  assert.equal(await a.admitConnection(quota), undefined)
+  assert.equal(await b.admitConnection(quota), undefined)
+  assert.equal(await b.admitConnection(quota), 'max_connections')
+  assert.equal(a.admitPublish(quota, 10), undefined, 'the standing tokens were leased at CONNECT')
+  b.recordDelivery(quota, 10)
+  assert.equal(await a.admitRetained(quota, 'x', false), true)
+  assert.equal(await b.admitRetained(quota, 'y', false), false)
+  await Promise.all(engines.map((engine) => engine.flush()))
+  const usage = await b.usage(quota.id)
+  assert.equal(usage.connections, 2)
+  assert.equal(usage.messagesIn, 1)
+  assert.equal(usage.messagesOut, 1)
+})
+
+test('a changed quota applies at the next call (the newest broker record wins)', async (t) => {
+  const redis = await startRedis(t)
+  const [engine] = await pods(t, redis.url, 1)
+  assert.equal(await engine!.admitConnection(broker('patched', { maxConnections: 1 })), undefined)
+  assert.equal(await engine!.admitConnection(broker('patched', { maxConnections: 1 })), 'max_connections')
+  assert.equal(await engine!.admitConnection(broker('patched', { maxConnections: 2 })), undefined)
+  assert.equal(await engine!.admitConnection(broker('patched', { maxConnections: 0 })), undefined, '0: no limit')
+  assert.equal((await engine!.usage('patched')).connections, 3)
 })
