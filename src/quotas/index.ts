@@ -50,7 +50,7 @@ export function createQuotaEngine (deps: QuotaEngineDeps): QuotaEngine {
       logger.warn({ err: err.message }, 'quota flush failed; counting locally and retrying')
     }
   })
-  if (deps.registry !== undefined) new QuotaMetrics(deps.registry, engine) // eslint-disable-line no-new
+  if (deps.registry !== undefined) new QuotaMetrics(deps.registry, engine)
   return engine
 }
 

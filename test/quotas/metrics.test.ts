@@ -13,7 +13,7 @@ test('per-broker series: labelled by namespace and broker, at most maxBrokers la
   const engine = new QuotaEngine({ store: new MemoryQuotaStore({ pod: 'p', leaseTtlMs: 10_000 }), renewMs: 1000 })
   t.after(() => engine.close())
   const registry = new Registry()
-  new QuotaMetrics(registry, engine, { maxBrokers: 2 }) // eslint-disable-line no-new
+  new QuotaMetrics(registry, engine, { maxBrokers: 2 })
   const brokers = ['a', 'b', 'c', 'd'].map((name) => broker(name, { maxConnections: 1 }))
   for (const b of brokers) {
     assert.equal(await engine.admitConnection(b), undefined)

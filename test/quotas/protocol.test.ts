@@ -29,7 +29,7 @@ async function startQuotaNode (t: TestContext, broker: QuotaBroker): Promise<{ u
   })
   const metrics = createMetrics(config.nodeId, false)
   const engine = new QuotaEngine({ store: new MemoryQuotaStore({ pod: config.nodeId, leaseTtlMs: 15_000 }), renewMs: 5000 })
-  new QuotaMetrics(metrics.registry, engine) // eslint-disable-line no-new
+  new QuotaMetrics(metrics.registry, engine)
   const node = await StarlingNode.start(config, {
     logger: createLogger(config.log.level, config.nodeId, new LogCapture()),
     metrics,
