@@ -64,7 +64,14 @@ export const errorSpecs = {
   STARLING_ERR_API_DISABLED: { message: 'management API disabled: %s' },
   STARLING_ERR_API_INTERNAL: { message: 'internal error (%s)' },
   STARLING_ERR_API_UNREACHABLE: { message: 'cannot reach the management API at %s: %s' },
-  STARLING_ERR_API_RESPONSE: { message: 'unexpected answer from the management API (HTTP %s): %s' }
+  STARLING_ERR_API_RESPONSE: { message: 'unexpected answer from the management API (HTTP %s): %s' },
+  // Per-broker quotas (src/quotas): [MQTT5 3.2.2.2] CONNACK 0x97 Quota exceeded / 3.1.1 return code 3
+  STARLING_ERR_QUOTA_CONNECTIONS: { message: 'broker %s has reached its quota of %s connections', reasonCode: 0x97, returnCode: 3 },
+  // [MQTT5 3.4.2.1] PUBACK / PUBREC 0x97 Quota exceeded: 0x96 Message rate too high is a
+  // DISCONNECT code only, not valid in an acknowledgement (clients reject the packet). 3.1.1:
+  // acknowledged and dropped [MQTT-3.3.5-2].
+  STARLING_ERR_QUOTA_PUBLISH_RATE: { message: 'broker %s publish rate quota of %s messages/s exceeded', reasonCode: 0x97 },
+  STARLING_ERR_QUOTA_BYTES_RATE: { message: 'broker %s quota of %s payload bytes/s exceeded', reasonCode: 0x97 }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof errorSpecs

@@ -17,12 +17,15 @@ import { redisClientObserver } from './metrics/redis-client.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 import { orTimedOut, TIMED_OUT } from './util/timeout.js'
 import type { FindBroker } from './tenancy/select.js'
+import type { QuotaHooks } from './quotas/steps.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
   readonly metrics?: BrokerMetrics
   /** Existing brokers by name (the tenancy store's findBroker); absent: only the default broker. */
   readonly findBroker?: FindBroker
+  /** Per-broker quotas (`quotaSteps` of src/quotas); absent: none enforced. */
+  readonly quotas?: QuotaHooks
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
@@ -78,7 +81,7 @@ export class StarlingNode {
     let groups: SharedGroups | undefined
     try {
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
       await backend?.close()

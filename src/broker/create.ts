@@ -1,4 +1,4 @@
-import { createEngine, type AedesPublishPacket, type Client, type Engine, type PublishPacket, type Subscription } from './engine.js'
+import { createEngine, type AedesPublishPacket, type Client, type Engine, type EngineOptions, type PublishPacket, type Subscription } from './engine.js'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -11,6 +11,7 @@ import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 import { tenantStep } from '../tenancy/context.js'
 import type { FindBroker } from '../tenancy/select.js'
+import type { QuotaHooks } from '../quotas/steps.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -27,6 +28,16 @@ export interface BrokerDeps {
   readonly groups?: SharedGroups
   /** Existing brokers (the tenancy store's findBroker); without it every client is the default broker's. */
   readonly findBroker?: FindBroker
+  /** Per-broker quotas (src/quotas, `quotaSteps`): last CONNECT step, PUBLISH check after the ACL, deliveries counted. */
+  readonly quotas?: QuotaHooks
+}
+
+type PublishSent = NonNullable<EngineOptions['onPublishSent']>
+
+/** The sent-PUBLISH metric, and each broker's usage "messages out" when quotas are wired. */
+function withQuotaUsage (count: PublishSent, quotas: QuotaHooks | undefined): PublishSent {
+  if (quotas === undefined) return count
+  return (client, packet) => { count(client, packet); quotas.publishSent(client, packet) }
 }
 
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
@@ -57,7 +68,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     topicAliasMaximum: limits.topicAliasMaximum,
     // Outbound path (aedes lib/outbound.js): sent-PUBLISH metric, bound on messages waiting for a
     // client's Receive Maximum window.
-    onPublishSent: countPublishSent(metrics.messagesSent),
+    onPublishSent: withQuotaUsage(countPublishSent(metrics.messagesSent), deps.quotas),
     // A durable persistence (Redis): QoS 1 PUBACK only after the message is stored and emitted,
     // so a Redis failure never acknowledges a message it lost (our aedes patch).
     pubackAfterPublish: deps.persistence !== undefined,
@@ -90,7 +101,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // First the topic space (the steps after it see the tenant-scoped client id): src/tenancy.
     tenantStep({ findBroker: deps.findBroker ?? noBrokers, domain: config.tenancy.domain }),
     enforceMaxConnections(broker, limits.maxConnections),
-    enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners)
+    enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners),
+    ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
   ], metrics, logger)
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
@@ -108,6 +120,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
+    if (deps.quotas !== undefined && client !== null) { deps.quotas.authorizePublish(client, packet, callback); return }
     callback(null)
   }
 
@@ -139,6 +152,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
 
   observeBroker(broker, metrics, logger)
   observeOutbound(broker, metrics)
+  deps.quotas?.attach(broker)
   await broker.listen()
   return broker
 }

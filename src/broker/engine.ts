@@ -169,7 +169,7 @@ export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' |
   readonly authorizeForward?: AuthorizeForwardHook
   readonly published?: PublishedHook
   /** Our patch: called for every PUBLISH written to a client (metrics; hot path). */
-  readonly onPublishSent?: (client: Client, packet: { qos: number }) => void
+  readonly onPublishSent?: (client: Client, packet: { readonly qos: number, readonly payload?: { readonly length: number } | null }) => void
   /** Our patch: a QoS 1/2 PUBLISH to a client was acknowledged (PUBACK / PUBCOMP). */
   readonly onPublishAcked?: (client: Client, messageId: number) => void
   /** Our patch: QoS 1 PUBACK only once the message is stored and emitted [MQTT-4.3.2-3]. */

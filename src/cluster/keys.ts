@@ -35,6 +35,13 @@
  * `client:<id>`, `retained`, `retained:<topic>`, `will`, `will:<pod>:<id>`…); the ones Starling
  * reads or writes directly are named here too (the `plugin…` functions), so a plugin upgrade that
  * moves them is one change.
+ *   starling:v1:{q:<broker id>}:conns|pods      per-broker quotas (src/quotas): each pod's live connection count
+ *                                               (HASH pod → n) and its lease (ZSET pod → expiry ms, Redis clock)
+ *   starling:v1:{q:<broker id>}:bucket          cluster-wide token buckets of the rate quotas (HASH)
+ *   starling:v1:{q:<broker id>}:m:<minute>|h:<hour>  usage counters (HASH mi, mo, bi, bo) per minute
+ *                                               (kept 6 h) and per hour (kept 7 days + 1 h)
+ *   starling:v1:{q:<broker id>}:retained        topics retained through a broker with maxRetained set (SET)
+ *                                               (one slot per broker: one script per broker and flush)
  */
 
 export const KEY_NAMESPACE = 'starling'
@@ -249,4 +256,39 @@ export function pluginWillKey (podId: string, clientId: string): string {
 /** The pod id in a `pluginWillKey` (pod ids have no ':'). */
 export function podOfPluginWillKey (key: string): string {
   return key.split(':')[1] ?? ''
+}
+
+/** Hash tag of one broker's quota keys: one slot, so one script reads and writes them together. */
+function quotaTag (brokerId: string): string {
+  return `{q:${brokerId}}`
+}
+
+/** HASH pod id → the pod's live connections of the broker. */
+export function quotaConnectionsKey (brokerId: string): string {
+  return `${keyPrefix()}${quotaTag(brokerId)}:conns`
+}
+
+/** ZSET pod id → when the pod's connection count stops counting (ms, Redis clock) unless renewed. */
+export function quotaLeasesKey (brokerId: string): string {
+  return `${keyPrefix()}${quotaTag(brokerId)}:pods`
+}
+
+/** HASH of the broker's cluster-wide token buckets (publish rate, bytes per second). */
+export function quotaBucketKey (brokerId: string): string {
+  return `${keyPrefix()}${quotaTag(brokerId)}:bucket`
+}
+
+/** HASH of the broker's usage counters in one minute (`minute`: minutes since the epoch). */
+export function usageMinuteKey (brokerId: string, minute: number): string {
+  return `${keyPrefix()}${quotaTag(brokerId)}:m:${minute}`
+}
+
+/** HASH of the broker's usage counters in one hour (`hour`: hours since the epoch). */
+export function usageHourKey (brokerId: string, hour: number): string {
+  return `${keyPrefix()}${quotaTag(brokerId)}:h:${hour}`
+}
+
+/** SET of the topics retained through the broker while it has a maxRetained quota. */
+export function quotaRetainedKey (brokerId: string): string {
+  return `${keyPrefix()}${quotaTag(brokerId)}:retained`
 }
