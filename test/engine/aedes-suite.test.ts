@@ -81,14 +81,25 @@ test('aedes\' own test suite passes against the patched engine, except the liste
       if (!results.has(name)) stale.push(`  ${run.file} › ${JSON.stringify(name)}: no such test in the file any more`)
     }
   }
+  // several listed tests race a connection's close against a publish: one that passed is run
+  // twice more, and is stale only if it passed every time
+  const passedChecks = new Map<string, [string, string][]>()
   for (const run of checkRuns) {
     const results = outcomes(run)
-    for (const d of listed.get(run.file) ?? []) {
-      if (results.get(d.test)?.outcome === 'pass') {
-        stale.push(`  ${run.file} › ${JSON.stringify(d.test)}: passes now, remove it from test/engine/aedes-deviations.ts`)
+    const passing = pairs(run.file).filter(([name]) => results.get(name)?.outcome === 'pass')
+    if (passing.length > 0) passedChecks.set(run.file, passing)
+    if (run.exit === null) unexpected.push(describeExit(run))
+  }
+  const rechecks = [...passedChecks].flatMap(([file, tests]) =>
+    [1, 2].map((): AedesJob => ({ file, tests, mode: 'only', testTimeoutMs: deviationTimeoutMs })))
+  const recheckRuns = (await runAedesJobs(rechecks, concurrency)).map(outcomes)
+  for (const [file, tests] of passedChecks) {
+    for (const [name] of tests) {
+      const runsOfFile = recheckRuns.filter((_, i) => rechecks[i]?.file === file)
+      if (runsOfFile.every((results) => results.get(name)?.outcome === 'pass')) {
+        stale.push(`  ${file} › ${JSON.stringify(name)}: passes now, remove it from test/engine/aedes-deviations.ts`)
       }
     }
-    if (run.exit === null) unexpected.push(describeExit(run))
   }
 
   // some aedes tests are timed tightly (will.js beats its heartbeat every 10 ms) and can fail on

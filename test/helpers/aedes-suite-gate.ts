@@ -11,7 +11,7 @@ type TestFn = (...args: unknown[]) => unknown
 type TestApi = (name?: string, options?: TestOptions | TestFn, fn?: TestFn) => Promise<void>
 
 const require = createRequire(import.meta.url)
-const nodeTest = require('node:test') as { test: TestApi, after: (fn: () => Promise<void>) => void }
+const nodeTest = require('node:test') as { test: TestApi, it: TestApi, after: (fn: () => Promise<void>) => void }
 const original = nodeTest.test
 
 /** [test name, reason] pairs: skipped, or (mode `only`) the only ones run. */
@@ -34,4 +34,5 @@ nodeTest.after(() => new Promise((resolve) => setTimeout(resolve, 300)))
 
 Object.assign(gatedTest, original) // test.skip, test.todo, test.only, test.mock...
 nodeTest.test = gatedTest
+nodeTest.it = gatedTest
 syncBuiltinESMExports()
