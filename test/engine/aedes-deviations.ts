@@ -78,6 +78,38 @@ export const aedesDeviations: readonly AedesDeviation[] = [
     patchRow: 'lib/handlers/connect.js (init)'
   },
   {
+    file: 'connect.js',
+    test: 'clients with zero-byte clientid and clean=false on MQTT 5.0 get an assigned clientId',
+    kind: 'spec',
+    rule: '[MQTT-3.1.3-5] MQTT 5 §3.2.2.3.7',
+    why: 'the assigned client id is `starling` + 15 base-62 characters (23 of [0-9a-zA-Z], which every server must accept); the test expects the `aedes_` prefix',
+    patchRow: 'lib/handlers/connect.js (init, assignClientId)'
+  },
+  {
+    file: 'connect.js',
+    test: 'clients without clientid and clean=true on MQTT 3.1.1 will get a generated clientId',
+    kind: 'spec',
+    rule: '[MQTT-3.1.3-5] MQTT 5 §3.2.2.3.7',
+    why: 'the assigned client id is `starling` + 15 base-62 characters (23 of [0-9a-zA-Z], which every server must accept); the test expects the `aedes_` prefix',
+    patchRow: 'lib/handlers/connect.js (init, assignClientId)'
+  },
+  {
+    file: 'connect.js',
+    test: 'clients with zero-byte clientid and clean=true on MQTT 3.1.1 will get a generated clientId',
+    kind: 'spec',
+    rule: '[MQTT-3.1.3-5] MQTT 5 §3.2.2.3.7',
+    why: 'the assigned client id is `starling` + 15 base-62 characters (23 of [0-9a-zA-Z], which every server must accept); the test expects the `aedes_` prefix',
+    patchRow: 'lib/handlers/connect.js (init, assignClientId)'
+  },
+  {
+    file: 'qos1.js',
+    test: 'remove stored subscriptions after unsubscribe',
+    kind: 'spec',
+    rule: '[MQTT-3.2.2-2]',
+    why: 'a CleanSession 0 session exists after its last UNSUBSCRIBE, so the reconnect gets Session Present 1; aedes derived Session Present from stored subscriptions and the test expects 0',
+    patchRow: 'lib/handlers/connect.js (fetchSubs, restoreSubs, new step recordSession)'
+  },
+  {
     file: 'qos1.js',
     test: 'publish QoS 1 throws error',
     kind: 'internals',
