@@ -173,6 +173,9 @@ function podProcess (pod: PodPlan, slot: number, redisUrl: string, dataDir: stri
         STARLING_LOG_LEVEL: 'warn',
         STARLING_DATA_DIR: join(dataDir, `pod-${slot}`),
         STARLING_SECRET_KEY: 'chaos run secret key, at least thirty-two characters long',
+        // The run is about delivery, not auth: the default broker stays anonymous in cluster mode
+        // (where `auto` means TOKEN once tenancy serves MQTT); loopback only.
+        STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
         ...env
       }, log)
       await until(id, child, () => httpOk(pod.httpPort, '/readyz'), 30_000, log)
