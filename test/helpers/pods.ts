@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
@@ -46,6 +48,9 @@ function portOf (listeners: readonly string[], name: string): number {
 export async function startPod (t: TestContext, id: string, options: PodOptions): Promise<Pod> {
   if (!existsSync(DIST)) throw new Error('dist/ is missing: run `npm run build` before the cluster tests')
   const redisFlag = options.redisUrl !== '' ? ['--redis-url', options.redisUrl] : []
+  // Cluster mode needs the operator secret (auth.secretKey); an embedded pod writes its data
+  // directory (tenancy, generated secret): a private one, never the working directory.
+  const dataDir = mkdtempSync(join(tmpdir(), `starling-pod-${id}-`))
   const child = spawn(process.execPath, [BIN, 'serve', '--node-id', id, ...redisFlag, '--mqtt-port', '0', '--http-port', '0'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -55,6 +60,8 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
       STARLING_LOG_LEVEL: 'info',
       STARLING_DRAIN_SECONDS: '3',
       STARLING_REDIS_START_TIMEOUT_MS: '10000',
+      STARLING_SECRET_KEY: 'cluster test secret key, at least thirty-two characters',
+      STARLING_DATA_DIR: dataDir,
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -76,7 +83,10 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
     child.kill('SIGKILL')
     return await exited
   }
-  t.after(() => kill('SIGKILL'))
+  t.after(async () => {
+    await kill('SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
+  })
 
   const lines = (msg: RegExp): Array<Record<string, unknown>> => out.split('\n').flatMap((line) => {
     if (!line.startsWith('{')) return []
