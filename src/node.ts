@@ -12,6 +12,7 @@ import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
+import { createIdentity, type Identity } from './tenancy/identity.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
@@ -32,6 +33,8 @@ export class StarlingNode {
   readonly broker: Aedes
   readonly listeners: readonly Listener[]
   readonly http: HttpServer
+  /** Namespaces, brokers and tokens (the management API takes `tenancy` and `tokens` from here). */
+  readonly identity: Identity
   readonly #state: MutableState
   /** Cluster mode's Redis emitter, persistence and connections; undefined in embedded mode. */
   readonly #backend: RedisBackend | undefined
@@ -42,6 +45,7 @@ export class StarlingNode {
   private constructor (parts: {
     config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Aedes,
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
+    identity: Identity
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
   }) {
@@ -51,6 +55,7 @@ export class StarlingNode {
     this.broker = parts.broker
     this.listeners = parts.listeners
     this.http = parts.http
+    this.identity = parts.identity
     this.#state = parts.state
     this.#backend = parts.backend
     this.#cluster = parts.cluster
@@ -69,11 +74,15 @@ export class StarlingNode {
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
+    // Namespaces, brokers and tokens: Redis in cluster mode, `dataDir` otherwise.
+    let identity: Identity | undefined
     try {
+      identity = await createIdentity({ config, logger, redis: backend?.settings })
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, groups, identity, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
+      await identity?.close()
       await backend?.close()
       throw err
     }
@@ -100,6 +109,7 @@ export class StarlingNode {
       cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await groups.close()
+      await identity.close()
       await backend?.close()
       throw err
     }
@@ -113,7 +123,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: (broker as unknown as BrokerInternals).connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, cluster, groups })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -188,6 +198,7 @@ export class StarlingNode {
     // time (at least a second), then the pod exits anyway.
     const flushMs = Math.max(1000, deadline - (Date.now() - started))
     await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
+    await this.#bounded(this.identity.close(), flushMs, 'tenancy and token store did not close cleanly')
     await this.#bounded(Promise.resolve(this.#backend?.close()), flushMs, 'redis connections did not close cleanly')
     await this.http.close()
     this.logger.info({ clients: clientsAtStart, ms: Date.now() - started }, 'drained')

@@ -8,6 +8,11 @@ import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
+import { authenticateBrokerClient, clientIdentity, type EndpointBroker } from '../auth/connect-auth.js'
+import { FAILURE_THROTTLE_DEFAULTS, FailureThrottle } from '../auth/failure-throttle.js'
+import { allowsPublish, allowsSubscribe } from '../auth/token-acl.js'
+import { trackTokenSessions } from '../auth/token-sessions.js'
+import type { TenancyStore, TokenAuthority } from '../tenancy/types.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -22,6 +27,10 @@ export interface BrokerDeps {
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
+  /** Tenancy and tokens (src/tenancy/identity.ts): brokers' auth types on CONNECT; without it every CONNECT is anonymous. */
+  readonly identity?: { readonly tenancy: TenancyStore, readonly tokens: TokenAuthority }
+  /** The broker a connection's endpoint (TLS SNI, WebSocket Host) selects, when it selects one. */
+  readonly endpointBroker?: EndpointBroker
 }
 
 /** aedes fields that its type declarations leave out. */
@@ -76,8 +85,21 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   }
 
   const view = broker as unknown as BrokerInternals
+  const identity = deps.identity
+  if (identity !== undefined) {
+    const sessions = trackTokenSessions(broker, { ...identity, logger, clockToleranceSeconds: config.auth.clockToleranceSeconds })
+    broker.once('closed', () => sessions.stop())
+  }
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
+    // Before the id-based steps: a token decides the client id.
+    ...(identity !== undefined
+      ? [authenticateBrokerClient({
+          ...identity,
+          endpointBroker: deps.endpointBroker,
+          throttle: new FailureThrottle({ ...FAILURE_THROTTLE_DEFAULTS, maxDelayMs: config.auth.failureDelayMaxMs })
+        })]
+      : []),
     enforceMaxConnections(view, limits.maxConnections),
     enforceClientIdPolicy(view, config.clientIdConflict, deps.clientIdOwners)
   ], metrics, logger) as unknown as Aedes['authenticate']
@@ -97,6 +119,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
       callback(new Error('publish to this topic is not allowed'))
       return
     }
+    // The token's own topic ACL (also for the client's will, which aedes authorizes here).
+    if (!allowsPublish(clientIdentity(client)?.token?.topicAcl, packet.topic)) {
+      metrics.messagesDropped.inc({ reason: 'acl' })
+      logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by token acl')
+      callback(new Error('publish to this topic is not allowed'))
+      return
+    }
     callback(null)
   }
 
@@ -105,7 +134,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // `$share/...` must not silently become a subscription to a literal topic nobody publishes to.
     const share = isSharedTopic(sub.topic) ? parseShare(sub.topic) : undefined
     const filter = share?.filter ?? sub.topic
-    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (!acl.empty && !acl.allows('subscribe', filter))) {
+    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (!acl.empty && !acl.allows('subscribe', filter)) ||
+        !allowsSubscribe(clientIdentity(client)?.token?.topicAcl, filter)) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
       return

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -117,6 +118,10 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
     const redisUrl = `redis://127.0.0.1:${plan.redisPort}`
     const pods = plan.pods.map((pod) => start(pod.id, process.execPath, [BIN, 'serve', '--node-id', pod.id, '--redis-url', redisUrl,
       '--mqtt-port', String(pod.mqttPort), '--ws-port', String(pod.wsPort), '--http-port', String(pod.httpPort)], {
+      // A throwaway Redis: a throwaway secret for its signing keys, unless the operator gives one.
+      STARLING_SECRET_KEY: randomBytes(32).toString('base64'),
+      // Loopback only, for development: anonymous like the embedded quick start unless asked otherwise.
+      STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
       ...process.env,
       STARLING_MQTT_HOST: '127.0.0.1',
       STARLING_HTTP_HOST: '127.0.0.1',
