@@ -116,10 +116,11 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
     const redis = start('redis', 'redis-server', ['--port', String(plan.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], process.env)
     await waitFor('redis', () => tcpOpen(plan.redisPort), redis, () => interrupted || failed)
     const redisUrl = `redis://127.0.0.1:${plan.redisPort}`
+    // A throwaway Redis: a throwaway secret for its signing keys (the same for every pod), unless the operator gives one.
+    const secretKey = randomBytes(32).toString('base64')
     const pods = plan.pods.map((pod) => start(pod.id, process.execPath, [BIN, 'serve', '--node-id', pod.id, '--redis-url', redisUrl,
       '--mqtt-port', String(pod.mqttPort), '--ws-port', String(pod.wsPort), '--http-port', String(pod.httpPort)], {
-      // A throwaway Redis: a throwaway secret for its signing keys, unless the operator gives one.
-      STARLING_SECRET_KEY: randomBytes(32).toString('base64'),
+      STARLING_SECRET_KEY: secretKey,
       // Loopback only, for development: anonymous like the embedded quick start unless asked otherwise.
       STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
       ...process.env,
