@@ -28,6 +28,8 @@ export type EndpointBroker = (client: Client) => BrokerRecord | undefined
 
 export interface ConnectAuthOptions {
   readonly tenancy: Pick<TenancyStore, 'findBroker'>
+  /** The `default` broker, created again when it is gone (Identity.defaultBroker). */
+  readonly defaultBroker: () => Promise<BrokerRecord>
   readonly tokens: Pick<TokenAuthority, 'verify'>
   readonly throttle: FailureThrottle
   readonly endpointBroker?: EndpointBroker | undefined
@@ -66,16 +68,27 @@ export function authenticateBrokerClient (options: ConnectAuthOptions): ConnectS
   return function authenticateBrokerClient (ctx) {
     const token = connectToken(ctx.username, ctx.password)
     const broker = selectBroker(options, ctx.client, token)
-    if (broker.authType === 'NONE') {
-      identities.set(ctx.client, { broker, token: undefined })
-      return
+    if (broker === undefined) {
+      // The default broker is gone from the cache (Redis emptied): wait for it to be created again.
+      return options.defaultBroker().then(
+        (fallback) => admit(options, ctx.client, fallback, token),
+        (err: unknown) => { throw new StarlingError('STARLING_ERR_NOT_READY', [], { cause: err }) })
     }
-    if (token === undefined) throw new StarlingError('STARLING_ERR_TOKEN_MISSING')
-    return verifyAndBind(options, ctx.client, broker, token)
+    return admit(options, ctx.client, broker, token)
   }
 }
 
-function selectBroker (options: ConnectAuthOptions, client: Client, token: string | undefined): BrokerRecord {
+function admit (options: ConnectAuthOptions, client: Client, broker: BrokerRecord, token: string | undefined): void | Promise<void> {
+  if (broker.authType === 'NONE') {
+    identities.set(client, { broker, token: undefined })
+    return
+  }
+  if (token === undefined) throw new StarlingError('STARLING_ERR_TOKEN_MISSING')
+  return verifyAndBind(options, client, broker, token)
+}
+
+/** The broker of a connection; undefined: the default broker, which the cache does not hold now. */
+function selectBroker (options: ConnectAuthOptions, client: Client, token: string | undefined): BrokerRecord | undefined {
   const endpoint = options.endpointBroker?.(client)
   // On the endpoint of a broker, a token of another broker is refused by its audience in verify().
   if (endpoint !== undefined) return endpoint
@@ -85,11 +98,7 @@ function selectBroker (options: ConnectAuthOptions, client: Client, token: strin
     if (broker === undefined) throw new StarlingError('STARLING_ERR_TOKEN_WRONG_BROKER')
     return broker
   }
-  const fallback = options.tenancy.findBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER)
-  // The default broker is created at start and never deleted by the pod: its absence means
-  // the tenancy cache is not loaded, a server-side condition.
-  if (fallback === undefined) throw new StarlingError('STARLING_ERR_NOT_READY')
-  return fallback
+  return options.tenancy.findBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER)
 }
 
 async function verifyAndBind (options: ConnectAuthOptions, client: Client, broker: BrokerRecord, token: string): Promise<void> {

@@ -12,7 +12,7 @@ import { authenticateBrokerClient, clientIdentity, type EndpointBroker } from '.
 import { FAILURE_THROTTLE_DEFAULTS, FailureThrottle } from '../auth/failure-throttle.js'
 import { allowsPublish, allowsSubscribe } from '../auth/token-acl.js'
 import { trackTokenSessions } from '../auth/token-sessions.js'
-import type { TenancyStore, TokenAuthority } from '../tenancy/types.js'
+import type { BrokerRecord, TenancyStore, TokenAuthority } from '../tenancy/types.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -28,7 +28,7 @@ export interface BrokerDeps {
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
   /** Tenancy and tokens (src/tenancy/identity.ts): brokers' auth types on CONNECT; without it every CONNECT is anonymous. */
-  readonly identity?: { readonly tenancy: TenancyStore, readonly tokens: TokenAuthority }
+  readonly identity?: { readonly tenancy: TenancyStore, readonly tokens: TokenAuthority, readonly defaultBroker: () => Promise<BrokerRecord> }
   /** The broker a connection's endpoint (TLS SNI, WebSocket Host) selects, when it selects one. */
   readonly endpointBroker?: EndpointBroker
 }
@@ -87,7 +87,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
   const view = broker as unknown as BrokerInternals
   const identity = deps.identity
   if (identity !== undefined) {
-    const sessions = trackTokenSessions(broker, { ...identity, logger, clockToleranceSeconds: config.auth.clockToleranceSeconds })
+    const sessions = trackTokenSessions(broker, { tenancy: identity.tenancy, tokens: identity.tokens, logger, clockToleranceSeconds: config.auth.clockToleranceSeconds })
     broker.once('closed', () => sessions.stop())
   }
   broker.authenticate = composeAuthenticate([
@@ -95,7 +95,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Aedes> {
     // Before the id-based steps: a token decides the client id.
     ...(identity !== undefined
       ? [authenticateBrokerClient({
-          ...identity,
+          tenancy: identity.tenancy,
+          tokens: identity.tokens,
+          defaultBroker: identity.defaultBroker,
           endpointBroker: deps.endpointBroker,
           throttle: new FailureThrottle({ ...FAILURE_THROTTLE_DEFAULTS, maxDelayMs: config.auth.failureDelayMaxMs })
         })]
