@@ -116,3 +116,33 @@ test('two pods: a client id moves to another pod only with a valid token for it 
   assert.equal(code, 0x86, 'a token of the retired key is refused')
   await stopClient(await connectClient(t, a.url, { protocolVersion: 5, username: 'x', password: fresh.token }))
 })
+
+test('two pods: Redis restarted empty: the default broker is created again (TOKEN, new keys); new tokens connect, tokens of the lost keys are refused', async (t) => {
+  const redis = await startRedis(t)
+  const [a, b] = await startPods(t, ['pod-a', 'pod-b'], {
+    redisUrl: redis.url,
+    env: { STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'TOKEN', STARLING_AUTH_FAILURE_DELAY_MAX_MS: '0' }
+  }) as [Pod, Pod]
+  const identity = await openIdentity(t, identityConfig({ redis: { url: redis.url }, auth: { secretKey: POD_SECRET_KEY, defaultBrokerAuthType: 'TOKEN' } }))
+  const original = await identity.tenancy.getBroker('default', 'default')
+  const before = await issueOne(identity, original)
+  await stopClient(await connectClient(t, a.url, { protocolVersion: 5, username: 'x', password: before.token }))
+  await redis.stop('SIGKILL')
+  await redis.start()
+  // Every pod and the operator's store race to create it again: one wins, the others read it.
+  await waitFor(() => (identity.tenancy.findBroker('default', 'default')?.id ?? original.id) !== original.id, 10000, 'a new default broker in the store')
+  const broker = identity.tenancy.findBroker('default', 'default') as BrokerRecord
+  assert.equal(broker.authType, 'TOKEN')
+  const after = await issueOne(identity, broker)
+  let connected = false
+  const deadline = Date.now() + 10000
+  while (!connected && Date.now() < deadline) {
+    try {
+      await stopClient(await connectClient(t, b.url, { protocolVersion: 5, username: 'x', password: after.token }))
+      connected = true
+    } catch { await new Promise((resolve) => setTimeout(resolve, 100)) }
+  }
+  assert.ok(connected, 'a token of the new default broker connects once the pod is ready again')
+  await stopClient(await connectClient(t, a.url, { protocolVersion: 5, username: 'x', password: after.token }))
+  assert.equal(await refusedCode(a.url, { protocolVersion: 5, username: 'x', password: before.token }), 0x86)
+})
