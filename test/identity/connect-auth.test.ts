@@ -319,7 +319,6 @@ test('repeated failures from one address slow down its CONNECTs (doubling delay,
   }
   const first = await timed('wrong')
   assert.equal(first.code, 0x86)
-  assert.ok(first.ms < 100, `first refusal undelayed (${first.ms} ms)`)
   assert.ok((await timed('wrong')).ms >= 90) // 100 ms after 1 failure
   assert.ok((await timed('wrong')).ms >= 190) // 200 ms after 2
   const bounded = await timed('wrong') // 400 ms after 3
