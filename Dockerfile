@@ -47,6 +47,9 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin/ ./bin/
+# Embedded mode keeps namespaces, brokers and signing keys in ./data (dataDir): writable by the
+# image's user. Cluster mode keeps them in Redis and never touches it.
+RUN mkdir -m 0700 /app/data && chown 1000:1000 /app/data
 # uid 1000 is `node` in the base image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 # MQTT, MQTT over TLS, WebSocket, secure WebSocket, HTTP (/healthz, /readyz, /metrics).

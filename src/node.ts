@@ -16,16 +16,13 @@ import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { redisClientObserver } from './metrics/redis-client.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 import { orTimedOut, TIMED_OUT } from './util/timeout.js'
-import type { FindBroker } from './tenancy/select.js'
-import type { QuotaHooks } from './quotas/steps.js'
+import { clientIdentity } from './auth/connect-auth.js'
+import { createQuotaEngine, quotaSteps, usageSource, type QuotaEngine } from './quotas/index.js'
+import { createIdentity, type Identity } from './tenancy/identity.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
   readonly metrics?: BrokerMetrics
-  /** Existing brokers by name (the tenancy store's findBroker); absent: only the default broker. */
-  readonly findBroker?: FindBroker
-  /** Per-broker quotas (`quotaSteps` of src/quotas); absent: none enforced. */
-  readonly quotas?: QuotaHooks
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
@@ -42,6 +39,10 @@ export class StarlingNode {
   readonly broker: Engine
   readonly listeners: readonly Listener[]
   readonly http: HttpServer
+  /** Namespaces, brokers and tokens (the management API takes `tenancy` and `tokens` from here). */
+  readonly identity: Identity
+  /** Per-broker quotas and usage (src/quotas): Redis in cluster mode, this process otherwise. */
+  readonly quotas: QuotaEngine
   readonly #state: MutableState
   /** Cluster mode's Redis emitter, persistence and connections; undefined in embedded mode. */
   readonly #backend: RedisBackend | undefined
@@ -52,6 +53,8 @@ export class StarlingNode {
   private constructor (parts: {
     config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Engine,
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
+    identity: Identity
+    quotas: QuotaEngine
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
   }) {
@@ -61,6 +64,8 @@ export class StarlingNode {
     this.broker = parts.broker
     this.listeners = parts.listeners
     this.http = parts.http
+    this.identity = parts.identity
+    this.quotas = parts.quotas
     this.#state = parts.state
     this.#backend = parts.backend
     this.#cluster = parts.cluster
@@ -79,11 +84,20 @@ export class StarlingNode {
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
+    // Namespaces, brokers and tokens: Redis in cluster mode, `dataDir` otherwise.
+    let identity: Identity | undefined
+    // Per-broker quotas and usage, for the broker each client's CONNECT chose.
+    let quotaEngine: QuotaEngine | undefined
     try {
+      identity = await createIdentity({ config, logger, redis: backend?.settings })
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      quotaEngine = createQuotaEngine({ config, logger, redis: backend?.settings, registry: metrics.registry })
+      const quotas = quotaSteps(quotaEngine, (client) => clientIdentity(client)?.broker)
+      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
+      await quotaEngine?.close()
+      await identity?.close()
       await backend?.close()
       throw err
     }
@@ -112,6 +126,7 @@ export class StarlingNode {
         members: async () => await state.registry?.members() ?? [],
         adminTokens: resolveAdminTokens(config.api, process.env),
         metricsBearerToken: config.metrics.bearerToken,
+        management: { tenancy: identity.tenancy, tokens: identity.tokens, usage: usageSource(quotaEngine) },
         logger
       })
     } catch (err) {
@@ -119,6 +134,8 @@ export class StarlingNode {
       cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await groups.close()
+      await quotaEngine.close()
+      await identity.close()
       await backend?.close()
       throw err
     }
@@ -132,7 +149,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -200,6 +217,9 @@ export class StarlingNode {
     // time (at least a second), then the pod exits anyway.
     const flushMs = Math.max(1000, deadline - (Date.now() - started))
     await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
+    // Gone clients' connection counts leave the cluster-wide quota at once.
+    await this.#bounded(this.quotas.close(), flushMs, 'quota counts did not close cleanly')
+    await this.#bounded(this.identity.close(), flushMs, 'tenancy and token store did not close cleanly')
     await this.#bounded(Promise.resolve(this.#backend?.close()), flushMs, 'redis connections did not close cleanly')
     await this.http.close()
     this.logger.info({ clients: clientsAtStart, ms: Date.now() - started }, 'drained')

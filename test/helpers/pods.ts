@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url'
 const BIN = fileURLToPath(new URL('../../bin/starling.js', import.meta.url))
 const DIST = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
+/** `STARLING_SECRET_KEY` of test pods (a test's own identity store on the same Redis needs it too). */
+export const POD_SECRET_KEY = 'test pods secret key, at least thirty-two characters'
+
 /** One `starling serve` process on loopback. */
 export interface Pod {
   readonly id: string
@@ -60,8 +63,12 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
       STARLING_LOG_LEVEL: 'info',
       STARLING_DRAIN_SECONDS: '3',
       STARLING_REDIS_START_TIMEOUT_MS: '10000',
-      STARLING_SECRET_KEY: 'cluster test secret key, at least thirty-two characters',
+      // Cluster pods encrypt brokers' signing keys with it (required); one for every pod of a test.
+      STARLING_SECRET_KEY: POD_SECRET_KEY,
       STARLING_DATA_DIR: dataDir,
+      // Cluster mode makes the default broker TOKEN; tests of other areas connect anonymously.
+      // Identity tests set TOKEN here.
+      STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']
