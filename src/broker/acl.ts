@@ -1,7 +1,7 @@
 import type { Client } from 'aedes'
 import type { AclRule } from '../config/schema.js'
 import type { TopicAclClaims } from '../tenancy/types.js'
-import { filterMayMatchAllowed, topicCheck, type Policy, type RuleList } from './acl-policy.js'
+import { filterMayMatchAllowed, grantOnlyDefault, topicCheck, type Policy, type RuleList } from './acl-policy.js'
 
 /**
  * Per-client access control, Mosquitto's model: a subscription is granted when its filter can
@@ -67,10 +67,7 @@ export class TopicAcl {
     this.#read = new VerdictCache(topicCheck(read))
   }
 
-  /** No rule can refuse anything: the hooks skip it. */
-  get open (): boolean {
-    return this.#publishPolicy.length === 0 && this.#readPolicy.length === 0
-  }
+
 
   /** A PUBLISH to this topic name. */
   mayPublish (topic: string): boolean {
@@ -117,7 +114,12 @@ export class ClientAcls {
     this.#source = source
   }
 
-  /** Could any client be refused anything? If not, the broker installs no delivery check. */
+  /**
+   * Could any client be refused a publish or a delivery? If not, the broker installs no delivery
+   * check. Subscriptions are always checked: the grant-only topics (`$SYS`, `$trigger`) are
+   * refused without a grant, and only a filter naming them can match them [MQTT-4.7.2-1], so
+   * refusing the subscription keeps their messages away without a per-message check.
+   */
   get restricts (): boolean {
     return this.#rules.length > 0 || this.#source !== undefined
   }
@@ -133,6 +135,8 @@ export class ClientAcls {
       const read = [staticRuleList(this.#rules, 'subscribe'), staticRuleList(rules, 'subscribe')]
       if (token?.publish !== undefined) publish.push(allowListRuleList(token.publish))
       if (token?.subscribe !== undefined) read.push(allowListRuleList(token.subscribe))
+      // `$SYS/...` and `$trigger/...` are read only with a grant in one of these lists
+      read.push(grantOnlyDefault(read))
       acl = new TopicAcl(restrictive(publish), restrictive(read))
       if (this.#identities.size >= ACL_IDENTITIES) this.#identities.delete(this.#identities.keys().next().value as string)
       this.#identities.set(key, acl)

@@ -130,7 +130,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     const share = isSharedTopic(sub.topic) ? parseShare(sub.topic) : undefined
     const filter = share?.filter ?? sub.topic
     // Granted when the filter can match a topic the client may read; delivery checks each message.
-    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (acls.restricts && !acls.of(client).maySubscribe(filter))) {
+    // Always asked: `$SYS/...` and `$trigger/...` need a grant even with no rule (src/broker/acl-policy.ts).
+    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || !acls.of(client).maySubscribe(filter)) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
       return

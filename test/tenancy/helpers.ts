@@ -36,6 +36,9 @@ export interface TenancyNode {
   tls (broker?: BrokerEntry, options?: IClientOptions): [string, IClientOptions]
 }
 
+/** The tenancy tests watch `$SYS` and `$trigger`, which need a grant (README "Access control"). */
+const SERVER_TOPIC_GRANTS = [{ action: 'subscribe', topic: '$SYS/#', allow: true }, { action: 'subscribe', topic: '$trigger/#', allow: true }]
+
 /** An in-process node with TCP, TLS and WS listeners on loopback and the given brokers. */
 export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[] } = {}): Promise<TenancyNode> {
   const pki = options.pki ?? makeTestPki(t)
@@ -55,6 +58,7 @@ export async function startTenancyNode (t: TestContext, options: { nodeId?: stri
       'cluster.heartbeatMs': 500,
       drainSeconds: 2,
       'log.level': 'debug',
+      acl: SERVER_TOPIC_GRANTS,
       ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {})
     }
   })
