@@ -1,6 +1,8 @@
 import type { Client } from 'aedes'
 import type { AclRule } from '../config/schema.js'
 import type { TopicAclClaims } from '../tenancy/types.js'
+import { StarlingError } from '../errors.js'
+import type { ConnectStep } from './connect-guard.js'
 import { filterMayMatchAllowed, grantOnlyDefault, topicCheck, type Policy, type RuleList } from './acl-policy.js'
 
 /**
@@ -152,5 +154,19 @@ export class ClientAcls {
       this.#byClient.set(client, acl)
     }
     return acl
+  }
+}
+
+/**
+ * The CONNECT step that checks the will: the broker publishes it for the client, so its topic
+ * must pass the client's publish rules, checked now rather than only when the will is due (the
+ * check at publication stays, for wills stored before a rule changed). Refused with CONNACK 0x87
+ * Not authorized (MQTT 5 §3.2.2.2) / return code 5 (3.1.1 §3.2.2.3). Runs after the steps that
+ * decide the client's identity (its ACL is resolved here and kept for the connection).
+ */
+export function authorizeWill (mayPublish: (client: Client, topic: string) => boolean): ConnectStep {
+  return function authorizeWill (ctx) {
+    const will = ctx.client._will
+    if (will !== null && will !== undefined && !mayPublish(ctx.client, will.topic)) throw new StarlingError('STARLING_ERR_WILL_DENIED')
   }
 }

@@ -3,7 +3,7 @@ import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
-import { ClientAcls } from './acl.js'
+import { authorizeWill, ClientAcls } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
@@ -96,20 +96,25 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     broker.published = (packet, _client, done) => groups.published(packet, done)
   }
 
+  // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
+  // `$share/...` names subscriptions, never a topic: a message published to it would reach
+  // offline members as if through an ordinary subscription [MQTT-4.8.2].
+  const reservedForPublish = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic)
+
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
     // First the topic space (the steps after it see the tenant-scoped client id): src/tenancy.
     tenantStep({ findBroker: deps.findBroker ?? noBrokers, domain: config.tenancy.domain }),
+    // After every step that decides the client's identity (and so its ACL), before any step that
+    // takes something for it (connection slot, client id claim, quota).
+    authorizeWill((client, topic) => !reservedForPublish(topic) && (!acls.restricts || acls.of(client).mayPublish(topic))),
     enforceMaxConnections(broker, limits.maxConnections),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners),
     ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
   ], metrics, logger)
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-    // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
-    // `$share/...` names subscriptions, never a topic: a message published to it would reach
-    // offline members as if through an ordinary subscription [MQTT-4.8.2].
-    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic)) {
+    if (reservedForPublish(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return

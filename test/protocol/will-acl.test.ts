@@ -23,6 +23,13 @@ for (const protocolVersion of [4, 5] as const) {
     assert.equal(node.node.broker.clients[`wd${protocolVersion}`], undefined)
   })
 
+  test(`${v}: with no ACL rule a will into $SYS or to a $share name is refused too`, async (t) => {
+    const node = await startTestNode(t)
+    for (const topic of ['$SYS/x/state', '$share/g/t']) {
+      assert.equal(await refusedCode(node.url, { protocolVersion, clientId: `wsys${protocolVersion}`, will: will(topic) }), protocolVersion === 5 ? 0x87 : 5, topic)
+    }
+  })
+
   test(`${v}: a will on an allowed topic connects and is published; a subscribe-only deny does not refuse it`, async (t) => {
     const node = await startTestNode(t, ACL)
     const watcher = await connectClient(t, node.url, { protocolVersion, clientId: `ww${protocolVersion}` })
