@@ -9,6 +9,7 @@ import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
+import { mountLength } from './topics.js'
 import { tenantStep } from '../tenancy/context.js'
 import type { FindBroker } from '../tenancy/select.js'
 import type { QuotaHooks } from '../quotas/steps.js'
@@ -47,6 +48,16 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // Each client's rules: the config file's today; the identity step adds a ClientAclSource here
   // (its tenant broker's rules, its token's topic ACL), intersected with them.
   const acls = new ClientAcls(config.acl)
+  const deniedAtDelivery = metrics.messagesDropped.labels('acl')
+  // The config file's rules alone, which every client's ACL includes (judged on the client's own
+  // topic, without its tenant mount, as its PUBLISH and SUBSCRIBE are).
+  const sharedAcl = acls.resolve()
+  const readableByEveryone = (_clientId: string, packet: { readonly topic?: string }): boolean => {
+    const topic = packet.topic ?? ''
+    if (sharedAcl.mayRead(topic.slice(mountLength(topic)))) return true
+    deniedAtDelivery.inc()
+    return false
+  }
 
   // Throws STARLING_ERR_ENGINE_UNPATCHED on an aedes without our patch.
   const broker = createEngine({
@@ -85,7 +96,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // aedes sets up its persistence (ours or its in-memory default) in listen(); wrap whichever it is.
     wrapPersistence: (persistence) => withQueueLimit(persistence, {
       maxQueued: limits.maxQueuedMessages,
-      onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages)
+      onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages),
+      // An offline session is not queued what the config file's rules (every client's) deny it;
+      // its own rules (tenant broker, token) are known only while it is connected.
+      ...(config.acl.length > 0 ? { readable: readableByEveryone } : {})
     })
   })
   const groups = deps.groups
@@ -148,9 +162,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // shared-group messages, wills): a topic the client may not read is never sent. Not installed
   // when no client can be refused anything, so an empty ACL costs nothing per message.
   if (acls.restricts) {
-    const deniedAtDelivery = metrics.messagesDropped.labels('acl')
     broker.authorizeForward = function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-      if (acls.of(client).mayRead(packet.topic)) return packet
+      // A tenant client's topic without its mount: the rules name the client's own topics
+      const topic = packet.topic
+      if (acls.of(client).mayRead(topic.slice(mountLength(topic)))) return packet
       deniedAtDelivery.inc()
       return null
     }

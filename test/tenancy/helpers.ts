@@ -40,7 +40,7 @@ export interface TenancyNode {
 const SERVER_TOPIC_GRANTS = [{ action: 'subscribe', topic: '$SYS/#', allow: true }, { action: 'subscribe', topic: '$trigger/#', allow: true }]
 
 /** An in-process node with TCP, TLS and WS listeners on loopback and the given brokers. */
-export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[] } = {}): Promise<TenancyNode> {
+export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[], acl?: readonly object[] } = {}): Promise<TenancyNode> {
   const pki = options.pki ?? makeTestPki(t)
   const config = loadConfig({
     overrides: {
@@ -58,7 +58,7 @@ export async function startTenancyNode (t: TestContext, options: { nodeId?: stri
       'cluster.heartbeatMs': 500,
       drainSeconds: 2,
       'log.level': 'debug',
-      acl: SERVER_TOPIC_GRANTS,
+      acl: [...(options.acl ?? []), ...SERVER_TOPIC_GRANTS],
       ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {})
     }
   })
