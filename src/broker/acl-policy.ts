@@ -87,6 +87,29 @@ export function topicAllowed (policy: Policy, topic: string): boolean {
   return topicCheck(policy)(topic)
 }
 
+/**
+ * The broker's own topics: `$SYS/...` (aedes' and Starling's events and metrics) and
+ * `$trigger/...` (event topics). A client reads them only with an explicit grant, an allow rule
+ * naming them in one of its rule sets (operators' tokens, `allow subscribe $SYS/#` in the config);
+ * `allow #` never reaches them anyway [MQTT-4.7.2-1].
+ */
+export const GRANT_ONLY_ROOTS: readonly string[] = ['$SYS', '$trigger']
+
+function grantOnly (filter: string): boolean {
+  const slash = filter.indexOf('/')
+  return GRANT_ONLY_ROOTS.includes(slash === -1 ? filter : filter.slice(0, slash))
+}
+
+/**
+ * The built-in default of a read policy: one more list that denies the grant-only topics except
+ * where an allow rule of `lists` names them (first match wins, so those grants come first). A
+ * deny in any list still applies (the intersection), so a grant lifts only the default.
+ */
+export function grantOnlyDefault (lists: readonly RuleList[]): RuleList {
+  const grants = lists.flatMap((list) => list.rules.filter((rule) => rule.allow && grantOnly(rule.filter)))
+  return { rules: [...grants, ...GRANT_ONLY_ROOTS.map((root) => ({ filter: `${root}/#`, allow: false }))], otherwise: true }
+}
+
 /** Steps one subscription check may take before it stops and grants (see filterMayMatchAllowed). */
 export const SEARCH_BUDGET = 20_000
 

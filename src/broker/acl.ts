@@ -1,7 +1,9 @@
 import type { Client } from './engine.js'
 import type { AclRule } from '../config/schema.js'
 import type { TopicAclClaims } from '../tenancy/types.js'
-import { filterMayMatchAllowed, topicCheck, type Policy, type RuleList } from './acl-policy.js'
+import { StarlingError } from '../errors.js'
+import type { ConnectStep } from './connect-guard.js'
+import { filterMayMatchAllowed, grantOnlyDefault, topicCheck, type Policy, type RuleList } from './acl-policy.js'
 
 /**
  * Per-client access control, Mosquitto's model: a subscription is granted when its filter can
@@ -67,10 +69,7 @@ export class TopicAcl {
     this.#read = new VerdictCache(topicCheck(read))
   }
 
-  /** No rule can refuse anything: the hooks skip it. */
-  get open (): boolean {
-    return this.#publishPolicy.length === 0 && this.#readPolicy.length === 0
-  }
+
 
   /** A PUBLISH to this topic name. */
   mayPublish (topic: string): boolean {
@@ -117,7 +116,12 @@ export class ClientAcls {
     this.#source = source
   }
 
-  /** Could any client be refused anything? If not, the broker installs no delivery check. */
+  /**
+   * Could any client be refused a publish or a delivery? If not, the broker installs no delivery
+   * check. Subscriptions are always checked: the grant-only topics (`$SYS`, `$trigger`) are
+   * refused without a grant, and only a filter naming them can match them [MQTT-4.7.2-1], so
+   * refusing the subscription keeps their messages away without a per-message check.
+   */
   get restricts (): boolean {
     return this.#rules.length > 0 || this.#source !== undefined
   }
@@ -133,6 +137,8 @@ export class ClientAcls {
       const read = [staticRuleList(this.#rules, 'subscribe'), staticRuleList(rules, 'subscribe')]
       if (token?.publish !== undefined) publish.push(allowListRuleList(token.publish))
       if (token?.subscribe !== undefined) read.push(allowListRuleList(token.subscribe))
+      // `$SYS/...` and `$trigger/...` are read only with a grant in one of these lists
+      read.push(grantOnlyDefault(read))
       acl = new TopicAcl(restrictive(publish), restrictive(read))
       if (this.#identities.size >= ACL_IDENTITIES) this.#identities.delete(this.#identities.keys().next().value as string)
       this.#identities.set(key, acl)
@@ -148,5 +154,19 @@ export class ClientAcls {
       this.#byClient.set(client, acl)
     }
     return acl
+  }
+}
+
+/**
+ * The CONNECT step that checks the will: the broker publishes it for the client, so its topic
+ * must pass the client's publish rules, checked now rather than only when the will is due (the
+ * check at publication stays, for wills stored before a rule changed). Refused with CONNACK 0x87
+ * Not authorized (MQTT 5 §3.2.2.2) / return code 5 (3.1.1 §3.2.2.3). Runs after the steps that
+ * decide the client's identity (its ACL is resolved here and kept for the connection).
+ */
+export function authorizeWill (mayPublish: (client: Client, topic: string) => boolean): ConnectStep {
+  return function authorizeWill (ctx) {
+    const will = ctx.client._will
+    if (will !== null && will !== undefined && !mayPublish(ctx.client, will.topic)) throw new StarlingError('STARLING_ERR_WILL_DENIED')
   }
 }

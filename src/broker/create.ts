@@ -3,7 +3,7 @@ import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
-import { ClientAcls, type ClientAclInputs } from './acl.js'
+import { authorizeWill, ClientAcls, type ClientAclInputs } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
@@ -57,6 +57,16 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // Each client's rules: the config file's, intersected with its token's topic ACL (TOKEN and
   // JWKS brokers: filters it may publish to and subscribe within).
   const acls = new ClientAcls(config.acl, deps.identity === undefined ? undefined : tokenAclOf)
+  const deniedAtDelivery = metrics.messagesDropped.labels('acl')
+  // The config file's rules alone, which every client's ACL includes (judged on the client's own
+  // topic, without its tenant mount, as its PUBLISH and SUBSCRIBE are).
+  const sharedAcl = acls.resolve()
+  // Not counted as a drop: a connected persistent session is queued the message too and counts
+  // it when its delivery is refused; an offline one simply never gets it.
+  const readableByEveryone = (_clientId: string, packet: { readonly topic?: string }): boolean => {
+    const topic = packet.topic ?? ''
+    return sharedAcl.mayRead(unmountTopic(topic))
+  }
 
   // Throws STARLING_ERR_ENGINE_UNPATCHED on an aedes without our patch.
   const broker = createEngine({
@@ -95,7 +105,10 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // aedes sets up its persistence (ours or its in-memory default) in listen(); wrap whichever it is.
     wrapPersistence: (persistence) => withQueueLimit(persistence, {
       maxQueued: limits.maxQueuedMessages,
-      onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages)
+      onDrop: queueFullReporter(metrics.messagesDropped, logger, limits.maxQueuedMessages),
+      // An offline session is not queued what the config file's rules (every client's) deny it;
+      // its own rules (tenant broker, token) are known only while it is connected.
+      ...(config.acl.length > 0 ? { readable: readableByEveryone } : {})
     })
   })
   const groups = deps.groups
@@ -105,6 +118,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // every matching group's queue.
     broker.published = (packet, _client, done) => groups.published(packet, done)
   }
+
+  // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
+  // `$share/...` names subscriptions, never a topic: a message published to it would reach
+  // offline members as if through an ordinary subscription [MQTT-4.8.2].
+  const reservedForPublish = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic)
 
   const identity = deps.identity
   if (identity !== undefined) {
@@ -126,16 +144,16 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       : []),
     // Then the broker's topic space (the steps after it see the tenant-scoped client id): src/tenancy.
     tenantStep({ findBroker: identity?.tenancy.findBroker.bind(identity.tenancy) ?? noBrokers, domain: config.tenancy.domain, chosen: (client) => clientIdentity(client)?.broker }),
+    // After every step that decides the client's identity (and so its ACL), before any step that
+    // takes something for it (connection slot, client id claim, quota).
+    authorizeWill((client, topic) => !reservedForPublish(topic) && (!acls.restricts || acls.of(client).mayPublish(topic))),
     enforceMaxConnections(broker, limits.maxConnections),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners),
     ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
   ], metrics, logger)
 
   broker.authorizePublish = function authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-    // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
-    // `$share/...` names subscriptions, never a topic: a message published to it would reach
-    // offline members as if through an ordinary subscription [MQTT-4.8.2].
-    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic)) {
+    if (reservedForPublish(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
@@ -156,7 +174,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     const share = isSharedTopic(sub.topic) ? parseShare(sub.topic) : undefined
     const filter = share?.filter ?? sub.topic
     // Granted when the filter can match a topic the client may read; delivery checks each message.
-    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (acls.restricts && !acls.of(client).maySubscribe(filter))) {
+    // Always asked: `$SYS/...` and `$trigger/...` need a grant even with no rule (src/broker/acl-policy.ts).
+    if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || !acls.of(client).maySubscribe(filter)) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
       return
@@ -168,7 +187,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // shared-group messages, wills): a topic the client may not read is never sent. Not installed
   // when no client can be refused anything, so an empty ACL costs nothing per message.
   if (acls.restricts) {
-    const deniedAtDelivery = metrics.messagesDropped.labels('acl')
     broker.authorizeForward = function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
       // The client's own topic: a tenant's rules do not name its mount.
       if (acls.of(client).mayRead(unmountTopic(packet.topic))) return packet

@@ -36,6 +36,8 @@ export interface Client extends aedesModule.Client {
   readonly subscriptions: Readonly<Record<string, ClientSubscription | undefined>>
   /** Our patch: number of subscriptions (kept for the overlap merge). */
   readonly _subCount?: number
+  /** The will of the CONNECT being handled (aedes sets it before the authenticate hook; `will` once stored). */
+  readonly _will?: { readonly topic: string } | null
   /**
    * Server-initiated disconnect (v5: DISCONNECT with `reasonCode`). Our patch: `keepWill` neither
    * publishes nor deletes the will (a restart of the connection, src/cluster/resync.ts).

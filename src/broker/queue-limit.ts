@@ -22,6 +22,11 @@ export interface QueueLimitOptions {
   readonly maxQueued: number
   /** Called once per message dropped for a session (count it, log it). */
   readonly onDrop: (clientId: string) => void
+  /**
+   * Whether the session may ever read this message (the ACL rules every client shares): one it
+   * may not is not queued for it, so it takes no place (its replay would drop it anyway).
+   */
+  readonly readable?: (clientId: string, packet: QueuedPacket) => boolean
   /** Re-read a session's queue length from the persistence after this long (ms). */
   readonly recountMs?: number
   readonly now?: () => number
@@ -94,7 +99,9 @@ export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, o
 
   /** Enqueues the message for the sessions with room; the rest drop it. */
   const enqueue = (subs: readonly Sub[], packet: QueuedPacket): Promise<void> => {
+    const readable = options.readable
     const admitted = subs.filter((sub) => {
+      if (readable !== undefined && !readable(sub.clientId, packet)) return false
       if (admit(sub.clientId)) return true
       remember(messageKey(sub.clientId, packet))
       options.onDrop(sub.clientId)

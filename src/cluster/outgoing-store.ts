@@ -143,21 +143,30 @@ export class OutgoingStore {
       if (known !== undefined) Object.assign(packet, splitRef(known.ref))
       const blob = serialize(storedPubrel(packet))
       const ref = await this.#submit(client.id, 'r', [messageId, known?.ref ?? '', blob])
-      if (ref === null || ref === undefined) throw new StarlingError('STARLING_ERR_REDIS_SCRIPT', ['outgoing queue', `no stored message for packet id ${messageId}`])
+      // Nothing stored under that id (a PUBREL replayed after its PUBCOMP): as aedes' in-memory store
+      if (ref === null || ref === undefined) throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [`with packet id ${messageId}`])
       const refText = ref.toString()
       if (known === undefined) Object.assign(packet, splitRef(refText))
       this.#remember(key, refText, packet)
       return
     }
     const ref = refOf(packet)
-    const known = this.#inflight.get(key)
-    // A resend from the stored queue with its stored id: Redis has that mapping already.
-    if (known !== undefined && known.stored && known.ref === ref) {
-      known.packet = packet
+    const entry = this.#remember(key, ref, packet)
+    const update = this.#submit(client.id, 'u', [ref, messageId])
+    if (packet.dup === true) {
+      // A resend from the stored queue on session resumption (aedes sets DUP=1 only there): the
+      // client may have acknowledged its original packet id since the queue was read. Redis runs
+      // this after that PUBACK's clear (same connection, call order), so its answer says whether
+      // the message is still stored; a gone one is skipped by the replay [MQTT-4.4.0-1]. One round
+      // trip per resent message (those in flight when the connection dropped), never per first delivery.
+      if (await update !== 1) {
+        this.#inflight.delete(key)
+        throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [ref])
+      }
+      entry.stored = true
       return
     }
-    const entry = this.#remember(key, ref, packet)
-    const stored = this.#submit(client.id, 'u', [ref, messageId]).then(() => { entry.stored = true })
+    const stored = update.then(() => { entry.stored = true })
     if (packet.qos === 2) {
       await stored // exactly once: the id must be stored before the PUBLISH goes out
       return

@@ -53,7 +53,8 @@ async function cluster (t: TestContext, options: { cluster?: boolean } = {}): Pr
   const redis = await startRedis(t, options)
   const topology = options.cluster === true ? { 'redis.cluster.nodes': [`127.0.0.1:${redis.port}`] } : { 'redis.url': redis.url }
   const pod = async (nodeId: string): Promise<TestNode> => {
-    const node = await startTestNode(undefined, { nodeId, 'log.level': 'info', ...topology })
+    // `$SYS` needs a grant (README "Access control"): one case reads a retained `$SYS` message
+    const node = await startTestNode(undefined, { nodeId, 'log.level': 'info', acl: [{ action: 'subscribe', topic: '$SYS/#', allow: true }], ...topology })
     pods.push(node)
     return node
   }

@@ -58,7 +58,7 @@ export const aedesDeviations: readonly AedesDeviation[] = [
     test: 'offline message support for direct publish',
     kind: 'spec',
     rule: '[MQTT-4.4.0-1]',
-    why: 'the unacknowledged message keeps its packet id on the resumed session, so the test\'s PUBACK of that id acknowledges it and it is not sent again (aedes resent it under a new id); see also the known issue in the runner\'s report',
+    why: 'the unacknowledged message keeps its packet id on the resumed session, so the test\'s PUBACK of that id acknowledges it and the replay skips it, keeping the connection; the test waits for it to be resent under a new id, as aedes did',
     patchRow: 'lib/handlers/connect.js (emptyQueue)'
   },
   {

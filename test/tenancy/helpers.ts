@@ -40,6 +40,10 @@ export interface TenancyNode {
   tls (broker?: BrokerEntry, options?: IClientOptions): [string, IClientOptions]
 }
 
+/** The tenancy tests watch `$SYS` and `$trigger`, which need a grant (README "Access control"). */
+const SERVER_TOPIC_GRANTS = [{ action: 'subscribe', topic: '$SYS/#', allow: true }, { action: 'subscribe', topic: '$trigger/#', allow: true }]
+
+
 /** Creates the anonymous (NONE) brokers in the node's store, unless another pod of the test did. */
 async function ensureBrokers (node: StarlingNode, brokers: readonly BrokerEntry[]): Promise<void> {
   const exists = (err: unknown): void => { if (!isStarlingError(err, 'STARLING_ERR_TENANCY_EXISTS')) throw err }
@@ -54,7 +58,7 @@ async function ensureBrokers (node: StarlingNode, brokers: readonly BrokerEntry[
 }
 
 /** An in-process node with TCP, TLS and WS listeners on loopback and the given brokers (created in its store). */
-export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[] } = {}): Promise<TenancyNode> {
+export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[], acl?: readonly object[] } = {}): Promise<TenancyNode> {
   const pki = options.pki ?? makeTestPki(t)
   const config = loadConfig({
     overrides: {
@@ -75,6 +79,7 @@ export async function startTenancyNode (t: TestContext, options: { nodeId?: stri
       dataDir: tempDataDir(t),
       'auth.secretKey': TEST_SECRET,
       'auth.defaultBrokerAuthType': 'NONE',
+      acl: [...(options.acl ?? []), ...SERVER_TOPIC_GRANTS],
       ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {})
     }
   })

@@ -171,12 +171,29 @@ test("ClientAcls: a tenant broker's rules and a token, both intersected with the
   assert.ok(!acl.mayPublish('b/x') && acl.mayPublish('a/x'), 'no publish list in the token')
 })
 
-test('ClientAcls: no rules and no token source restrict nothing', () => {
+test('ClientAcls: no rules and no token source restrict nothing but the grant-only $SYS and $trigger', () => {
   const acls = new ClientAcls([])
-  assert.equal(acls.restricts, false)
+  assert.equal(acls.restricts, false, 'no delivery check installed')
   const acl = acls.resolve()
-  assert.ok(acl.open)
-  assert.ok(acl.maySubscribe('#') && acl.mayRead('$SYS/x') && acl.mayPublish('a'))
+  assert.ok(acl.maySubscribe('#') && acl.maySubscribe('$app/#') && acl.mayRead('$app/x') && acl.mayPublish('a'))
+  for (const filter of ['$SYS/#', '$SYS', '$SYS/+/heartbeat', '$trigger/#', '$trigger/a/b']) assert.ok(!acl.maySubscribe(filter), filter)
+  assert.ok(!acl.mayRead('$SYS/x') && !acl.mayRead('$trigger/x'))
+})
+
+test('ClientAcls: a grant in any rule set lifts the $SYS / $trigger default; a deny in any set still applies', () => {
+  const config = new ClientAcls([{ action: 'subscribe', topic: '$SYS/#', allow: true }])
+  assert.ok(config.resolve().maySubscribe('$SYS/#'))
+  assert.ok(!config.resolve().maySubscribe('$trigger/#'), 'a $SYS grant is not a $trigger grant')
+  assert.ok(!new ClientAcls([{ action: 'subscribe', topic: '#', allow: true }]).resolve().maySubscribe('$SYS/#'), 'allow # is no grant [MQTT-4.7.2-1]')
+  assert.ok(!new ClientAcls([{ action: 'publish', topic: '$SYS/#', allow: true }]).resolve().maySubscribe('$SYS/#'), 'a publish rule is no read grant')
+  assert.ok(new ClientAcls([{ action: 'all', topic: '$trigger/+/x', allow: true }]).resolve().maySubscribe('$trigger/a/x'))
+
+  const acls = new ClientAcls([{ action: 'subscribe', topic: '$SYS/secret/#', allow: false }])
+  const operator = acls.resolve({ token: { subscribe: ['$SYS/#', 'a/#'] } })
+  assert.ok(operator.maySubscribe('$SYS/#') && operator.mayRead('$SYS/pod/x'), "the token's grant")
+  assert.ok(!operator.mayRead('$SYS/secret/x'), "the config file's deny")
+  assert.ok(!acls.resolve({ token: { subscribe: ['#'] } }).maySubscribe('$SYS/#'))
+  assert.ok(acls.resolve({ rules: [{ action: 'subscribe', topic: '$trigger/#', allow: true }] }).maySubscribe('$trigger/#'), "a tenant broker's grant")
 })
 
 test('verdict caches stay bounded and correct past their size', () => {

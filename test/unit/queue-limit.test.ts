@@ -112,3 +112,16 @@ test('queueFullReporter counts every drop and logs at most one line per interval
   assert.equal(lines[1]?.clientId, 'c')
   assert.equal(lines[1]?.dropped, 3, 'b, the second a, and c')
 })
+
+test('a message a session may not read (readable) is not queued for it and takes no place; others still get it', async () => {
+  const inner = new MemoryPersistence()
+  const drops: string[] = []
+  const readable = (clientId: string, p: QueuedPacket): boolean => !(clientId === 'restricted' && String(p.topic).startsWith('secret/'))
+  const limited = withQueueLimit(inner, { maxQueued: 2, onDrop: (clientId) => drops.push(clientId), readable })
+  for (let i = 0; i < 3; i++) await limited.outgoingEnqueueCombi([{ clientId: 'restricted' }, { clientId: 'open' }], packet(`secret/${i}`))
+  await limited.outgoingEnqueue({ clientId: 'restricted' }, packet('a'))
+  await limited.outgoingEnqueue({ clientId: 'restricted' }, packet('b'))
+  assert.deepEqual(await queued(inner, 'restricted'), ['a', 'b'])
+  assert.deepEqual(await queued(inner, 'open'), ['secret/0', 'secret/1'])
+  assert.deepEqual(drops, ['open'], 'an unreadable message is no queue-full drop')
+})
