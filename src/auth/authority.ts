@@ -274,6 +274,8 @@ export class StarlingTokenAuthority implements TokenAuthority {
     }, broker.id)
     this.#privateKeys.delete(`${broker.id}/${kid}`)
     this.#publicKeys.delete(`${broker.id}/${kid}`)
+    // Other pods drop its tokens on their next CONNECT (the key is checked on every hit).
+    this.#verified.forgetBroker(broker.id)
     this.#o.logger.info({ namespace: broker.namespace, broker: broker.name, kid }, 'signing key retired')
   }
 
