@@ -34,6 +34,8 @@ export interface RunningBroker {
   readonly port: number
   readonly pid: number
   readonly note: string
+  /** HTTP port (Starling only; 0 for the others). */
+  readonly httpPort?: number
   /** False once the process has exited (crashed). */
   alive: () => boolean
   stop: () => Promise<void>
@@ -42,6 +44,8 @@ export interface RunningBroker {
 export interface LaunchOptions {
   /** Receive Maximum Starling advertises (its default is 100). */
   readonly starlingReceiveMaximum: number
+  /** More `STARLING_*` environment for a Starling pod (e.g. STARLING_ADMIN_TOKEN). */
+  readonly starlingEnv?: Readonly<Record<string, string>>
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -78,16 +82,19 @@ async function launchStarling (opts: LaunchOptions, acl?: readonly object[]): Pr
     STARLING_LOG_LEVEL: 'info',
     STARLING_DRAIN_SECONDS: '0',
     STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.starlingReceiveMaximum),
-    ...(acl !== undefined ? { STARLING_ACL: JSON.stringify(acl) } : {})
+    ...(acl !== undefined ? { STARLING_ACL: JSON.stringify(acl) } : {}),
+    ...opts.starlingEnv
   })
   const child = track(spawn(process.execPath, [...cpuProfArgs('starling'), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  let httpPort = 0
   const port = await readPort(child, (line) => {
     if (!line.includes('starling ready')) return null
     const match = /"mqtt@127\.0\.0\.1:(\d+)"/.exec(line)
+    httpPort = Number(/"http":(\d+)/.exec(line)?.[1] ?? 0)
     return match?.[1] !== undefined ? Number(match[1]) : null
   })
   const name = acl === undefined ? 'starling' : 'starling-acl'
-  return running(name, child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}${acl === undefined ? '' : `, ACL of ${acl.length} rules`}`)
+  return { ...running(name, child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}${acl === undefined ? '' : `, ACL of ${acl.length} rules`}`), httpPort }
 }
 
 async function launchAedes (): Promise<RunningBroker> {

@@ -16,6 +16,9 @@ export interface ClientOptions {
   readonly clean?: boolean
   /** MQTT 5 Session Expiry Interval in seconds (only sent when > 0). */
   readonly sessionExpiry?: number
+  /** CONNECT username and password (a Starling token goes in the password). */
+  readonly username?: string
+  readonly password?: string
 }
 
 /** A received PUBLISH payload: `buf[offset, offset + length)` (valid only during the call). */
@@ -76,6 +79,8 @@ export class BenchClient {
         clientId: opts.clientId,
         clean: opts.clean ?? true,
         keepalive: opts.keepalive ?? 600,
+        ...(opts.username !== undefined ? { username: opts.username } : {}),
+        ...(opts.password !== undefined ? { password: Buffer.from(opts.password) } : {}),
         ...(opts.protocolVersion === 5
           ? { properties: { receiveMaximum: 65535, ...((opts.sessionExpiry ?? 0) > 0 ? { sessionExpiryInterval: opts.sessionExpiry } : {}) } }
           : {})

@@ -27,6 +27,8 @@ export interface RunOptions {
   /** Give up waiting for the rest once nothing has arrived for this long after the last publish. */
   readonly settleMs: number
   readonly label: string
+  /** Extra CONNECT options per client (e.g. a token as password): role and index within it. */
+  readonly credentials?: (role: 'sub' | 'pub', i: number) => { username?: string, password?: string }
 }
 
 export interface ScenarioResult {
@@ -64,10 +66,10 @@ export async function runScenario (spec: ScenarioSpec, opts: RunOptions): Promis
   const tracker = new DeliveryTracker(spec.subscribers, spec.publishers, spec.perPublisher)
   const clients: BenchClient[] = []
   try {
-    const subs = await connectMany(spec.subscribers, 50, (i) => ({ port: opts.port, clientId: `${opts.label}-sub-${i}`, protocolVersion: opts.protocolVersion }))
+    const subs = await connectMany(spec.subscribers, 50, (i) => ({ port: opts.port, clientId: `${opts.label}-sub-${i}`, protocolVersion: opts.protocolVersion, ...opts.credentials?.('sub', i) }))
     clients.push(...subs)
     await Promise.all(subs.map(async (sub) => await sub.subscribe(topic, spec.qos)))
-    const pubClients = await connectMany(spec.publishers, 50, (i) => ({ port: opts.port, clientId: `${opts.label}-pub-${i}`, protocolVersion: opts.protocolVersion }))
+    const pubClients = await connectMany(spec.publishers, 50, (i) => ({ port: opts.port, clientId: `${opts.label}-pub-${i}`, protocolVersion: opts.protocolVersion, ...opts.credentials?.('pub', i) }))
     clients.push(...pubClients)
 
     let closedEarly = false

@@ -13,6 +13,7 @@ import { ACL_CLAIM, starlingGrant, TOKEN_ISSUER, tokenAudience, tokenError } fro
 import { JwksVerifier } from './jwks.js'
 import { RevocationSet } from './revocations.js'
 import type { Sealer } from './sealing.js'
+import { VerifiedTokenCache } from './verified-tokens.js'
 import { privateKeyObject, publicJwk, publicKeyObject, type SigningKeyFactory } from './signing-keys.js'
 
 /**
@@ -22,6 +23,8 @@ import { privateKeyObject, publicJwk, publicKeyObject, type SigningKeyFactory } 
  */
 
 export const MAX_CREDENTIALS_PER_CALL = 100
+/** Tokens a pod remembers as verified (about 1 KB each): a reconnect with one of them skips the signature check. */
+export const VERIFIED_TOKENS_MAX = 10_000
 /** Longest token lifetime and start delay accepted: ten years. */
 const MAX_SECONDS = 10 * 365 * 24 * 3600
 
@@ -56,6 +59,7 @@ export class StarlingTokenAuthority implements TokenAuthority {
   readonly #jwks: JwksVerifier
   readonly #publicKeys = new Map<string, KeyObject>()
   readonly #privateKeys = new Map<string, KeyObject>()
+  readonly #verified = new VerifiedTokenCache(VERIFIED_TOKENS_MAX)
   readonly #listeners = new Set<(brokerId: string, jtis: readonly string[]) => void>()
   /** Revocation changes seen per broker (notifications and this pod's own), to order them against reloads. */
   readonly #changes = new Map<string, number>()
@@ -189,6 +193,9 @@ export class StarlingTokenAuthority implements TokenAuthority {
       if (grant.jti !== undefined && this.#revoked.has(broker.id, grant.jti, this.#clock())) throw new StarlingError('STARLING_ERR_TOKEN_REVOKED')
       return grant
     }
+    const audience = tokenAudience(broker.namespace, broker.name)
+    const known = this.#knownToken(broker, token, audience)
+    if (known !== undefined) return known
     let header: ProtectedHeaderParameters
     let unverified: JWTPayload
     try {
@@ -199,7 +206,6 @@ export class StarlingTokenAuthority implements TokenAuthority {
     }
     // Another broker's token says so in its audience: refuse it as such (0x87), not as a bad
     // signature, so operators see why. Either way nothing unverified is trusted further.
-    const audience = tokenAudience(broker.namespace, broker.name)
     const aud = unverified.aud
     if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) throw new StarlingError('STARLING_ERR_TOKEN_WRONG_BROKER')
     let stored = await this.#stored(broker)
@@ -225,6 +231,21 @@ export class StarlingTokenAuthority implements TokenAuthority {
     }
     const grant = starlingGrant(payload)
     if (grant.jti !== undefined && this.#revoked.has(stored.id, grant.jti, this.#clock())) throw new StarlingError('STARLING_ERR_TOKEN_REVOKED')
+    this.#verified.set(token, { brokerId: stored.id, audience, kid: key.kid, notBefore: typeof payload.nbf === 'number' ? payload.nbf : undefined, grant })
+    return grant
+  }
+
+  /**
+   * A token this pod verified before, still valid now (broker, active key, time), not revoked;
+   * undefined: verify it in full. Synchronous on the broker cache: a cache miss there verifies in full.
+   */
+  #knownToken (broker: BrokerRecord, token: string, audience: string): VerifiedToken | undefined {
+    const stored = this.#o.store.cachedBrokerById(broker.id)
+    if (stored === undefined) return undefined
+    const now = this.#clock()
+    const grant = this.#verified.get(token, stored.id, audience, (kid) => stored.keys.some((k) => k.kid === kid), now, this.#o.clockToleranceSeconds)
+    if (grant === undefined) return undefined
+    if (grant.jti !== undefined && this.#revoked.has(stored.id, grant.jti, now)) throw new StarlingError('STARLING_ERR_TOKEN_REVOKED')
     return grant
   }
 
@@ -253,6 +274,8 @@ export class StarlingTokenAuthority implements TokenAuthority {
     }, broker.id)
     this.#privateKeys.delete(`${broker.id}/${kid}`)
     this.#publicKeys.delete(`${broker.id}/${kid}`)
+    // Other pods drop its tokens on their next CONNECT (the key is checked on every hit).
+    this.#verified.forgetBroker(broker.id)
     this.#o.logger.info({ namespace: broker.namespace, broker: broker.name, kid }, 'signing key retired')
   }
 

@@ -90,6 +90,8 @@ test('verify refuses every bad token with the reason\'s code and MQTT codes', as
   const [kept] = Object.values(await tokens.issue(broker, { number: 1 })) as [string]
   const jti = decodeJwt(kept).jti as string
   assert.equal(tokens.isRevoked(broker.id, jti), false)
+  // Verified once (the pod remembers it as verified): a revocation still refuses it.
+  await tokens.verify(broker, kept)
   await tokens.revoke(broker, [jti])
   assert.equal(tokens.isRevoked(broker.id, jti), true)
   await assert.rejects(tokens.verify(broker, kept), (err) => isStarlingError(err, 'STARLING_ERR_TOKEN_REVOKED') && err.reasonCode === 0x87 && err.returnCode === 5)
