@@ -18,6 +18,7 @@ import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 import { orTimedOut, TIMED_OUT } from './util/timeout.js'
 import type { FindBroker } from './tenancy/select.js'
 import type { QuotaHooks } from './quotas/steps.js'
+import type { OnPublishHooks } from './hooks/on-publish.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
@@ -26,6 +27,8 @@ export interface NodeOptions {
   readonly findBroker?: FindBroker
   /** Per-broker quotas (`quotaSteps` of src/quotas); absent: none enforced. */
   readonly quotas?: QuotaHooks
+  /** On-publish hooks (`createOnPublishHooks` of src/hooks); absent: none. Closed with the node. */
+  readonly onPublish?: OnPublishHooks
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
@@ -47,6 +50,7 @@ export class StarlingNode {
   readonly #backend: RedisBackend | undefined
   readonly #cluster: ClusterServices | undefined
   readonly #groups: SharedGroups | undefined
+  readonly #onPublish: OnPublishHooks | undefined
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
@@ -54,6 +58,7 @@ export class StarlingNode {
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
+    onPublish?: OnPublishHooks | undefined
   }) {
     this.config = parts.config
     this.logger = parts.logger
@@ -65,6 +70,7 @@ export class StarlingNode {
     this.#backend = parts.backend
     this.#cluster = parts.cluster
     this.#groups = parts.groups
+    this.#onPublish = parts.onPublish
   }
 
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
@@ -81,7 +87,7 @@ export class StarlingNode {
     let groups: SharedGroups | undefined
     try {
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(options.onPublish !== undefined ? { onPublish: options.onPublish } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
       await backend?.close()
@@ -132,7 +138,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups, onPublish: options.onPublish })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -193,6 +199,7 @@ export class StarlingNode {
       for (const stream of this.#state.streams) stream.destroy()
     }
     await listenersClosed
+    this.#onPublish?.close()
     // Members are gone (their unacknowledged group messages were handed back): stop reading.
     await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')
     const persistence = this.broker.persistence

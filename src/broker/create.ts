@@ -12,6 +12,7 @@ import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 import { tenantStep } from '../tenancy/context.js'
 import type { FindBroker } from '../tenancy/select.js'
 import type { QuotaHooks } from '../quotas/steps.js'
+import type { OnPublishHooks } from '../hooks/on-publish.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -30,6 +31,8 @@ export interface BrokerDeps {
   readonly findBroker?: FindBroker
   /** Per-broker quotas (src/quotas, `quotaSteps`): last CONNECT step, PUBLISH check after the ACL, deliveries counted. */
   readonly quotas?: QuotaHooks
+  /** On-publish hooks (src/hooks, `createOnPublishHooks`): the last PUBLISH check, after the quotas. */
+  readonly onPublish?: OnPublishHooks
 }
 
 type PublishSent = NonNullable<EngineOptions['onPublishSent']>
@@ -120,8 +123,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
-    if (deps.quotas !== undefined && client !== null) { deps.quotas.authorizePublish(client, packet, callback); return }
-    callback(null)
+    if (client === null) { callback(null); return }
+    const hooks = deps.onPublish
+    const next = hooks === undefined ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
+    if (deps.quotas !== undefined) { deps.quotas.authorizePublish(client, packet, next); return }
+    next(null)
   }
 
   broker.authorizeSubscribe = function authorizeSubscribe (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
