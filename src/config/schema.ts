@@ -156,6 +156,8 @@ export const configSchema = z.object({
       .describe('JWKS brokers: time allowed for one JWKS fetch, in milliseconds; beyond it CONNECTs are refused with 0x88 (server unavailable).')
   }).strict().prefault({}),
   hooks: z.object({
+    enabled: z.boolean().default(false)
+      .describe('`starling serve`: open the tenancy store (Redis in cluster mode, `dataDir` embedded; needs `auth.secretKey` in cluster mode) and run the brokers\' on-publish hooks. Off: brokers\' `onPublish` settings are kept but not applied.'),
     timeoutMs: z.number().int().min(1).max(60000).default(10000)
       .describe('On-publish hooks: time a hook endpoint has to answer a batch, in milliseconds (Cloudflare\'s 10 s); beyond it the batch fails (failure policy). A broker\'s `onPublish.timeoutMs` overrides it.'),
     batchSize: z.number().int().min(1).max(1000).default(100)
