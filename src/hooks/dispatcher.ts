@@ -1,3 +1,5 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { HookErrorKind, HookMetrics } from '../metrics/hooks.js'
 import type { BrokerRecord } from '../tenancy/types.js'
 import { CircuitBreaker } from './breaker.js'
@@ -35,7 +37,7 @@ class BatchFailure extends Error {
 /**
  * One broker's hook on this pod: messages queue in arrival order, leave in batches of at most
  * `batchSize` (after at most `lingerMs`), with at most `concurrency` requests in flight over
- * kept-alive connections (Node's fetch, undici's pooled keep-alive agent). While every slot is
+ * kept-alive connections (node:http's keep-alive agent). While every slot is
  * busy, arrivals accumulate into the next batch: batching grows with the load. A failed request
  * counts towards the circuit breaker.
  */
@@ -48,7 +50,9 @@ export class HookDispatcher {
   readonly #breaker: CircuitBreaker
   #inFlight = 0
   #timer: NodeJS.Timeout | undefined
+  #scheduled = false
   #closed = false
+  #agent: HttpAgent | undefined
 
   constructor (broker: BrokerRecord, tuning: HookTuning, sign: Signer, metrics: HookMetrics) {
     this.#broker = broker
@@ -78,7 +82,12 @@ export class HookDispatcher {
       return
     }
     this.#queue.push({ message, enqueuedAt: Date.now(), settle })
-    this.#pump()
+    // aedes authorizes all the PUBLISH packets of one read at once, and several connections' reads
+    // land in one I/O phase: send after it, so they share batches instead of one request each.
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => { this.#scheduled = false; this.#pump() })
+    }
   }
 
   /** Fails what still waits (the pod is closing); requests in flight finish by their time-out. */
@@ -87,6 +96,20 @@ export class HookDispatcher {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
     for (const item of this.#queue.splice(0)) item.settle({ kind: 'failed', error: 'network' })
+    // Idle kept-alive sockets go now; requests in flight end with their answer or time-out.
+    const agent = this.#agent
+    if (agent !== undefined) for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy()
+  }
+
+  /** Kept-alive connections to the hook, at most `concurrency` (a new agent when it changes). */
+  #agentFor (url: string): HttpAgent {
+    const https = url.startsWith('https:')
+    const agent = this.#agent
+    if (agent !== undefined && agent.maxSockets === this.#tuning.concurrency && agent instanceof HttpsAgent === https) return agent
+    agent?.destroy()
+    const options = { keepAlive: true, maxSockets: this.#tuning.concurrency, scheduling: 'lifo' as const }
+    this.#agent = https ? new HttpsAgent(options) : new HttpAgent(options)
+    return this.#agent
   }
 
   #labels (): { namespace: string, broker: string } {
@@ -135,7 +158,7 @@ export class HookDispatcher {
       // Cloudflare's signature: Ed25519 over the timestamp's text followed by the body, both hex/decimal in headers.
       const timestamp = String(Math.floor(Date.now() / 1000))
       const signature = await this.#sign(broker, new TextEncoder().encode(timestamp + body))
-      const answer = await post(url, body, timestamp, Buffer.from(signature).toString('hex'), this.#tuning.timeoutMs)
+      const answer = await post(this.#agentFor(url), new URL(url), body, timestamp, Buffer.from(signature).toString('hex'), this.#tuning.timeoutMs)
       if (answer.status === 403) {
         // The hook says the publisher is not authorised: 0x87 whatever the failure policy.
         this.#breaker.success()
@@ -164,21 +187,52 @@ export class HookDispatcher {
   }
 }
 
-async function post (url: string, body: string, timestamp: string, signature: string, timeoutMs: number): Promise<{ status: number, text: string }> {
-  let response: Response
-  try {
-    response = await fetch(url, {
+/** Largest answer read; a longer one fails the batch as malformed. */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+/**
+ * One POST over the dispatcher's kept-alive agent. node:http rather than the global fetch:
+ * about a quarter of fetch's CPU per request in Node 20 (both keep connections alive), and the
+ * agent's maxSockets bounds the connections exactly. The deadline covers the whole answer.
+ */
+function post (agent: HttpAgent, url: URL, body: string, timestamp: string, signature: string, timeoutMs: number): Promise<{ status: number, text: string }> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    let settled = false
+    const fail = (err: BatchFailure): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      req.destroy()
+      reject(err)
+    }
+    const req = send(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-signature-ed25519': signature, 'x-signature-timestamp': timestamp },
-      body,
-      // The body is read under the same deadline.
-      signal: AbortSignal.timeout(timeoutMs)
+      agent,
+      headers: {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'x-signature-ed25519': signature,
+        'x-signature-timestamp': timestamp
+      }
+    }, (res) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > MAX_ANSWER_BYTES) fail(new BatchFailure('malformed', `answer larger than ${MAX_ANSWER_BYTES} bytes`))
+        else chunks.push(chunk)
+      })
+      res.on('end', () => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })
+      })
+      res.on('error', (err) => fail(new BatchFailure('network', err.message)))
     })
-    const text = await response.text()
-    return { status: response.status, text }
-  } catch (err) {
-    const name = (err as Error).name
-    if (name === 'TimeoutError' || name === 'AbortError') throw new BatchFailure('timeout', `no answer within ${timeoutMs} ms`)
-    throw new BatchFailure('network', (err as Error).message)
-  }
+    const timer = setTimeout(() => fail(new BatchFailure('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs)
+    req.on('error', (err) => fail(new BatchFailure('network', err.message)))
+    req.end(body)
+  })
 }

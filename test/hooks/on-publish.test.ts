@@ -156,15 +156,17 @@ test('failures drop the message (0x83 to MQTT 5 QoS 1/2, QoS 0 silently): status
 
   const samples = await scrape(hook.httpPort)
   const labels = { namespace: 'default', broker: 'default' }
-  assert.equal(value(samples, 'starling_hook_errors_total', { ...labels, kind: 'status' }), 4)
+  // The QoS 0 and the 3.1.1 message may share a batch (messages of one I/O turn are batched together).
+  const statusErrors = value(samples, 'starling_hook_errors_total', { ...labels, kind: 'status' })
+  assert.ok(statusErrors === 3 || statusErrors === 4, `status errors ${statusErrors}`)
   assert.equal(value(samples, 'starling_hook_errors_total', { ...labels, kind: 'timeout' }), 1)
   assert.equal(value(samples, 'starling_hook_errors_total', { ...labels, kind: 'malformed' }), 1)
   assert.equal(value(samples, 'starling_hook_errors_total', { ...labels, kind: 'refused' }), 1)
   assert.equal(value(samples, 'starling_hook_messages_dropped_total', { ...labels, reason: 'failure' }), 6)
   assert.equal(value(samples, 'starling_hook_messages_dropped_total', { ...labels, reason: 'refused' }), 1)
-  assert.equal(value(samples, 'starling_hook_batches_total', labels), 8)
+  assert.equal(value(samples, 'starling_hook_batches_total', labels), statusErrors + 4)
   assert.equal(value(samples, 'starling_hook_messages_total', labels), 8)
-  assert.equal(value(samples, 'starling_hook_request_duration_seconds_count', labels), 8)
+  assert.equal(value(samples, 'starling_hook_request_duration_seconds_count', labels), statusErrors + 4)
 })
 
 test('failurePolicy deliver: a failed hook lets the message through unchanged', async (t) => {
@@ -208,9 +210,8 @@ test('order per publisher is kept under batching and concurrency (answers arrive
   assert.ok(worker.batches.some((b) => b.length > 1), 'batches of several messages')
   assert.ok(worker.batches.every((b) => b.length <= 5), 'batch size kept')
   assert.ok(worker.maxInFlight <= 8, 'concurrency kept')
-  // Kept-alive: connections are reused (fetch's pool may open a few beyond the request bound while
-  // a finished one is being released).
-  assert.ok(worker.connections <= 16 && worker.requests > 2 * worker.connections, `${worker.connections} connections for ${worker.requests} requests`)
+  // Kept-alive: at most `concurrency` connections, reused.
+  assert.ok(worker.connections <= 8 && worker.requests > 2 * worker.connections, `${worker.connections} connections for ${worker.requests} requests`)
 })
 
 test('circuit breaker: opens after N consecutive failures (failure policy at once, no request), probes after the wait, closes on success', async (t) => {
