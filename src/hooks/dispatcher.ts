@@ -3,11 +3,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { HookErrorKind, HookMetrics } from '../metrics/hooks.js'
 import type { BrokerRecord } from '../tenancy/types.js'
 import { CircuitBreaker } from './breaker.js'
-import { parseAnswer, type HookMessage, type HookResult } from './wire.js'
+import { parseAnswer, type HookMessage, type HookResult, type UNCHANGED } from './wire.js'
 
 /** What became of one message sent to the hook. */
 export type HookOutcome =
-  | { readonly kind: 'answered', readonly result: HookResult | undefined }
+  | { readonly kind: 'answered', readonly result: HookResult | typeof UNCHANGED | undefined }
   | { readonly kind: 'refused' }
   | { readonly kind: 'failed', readonly error: HookErrorKind }
 

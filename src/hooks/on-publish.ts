@@ -9,7 +9,7 @@ import { clientIdOf, tenantOf } from '../tenancy/context.js'
 import type { BrokerRecord, OnPublishSettings } from '../tenancy/types.js'
 import { HookDispatcher, type HookOutcome, type HookTuning, type Signer } from './dispatcher.js'
 import { jtiOf } from './jti.js'
-import { toHookMessage, type HookResult } from './wire.js'
+import { toHookMessage, UNCHANGED, type HookResult } from './wire.js'
 
 /**
  * On-publish hooks per broker (README "On-publish hooks"): the last step of the broker's
@@ -106,7 +106,7 @@ export function createOnPublishHooks (deps: OnPublishDeps): OnPublishHooks {
         callback(new StarlingError('STARLING_ERR_HOOK_FILTERED'))
         return
       }
-      apply(packet, outcome.result)
+      if (outcome.result !== UNCHANGED) apply(packet, outcome.result)
       callback(null)
       return
     }

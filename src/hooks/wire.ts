@@ -67,8 +67,11 @@ export interface HookResult {
   readonly contentType: string
 }
 
-/** What the answer says of each message sent: its new form, or absent (kept from subscribers). */
-export type AnswerMap = Map<number, HookResult>
+/** A message answered exactly as it was sent. */
+export const UNCHANGED = 'unchanged'
+
+/** What the answer says of each message sent: its new form, UNCHANGED, or absent (kept from subscribers). */
+export type AnswerMap = Map<number, HookResult | typeof UNCHANGED>
 
 /**
  * Reads a 200 answer: a JSON array of messages. Each is matched to the one sent by its `mid`;
@@ -90,13 +93,19 @@ export function parseAnswer (text: string, sent: readonly HookMessage[]): Answer
     if (original === undefined) throw new Error(`answer[${i}] has an unknown mid`)
     if (out.has(original.mid)) return // one message in, at most one out
     const topic = m.topic ?? original.topic
-    if (typeof topic !== 'string' || topic === '' || topic.startsWith('$') || !isValidTopicName(topic)) throw new Error(`answer[${i}].topic is not a valid topic name`)
+    if (typeof topic !== 'string' || (topic !== original.topic && (topic === '' || topic.startsWith('$') || !isValidTopicName(topic)))) throw new Error(`answer[${i}].topic is not a valid topic name`)
     const payload = m.payload
     if (typeof payload !== 'string') throw new Error(`answer[${i}].payload is not a string`)
     const pfi = m.payloadFormatIndicator === undefined ? original.payloadFormatIndicator : m.payloadFormatIndicator
     if (pfi !== 0 && pfi !== 1) throw new Error(`answer[${i}].payloadFormatIndicator is not 0 or 1`)
     const contentType = m.contentType ?? original.contentType
     if (typeof contentType !== 'string') throw new Error(`answer[${i}].contentType is not a string`)
+    // A message answered as sent is published as it is (no decoding, no copy).
+    if (topic === original.topic && payload === original.payload && pfi === original.payloadFormatIndicator &&
+        contentType === original.contentType && m.payloadEncoding === original.payloadEncoding) {
+      out.set(original.mid, UNCHANGED)
+      return
+    }
     const bytes = m.payloadEncoding === 'base64' ? Buffer.from(payload, 'base64') : Buffer.from(payload, 'utf8')
     out.set(original.mid, { topic, payload: bytes, payloadFormatIndicator: pfi, contentType })
   })

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client'
 import { brokerCreate, brokerPatch } from '../../src/api/schemas.js'
 import { isStarlingError } from '../../src/errors.js'
 import { CircuitBreaker } from '../../src/hooks/breaker.js'
-import { parseAnswer, toHookMessage, type HookMessage } from '../../src/hooks/wire.js'
+import { parseAnswer, toHookMessage, type HookMessage, type HookResult } from '../../src/hooks/wire.js'
 import { HookMetrics } from '../../src/metrics/hooks.js'
 import { checkOnPublish } from '../../src/tenancy/validate.js'
 
@@ -19,16 +19,18 @@ test('message shape: text as UTF-8, bytes as base64 with their marker, jti only 
 
 test('answers: matched by mid, or by position without mids; left-out messages absent; fields default to the sent ones', () => {
   const sent: HookMessage[] = [1, 2, 3].map((mid) => toHookMessage({ ...base, mid, payloadFormatIndicator: 1, payload: `p${mid}` }))
+  const changed = (r: unknown): HookResult => { assert.ok(typeof r === 'object' && r !== null); return r as HookResult }
   const byMid = parseAnswer(JSON.stringify([{ ...sent[2], payload: 'three' }, { mid: 1, payload: 'one', topic: 'x/y' }]), sent)
   assert.deepEqual([...byMid.keys()], [3, 1])
-  assert.equal(byMid.get(3)?.payload.toString(), 'three')
-  assert.equal(byMid.get(1)?.topic, 'x/y')
-  assert.equal(byMid.get(1)?.payloadFormatIndicator, 1)
+  assert.equal(changed(byMid.get(3)).payload.toString(), 'three')
+  assert.equal(changed(byMid.get(1)).topic, 'x/y')
+  assert.equal(changed(byMid.get(1)).payloadFormatIndicator, 1)
   const positional = parseAnswer(JSON.stringify(sent.map((m) => ({ topic: m.topic, payload: m.payload.toUpperCase() }))), sent)
-  assert.deepEqual([...positional.values()].map((r) => r.payload.toString()), ['P1', 'P2', 'P3'])
+  assert.deepEqual([...positional.values()].map((r) => changed(r).payload.toString()), ['P1', 'P2', 'P3'])
   assert.equal(parseAnswer('[]', sent).size, 0)
+  assert.deepEqual([...parseAnswer(JSON.stringify(sent), sent).values()], ['unchanged', 'unchanged', 'unchanged'], 'pass-through: published as is')
   const binary = parseAnswer(JSON.stringify([{ mid: 1, payload: 'AAH/', payloadEncoding: 'base64', payloadFormatIndicator: 0 }]), sent)
-  assert.deepEqual(binary.get(1)?.payload, Buffer.from([0, 1, 255]))
+  assert.deepEqual(changed(binary.get(1)).payload, Buffer.from([0, 1, 255]))
 })
 
 test('malformed answers are refused whole', () => {
