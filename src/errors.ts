@@ -73,6 +73,7 @@ export const errorSpecs = {
   STARLING_ERR_QUOTA_PUBLISH_RATE: { message: 'broker %s publish rate quota of %s messages/s exceeded', reasonCode: 0x97 },
   STARLING_ERR_QUOTA_BYTES_RATE: { message: 'broker %s quota of %s payload bytes/s exceeded', reasonCode: 0x97 },
   STARLING_ERR_HOOK_FAILED: { message: 'on-publish hook failed (%s): message dropped', reasonCode: 0x83 },
+  STARLING_ERR_HOOK_ANSWER: { message: 'on-publish hook answer: %s' },
   STARLING_ERR_HOOK_REFUSED: { message: 'on-publish hook refused the message (403)', reasonCode: 0x87 },
   // A success code: aedes (our patch) acknowledges it as accepted and does not publish it.
   STARLING_ERR_HOOK_FILTERED: { message: 'on-publish hook kept the message from subscribers', reasonCode: 0x00 }

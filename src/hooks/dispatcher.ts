@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { isStarlingError, StarlingError } from '../errors.js'
 import type { HookErrorKind, HookMetrics } from '../metrics/hooks.js'
 import type { BrokerRecord } from '../tenancy/types.js'
 import { CircuitBreaker } from './breaker.js'
@@ -30,8 +31,13 @@ interface Pending {
   readonly settle: (outcome: HookOutcome) => void
 }
 
-class BatchFailure extends Error {
-  constructor (readonly kind: HookErrorKind, detail: string) { super(detail) }
+/** A failed request: STARLING_ERR_HOOK_FAILED whose `cause` is the kind (the metric label). */
+function batchFailure (kind: HookErrorKind, detail: string): StarlingError {
+  return new StarlingError('STARLING_ERR_HOOK_FAILED', [`${kind}: ${detail}`], { cause: kind })
+}
+
+function failureKind (err: unknown): HookErrorKind {
+  return isStarlingError(err, 'STARLING_ERR_HOOK_FAILED') ? err.cause as HookErrorKind : 'network'
 }
 
 /**
@@ -153,7 +159,7 @@ export class HookDispatcher {
     this.#metrics.messages.inc(labels, batch.length)
     let outcomes: (item: Pending) => HookOutcome
     try {
-      if (url === undefined) throw new BatchFailure('network', 'hook removed')
+      if (url === undefined) throw batchFailure('network', 'hook removed')
       const body = JSON.stringify(messages)
       // Cloudflare's signature: Ed25519 over the timestamp's text followed by the body, both hex/decimal in headers.
       const timestamp = String(Math.floor(Date.now() / 1000))
@@ -165,19 +171,19 @@ export class HookDispatcher {
         this.#metrics.errors.inc({ ...labels, kind: 'refused' })
         outcomes = () => ({ kind: 'refused' })
       } else if (answer.status !== 200) {
-        throw new BatchFailure('status', `status ${answer.status}`)
+        throw batchFailure('status', `status ${answer.status}`)
       } else {
         let map
         try {
           map = parseAnswer(answer.text, messages)
         } catch (err) {
-          throw new BatchFailure('malformed', (err as Error).message)
+          throw batchFailure('malformed', (err as Error).message)
         }
         this.#breaker.success()
         outcomes = (item) => ({ kind: 'answered', result: map.get(item.message.mid) })
       }
     } catch (err) {
-      const kind = err instanceof BatchFailure ? err.kind : 'network'
+      const kind = failureKind(err)
       this.#breaker.failure()
       this.#metrics.errors.inc({ ...labels, kind })
       outcomes = () => ({ kind: 'failed', error: kind })
@@ -199,7 +205,7 @@ function post (agent: HttpAgent, url: URL, body: string, timestamp: string, sign
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
     let settled = false
-    const fail = (err: BatchFailure): void => {
+    const fail = (err: StarlingError): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
@@ -220,7 +226,7 @@ function post (agent: HttpAgent, url: URL, body: string, timestamp: string, sign
       let size = 0
       res.on('data', (chunk: Buffer) => {
         size += chunk.length
-        if (size > MAX_ANSWER_BYTES) fail(new BatchFailure('malformed', `answer larger than ${MAX_ANSWER_BYTES} bytes`))
+        if (size > MAX_ANSWER_BYTES) fail(batchFailure('malformed', `answer larger than ${MAX_ANSWER_BYTES} bytes`))
         else chunks.push(chunk)
       })
       res.on('end', () => {
@@ -229,10 +235,10 @@ function post (agent: HttpAgent, url: URL, body: string, timestamp: string, sign
         clearTimeout(timer)
         resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })
       })
-      res.on('error', (err) => fail(new BatchFailure('network', err.message)))
+      res.on('error', (err) => fail(batchFailure('network', err.message)))
     })
-    const timer = setTimeout(() => fail(new BatchFailure('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs)
-    req.on('error', (err) => fail(new BatchFailure('network', err.message)))
+    const timer = setTimeout(() => fail(batchFailure('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs)
+    req.on('error', (err) => fail(batchFailure('network', err.message)))
     req.end(body)
   })
 }

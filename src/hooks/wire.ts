@@ -1,4 +1,7 @@
 import { isValidTopicName } from '../broker/topics.js'
+import { StarlingError } from '../errors.js'
+
+const malformed = (problem: string): StarlingError => new StarlingError('STARLING_ERR_HOOK_ANSWER', [problem])
 
 /**
  * The on-publish wire format, Cloudflare Pub/Sub's: the broker POSTs a JSON array of these; the
@@ -76,30 +79,30 @@ export type AnswerMap = Map<number, HookResult | typeof UNCHANGED>
 /**
  * Reads a 200 answer: a JSON array of messages. Each is matched to the one sent by its `mid`;
  * an answer whose messages carry no `mid` must list as many as were sent (matched by position).
- * Throws (a malformed answer, the whole batch fails) on anything else, or on a message whose
+ * Throws STARLING_ERR_HOOK_ANSWER (a malformed answer, the whole batch fails) on anything else, or on a message whose
  * topic is not a valid topic name [MQTT-4.7.3-1], starts with `$`, or whose payload is not a string.
  */
 export function parseAnswer (text: string, sent: readonly HookMessage[]): AnswerMap {
   const body: unknown = JSON.parse(text)
-  if (!Array.isArray(body)) throw new Error('answer is not a JSON array')
+  if (!Array.isArray(body)) throw malformed('answer is not a JSON array')
   const byMid = new Map(sent.map((m) => [m.mid, m]))
   const withMid = body.every((m) => typeof m === 'object' && m !== null && typeof (m as { mid?: unknown }).mid === 'number')
-  if (!withMid && body.length !== sent.length) throw new Error('answer messages have no mid and their count differs from the batch')
+  if (!withMid && body.length !== sent.length) throw malformed('answer messages have no mid and their count differs from the batch')
   const out: AnswerMap = new Map()
   body.forEach((raw: unknown, i) => {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`answer[${i}] is not an object`)
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw malformed(`answer[${i}] is not an object`)
     const m = raw as Record<string, unknown>
     const original = withMid ? byMid.get(m.mid as number) : sent[i]
-    if (original === undefined) throw new Error(`answer[${i}] has an unknown mid`)
+    if (original === undefined) throw malformed(`answer[${i}] has an unknown mid`)
     if (out.has(original.mid)) return // one message in, at most one out
     const topic = m.topic ?? original.topic
-    if (typeof topic !== 'string' || (topic !== original.topic && (topic === '' || topic.startsWith('$') || !isValidTopicName(topic)))) throw new Error(`answer[${i}].topic is not a valid topic name`)
+    if (typeof topic !== 'string' || (topic !== original.topic && (topic === '' || topic.startsWith('$') || !isValidTopicName(topic)))) throw malformed(`answer[${i}].topic is not a valid topic name`)
     const payload = m.payload
-    if (typeof payload !== 'string') throw new Error(`answer[${i}].payload is not a string`)
+    if (typeof payload !== 'string') throw malformed(`answer[${i}].payload is not a string`)
     const pfi = m.payloadFormatIndicator === undefined ? original.payloadFormatIndicator : m.payloadFormatIndicator
-    if (pfi !== 0 && pfi !== 1) throw new Error(`answer[${i}].payloadFormatIndicator is not 0 or 1`)
+    if (pfi !== 0 && pfi !== 1) throw malformed(`answer[${i}].payloadFormatIndicator is not 0 or 1`)
     const contentType = m.contentType ?? original.contentType
-    if (typeof contentType !== 'string') throw new Error(`answer[${i}].contentType is not a string`)
+    if (typeof contentType !== 'string') throw malformed(`answer[${i}].contentType is not a string`)
     // A message answered as sent is published as it is (no decoding, no copy).
     if (topic === original.topic && payload === original.payload && pfi === original.payloadFormatIndicator &&
         contentType === original.contentType && m.payloadEncoding === original.payloadEncoding) {
