@@ -16,19 +16,14 @@ import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { redisClientObserver } from './metrics/redis-client.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 import { orTimedOut, TIMED_OUT } from './util/timeout.js'
-import type { FindBroker } from './tenancy/select.js'
-import type { QuotaHooks } from './quotas/steps.js'
-import type { OnPublishHooks } from './hooks/on-publish.js'
+import { clientIdentity } from './auth/connect-auth.js'
+import { createQuotaEngine, quotaSteps, usageSource, type QuotaEngine } from './quotas/index.js'
+import { createIdentity, type Identity } from './tenancy/identity.js'
+import { createOnPublishHooks, type OnPublishHooks } from './hooks/on-publish.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
   readonly metrics?: BrokerMetrics
-  /** Existing brokers by name (the tenancy store's findBroker); absent: only the default broker. */
-  readonly findBroker?: FindBroker
-  /** Per-broker quotas (`quotaSteps` of src/quotas); absent: none enforced. */
-  readonly quotas?: QuotaHooks
-  /** On-publish hooks (`createOnPublishHooks` of src/hooks); absent: none. Closed with the node. */
-  readonly onPublish?: OnPublishHooks
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
@@ -45,6 +40,10 @@ export class StarlingNode {
   readonly broker: Engine
   readonly listeners: readonly Listener[]
   readonly http: HttpServer
+  /** Namespaces, brokers and tokens (the management API takes `tenancy` and `tokens` from here). */
+  readonly identity: Identity
+  /** Per-broker quotas and usage (src/quotas): Redis in cluster mode, this process otherwise. */
+  readonly quotas: QuotaEngine
   readonly #state: MutableState
   /** Cluster mode's Redis emitter, persistence and connections; undefined in embedded mode. */
   readonly #backend: RedisBackend | undefined
@@ -56,6 +55,8 @@ export class StarlingNode {
   private constructor (parts: {
     config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Engine,
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
+    identity: Identity
+    quotas: QuotaEngine
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
     onPublish?: OnPublishHooks | undefined
@@ -66,6 +67,8 @@ export class StarlingNode {
     this.broker = parts.broker
     this.listeners = parts.listeners
     this.http = parts.http
+    this.identity = parts.identity
+    this.quotas = parts.quotas
     this.#state = parts.state
     this.#backend = parts.backend
     this.#cluster = parts.cluster
@@ -85,11 +88,24 @@ export class StarlingNode {
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
+    // Namespaces, brokers and tokens: Redis in cluster mode, `dataDir` otherwise.
+    let identity: Identity | undefined
+    // Per-broker quotas and usage, for the broker each client's CONNECT chose.
+    let quotaEngine: QuotaEngine | undefined
+    let onPublish: OnPublishHooks | undefined
     try {
+      identity = await createIdentity({ config, logger, redis: backend?.settings })
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(options.onPublish !== undefined ? { onPublish: options.onPublish } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      quotaEngine = createQuotaEngine({ config, logger, redis: backend?.settings, registry: metrics.registry })
+      const quotas = quotaSteps(quotaEngine, (client) => clientIdentity(client)?.broker)
+      // Each broker's on-publish hook (its `onPublish` setting, read live from the store), signed with its key.
+      const { tenancy, tokens } = identity
+      onPublish = createOnPublishHooks({ config, logger, registry: metrics.registry, findBroker: (namespace, name) => tenancy.findBroker(namespace, name), sign: async (b, data) => await tokens.sign(b, data) })
+      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, onPublish, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
+      await quotaEngine?.close()
+      await identity?.close()
       await backend?.close()
       throw err
     }
@@ -118,6 +134,7 @@ export class StarlingNode {
         members: async () => await state.registry?.members() ?? [],
         adminTokens: resolveAdminTokens(config.api, process.env),
         metricsBearerToken: config.metrics.bearerToken,
+        management: { tenancy: identity.tenancy, tokens: identity.tokens, usage: usageSource(quotaEngine) },
         logger
       })
     } catch (err) {
@@ -125,6 +142,8 @@ export class StarlingNode {
       cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await groups.close()
+      await quotaEngine.close()
+      await identity.close()
       await backend?.close()
       throw err
     }
@@ -138,7 +157,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups, onPublish: options.onPublish })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups, onPublish })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -199,6 +218,7 @@ export class StarlingNode {
       for (const stream of this.#state.streams) stream.destroy()
     }
     await listenersClosed
+    // Messages still waiting for a hook's answer get its failure policy now.
     this.#onPublish?.close()
     // Members are gone (their unacknowledged group messages were handed back): stop reading.
     await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')
@@ -207,6 +227,9 @@ export class StarlingNode {
     // time (at least a second), then the pod exits anyway.
     const flushMs = Math.max(1000, deadline - (Date.now() - started))
     await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
+    // Gone clients' connection counts leave the cluster-wide quota at once.
+    await this.#bounded(this.quotas.close(), flushMs, 'quota counts did not close cleanly')
+    await this.#bounded(this.identity.close(), flushMs, 'tenancy and token store did not close cleanly')
     await this.#bounded(Promise.resolve(this.#backend?.close()), flushMs, 'redis connections did not close cleanly')
     await this.http.close()
     this.logger.info({ clients: clientsAtStart, ms: Date.now() - started }, 'drained')

@@ -105,7 +105,7 @@ async function launchStarling (opts: LaunchOptions, variant: StarlingVariant = {
 }
 
 /**
- * Starling with `hooks.enabled` whose default broker's on-publish hook is hook-server.ts
+ * Starling whose default broker's on-publish hook is hook-server.ts
  * (pass-through): the broker's settings are written into a fresh dataDir before it starts.
  * Tuning from BENCH_HOOK_BATCH, BENCH_HOOK_LINGER, BENCH_HOOK_CONCURRENCY (config defaults otherwise).
  */
@@ -139,7 +139,7 @@ async function launchStarlingWithHook (opts: LaunchOptions): Promise<RunningBrok
   const described = Object.entries(tuning).map(([k, v]) => `${k} ${v}`).join(', ')
   return await launchStarling(opts, {
     hook: {
-      env: { STARLING_HOOKS_ENABLED: 'true', STARLING_DATA_DIR: dataDir, STARLING_SECRET_KEY: secret },
+      env: { STARLING_DATA_DIR: dataDir, STARLING_SECRET_KEY: secret },
       note: `, pass-through on-publish hook (separate process on loopback${described === '' ? ', config defaults' : `, ${described}`})`,
       stop
     }

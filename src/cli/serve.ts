@@ -1,9 +1,6 @@
 import { parseCommandArgs } from './args.js'
 import { loadConfig } from '../config/load.js'
-import { StarlingNode, type NodeOptions } from '../node.js'
-import { openServeHooks, type ServeHooks } from '../hooks/index.js'
-import { createLogger } from '../logger.js'
-import { createMetrics } from '../metrics/registry.js'
+import { StarlingNode } from '../node.js'
 
 /** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
 const SERVE_FLAGS = {
@@ -40,23 +37,7 @@ export function parseServeArgs (argv: readonly string[]): { file?: string, flags
 export async function serve (argv: readonly string[]): Promise<void> {
   const { file, flags } = parseServeArgs(argv)
   const config = loadConfig({ ...(file !== undefined ? { file } : {}), env: process.env, flags })
-  let hooks: ServeHooks | undefined
-  let options: NodeOptions = {}
-  if (config.hooks.enabled) {
-    // The node's logger and metrics, made here so the hooks share them.
-    const logger = createLogger(config.log.level, config.nodeId)
-    const metrics = createMetrics(config.nodeId)
-    hooks = await openServeHooks(config, logger, metrics.registry)
-    const tenancy = hooks.identity.tenancy
-    options = { logger, metrics, onPublish: hooks.onPublish, findBroker: (namespace, name) => tenancy.findBroker(namespace, name) }
-  }
-  let node: StarlingNode
-  try {
-    node = await StarlingNode.start(config, options)
-  } catch (err) {
-    await hooks?.close()
-    throw err
-  }
+  const node = await StarlingNode.start(config)
 
   await new Promise<void>((resolve) => {
     let signalled = false
@@ -75,6 +56,5 @@ export async function serve (argv: readonly string[]): Promise<void> {
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   })
-  await hooks?.close()
   node.logger.flush()
 }

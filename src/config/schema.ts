@@ -148,6 +148,8 @@ export const configSchema = z.object({
       .describe('Revoked token ids one broker keeps (a revocation is kept until its token would expire, forever for tokens without expiry); revoking more is refused.'),
     clockToleranceSeconds: z.number().int().min(0).max(300).default(5)
       .describe('Clock skew tolerated when checking a token\'s `exp` and `nbf`, in seconds.'),
+    failureDelayMaxMs: z.number().int().min(0).max(60000).default(5000)
+      .describe('Longest delay of the answer to a CONNECT from an address whose token CONNECTs failed: 100 ms after one failure, doubling with each further one up to this; an address is forgotten a minute after its last failure (10,000 addresses kept). 0 turns the slow-down off.'),
     jwksCooldownMs: z.number().int().min(0).default(30000)
       .describe('JWKS brokers: least time between two fetches of the identity provider\'s JWKS, in milliseconds (a token with an unknown `kid` triggers a fetch).'),
     jwksCacheMaxAgeMs: z.number().int().min(1000).default(600000)
@@ -156,8 +158,6 @@ export const configSchema = z.object({
       .describe('JWKS brokers: time allowed for one JWKS fetch, in milliseconds; beyond it CONNECTs are refused with 0x88 (server unavailable).')
   }).strict().prefault({}),
   hooks: z.object({
-    enabled: z.boolean().default(false)
-      .describe('`starling serve`: open the tenancy store (Redis in cluster mode, `dataDir` embedded; needs `auth.secretKey` in cluster mode) and run the brokers\' on-publish hooks. Off: brokers\' `onPublish` settings are kept but not applied.'),
     timeoutMs: z.number().int().min(1).max(60000).default(10000)
       .describe('On-publish hooks: time a hook endpoint has to answer a batch, in milliseconds (Cloudflare\'s 10 s); beyond it the batch fails (failure policy). A broker\'s `onPublish.timeoutMs` overrides it.'),
     batchSize: z.number().int().min(1).max(1000).default(100)

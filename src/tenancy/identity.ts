@@ -12,7 +12,7 @@ import { FileBackend } from './file-backend.js'
 import { RedisBackend } from './redis-backend.js'
 import { newestKey } from './stored.js'
 import { CachedTenancyStore } from './store.js'
-import type { AuthType, TenancyStore, TokenAuthority } from './types.js'
+import type { AuthType, BrokerRecord, TenancyStore, TokenAuthority } from './types.js'
 
 /**
  * Tenancy and tokens for one pod: the store (Redis in cluster mode, `dataDir` otherwise), the
@@ -22,6 +22,11 @@ import type { AuthType, TenancyStore, TokenAuthority } from './types.js'
 export interface Identity {
   readonly tenancy: TenancyStore
   readonly tokens: TokenAuthority
+  /**
+   * The `default` broker (CONNECTs that name no broker), created again as at start when it is
+   * gone, e.g. after the cluster's Redis lost its data: the pod keeps serving as configured.
+   */
+  defaultBroker (): Promise<BrokerRecord>
   close (): Promise<void>
 }
 
@@ -89,9 +94,26 @@ export async function createIdentity (options: IdentityOptions): Promise<Identit
   }
   const opened = { store, tokens }
   let closing: Promise<void> | undefined
+  let ensuring: Promise<void> | undefined
+  const authType = defaultBrokerAuthType(config, clustered)
+  const enforce = config.auth.defaultBrokerAuthType !== 'auto'
+  const defaultBroker = async (): Promise<BrokerRecord> => {
+    const cached = opened.store.findBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER)
+    if (cached !== undefined) return cached
+    ensuring ??= ensureDefaultBroker(opened.store, authType, enforce, logger).finally(() => { ensuring = undefined })
+    await ensuring
+    return await opened.store.getBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER)
+  }
+  // A reload that finds the default broker gone (Redis emptied) brings it back at once.
+  opened.store.onReload(() => {
+    if (closing === undefined && opened.store.findBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER) === undefined) {
+      defaultBroker().catch((err: unknown) => logger.warn({ err }, 'tenancy: could not create the default broker again'))
+    }
+  })
   return {
     tenancy: opened.store,
     tokens: opened.tokens,
+    defaultBroker,
     close () {
       closing ??= (async () => {
         await opened.tokens.close()

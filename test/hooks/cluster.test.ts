@@ -2,21 +2,20 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { loadConfig } from '../../src/config/load.js'
 import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
-import { openIdentity, TEST_SECRET, within } from '../helpers/identity.js'
+import { openIdentity, within } from '../helpers/identity.js'
 import { scrape, value } from '../helpers/metrics.js'
-import { startPod } from '../helpers/pods.js'
+import { POD_SECRET_KEY, startPod } from '../helpers/pods.js'
 import { startRedis } from '../helpers/redis.js'
 import { startWorker } from './helpers.js'
 
 /**
- * Two `starling serve` pods (dist/: `npm run build` first) on one real Redis with
- * `hooks.enabled`: the default broker's hook, set through the tenancy store, applies on both
+ * Two `starling serve` pods (dist/: `npm run build` first) on one real Redis: the default broker's hook, set through the tenancy store, applies on both
  * pods; a message published on one pod reaches the other's subscriber as the Worker answered it,
  * signed with the broker's key; a settings change reaches the pods live.
  */
 test('two pods: the default broker\'s on-publish hook applies on both, signed with the broker\'s key; changes apply live', async (t) => {
   const redis = await startRedis(t)
-  const config = loadConfig({ overrides: { nodeId: 'operator', 'redis.url': redis.url, 'auth.secretKey': TEST_SECRET, 'auth.defaultBrokerAuthType': 'NONE', 'log.level': 'silent' } })
+  const config = loadConfig({ overrides: { nodeId: 'operator', 'redis.url': redis.url, 'auth.secretKey': POD_SECRET_KEY, 'auth.defaultBrokerAuthType': 'NONE', 'log.level': 'silent' } })
   const identity = await openIdentity(t, config)
   const broker = await identity.tenancy.getBroker('default', 'default')
   const worker = await startWorker(t, () => broker.publicKey, (messages) => messages
@@ -24,8 +23,7 @@ test('two pods: the default broker\'s on-publish hook applies on both, signed wi
     .map((m) => ({ ...m, payload: `${m.payload} via hook`, topic: `hooked/${m.topic}` })))
   await identity.tenancy.updateBroker('default', 'default', { onPublish: { url: worker.url, filter: ['in/#', 'drop/#'] } })
 
-  const env = { STARLING_HOOKS_ENABLED: 'true', STARLING_SECRET_KEY: TEST_SECRET, STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE' }
-  const [one, two] = await Promise.all([startPod(t, 'pod-1', { redisUrl: redis.url, env }), startPod(t, 'pod-2', { redisUrl: redis.url, env })])
+    const [one, two] = await Promise.all([startPod(t, 'pod-1', { redisUrl: redis.url }), startPod(t, 'pod-2', { redisUrl: redis.url })])
   const sub = await connectClient(t, two.url, { protocolVersion: 5, clientId: 'sub' })
   const got = collect(sub)
   await sub.subscribeAsync('#', { qos: 1 })

@@ -2,14 +2,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import type { TestContext } from 'node:test'
 import { loadConfig } from '../../src/config/load.js'
-import { createOnPublishHooks } from '../../src/hooks/on-publish.js'
 import { createLogger } from '../../src/logger.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
 import type { Identity } from '../../src/tenancy/identity.js'
 import type { BrokerRecord } from '../../src/tenancy/types.js'
 import { LogCapture } from '../helpers/node.js'
-import { openIdentity, TEST_SECRET, tempDataDir } from '../helpers/identity.js'
+import { TEST_SECRET, tempDataDir } from '../helpers/identity.js'
 
 /**
  * A hook endpoint written the way Cloudflare's guide writes an on-publish Worker: a
@@ -140,20 +139,13 @@ export async function startHookNode (t: TestContext, onPublish: Record<string, u
       ...overrides
     }
   })
-  const identity = await openIdentity(t, config)
-  if (onPublish !== undefined) await identity.tenancy.updateBroker('default', 'default', { onPublish: onPublish as { url: string } })
   const logger = createLogger(config.log.level, config.nodeId, new LogCapture())
-  const metrics = createMetrics(config.nodeId, false)
-  const tenancy = identity.tenancy
-  const onPublishHooks = createOnPublishHooks({
-    config,
-    logger,
-    registry: metrics.registry,
-    findBroker: (namespace, name) => tenancy.findBroker(namespace, name),
-    sign: async (broker, data) => await identity.tokens.sign(broker, data)
-  })
-  const node = await StarlingNode.start(config, { logger, metrics, onPublish: onPublishHooks })
+  const node = await StarlingNode.start(config, { logger, metrics: createMetrics(config.nodeId, false) })
   t.after(() => node.close())
+  const identity = node.identity
+  const tenancy = identity.tenancy
+  // Applied live, as an operator's update through the API is.
+  if (onPublish !== undefined) await tenancy.updateBroker('default', 'default', { onPublish: onPublish as { url: string } })
   return {
     node,
     identity,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { MqttClient } from 'mqtt'
-import { attachJti } from '../../src/hooks/jti.js'
 import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startHookNode, startWorker, type PubSubMessage } from './helpers.js'
@@ -53,7 +52,6 @@ test('contract: a Cloudflare-style Worker verifies the signature (hex key and JW
   const sub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: 'sub' })
   const got = collect(sub)
   await sub.subscribeAsync('#', { qos: 1 })
-  hook.node.broker.on('clientReady', (client) => { if (client.id === 'pub-jti') attachJti(client, '01JTI') })
   const pub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: 'pub' })
   const before = Math.floor(Date.now() / 1000)
   assert.equal(await publishCode(pub, 'sensors/1', 'hello', { qos: 1, properties: { payloadFormatIndicator: true, contentType: 'text/plain' } }), 0)
@@ -84,17 +82,41 @@ test('contract: a Cloudflare-style Worker verifies the signature (hex key and JW
   assert.equal(binary?.payload, bytes.toString('base64'))
   assert.equal(binary?.contentType, '')
 
-  // The token id, when the client has one.
-  const withJti = await connectClient(t, hook.url, { protocolVersion: 5, clientId: 'pub-jti' })
-  await publishCode(withJti, 'j', 'x', { qos: 1 })
-  assert.equal(worker.batches.at(-1)?.[0]?.jti, '01JTI')
-
   // Another key (not the broker's): the Worker refuses the request (403), the publisher gets 0x87.
   publicKey = 'ab'.repeat(32)
   assert.equal(await publishCode(pub, 'sensors/2', 'nope', { qos: 1 }), 0x87)
   assert.equal(worker.invalid, 1)
   await sleep(100)
   assert.equal(got.length, 3)
+})
+
+test('a tenant broker with tokens: its own hook and key; topic and client id as the client knows them, the token\'s jti', async (t) => {
+  let publicKey = ''
+  const worker = await startWorker(t, () => publicKey, (messages) => messages.map((m) => ({ ...m, payload: `${m.broker}:${m.payload}` })))
+  const hook = await startHookNode(t, undefined)
+  const tenancy = hook.identity.tenancy
+  await tenancy.createNamespace({ name: 'acme' })
+  const alpha = await tenancy.createBroker('acme', { name: 'alpha', authType: 'TOKEN', onPublish: { url: worker.url } })
+  publicKey = alpha.publicKey
+  assert.notEqual(publicKey, hook.broker().publicKey, 'each broker signs with its own key')
+  const tokens = hook.identity.tokens
+  const [[pubId, pubToken]] = Object.entries(await tokens.issue(alpha, { number: 1, clientId: 'device-1' })) as [[string, string]]
+  const [[, subToken]] = Object.entries(await tokens.issue(alpha, { number: 1, clientId: 'reader' })) as [[string, string]]
+  const sub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: 'reader', password: subToken })
+  const got = collect(sub)
+  await sub.subscribeAsync('#', { qos: 1 })
+  const pub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: pubId, password: pubToken })
+  assert.equal(await publishCode(pub, 'room/1', 'warm', { qos: 1, properties: { payloadFormatIndicator: true } }), 0)
+  await waitFor(() => got.length === 1, 5000, 'delivery in the tenant space')
+  assert.equal(got[0]?.topic, 'room/1')
+  assert.equal(got[0]?.payload.toString(), 'alpha:warm')
+  const message = worker.batches[0]?.[0]
+  assert.equal(worker.invalid, 0)
+  assert.deepEqual({ broker: message?.broker, namespace: message?.namespace, topic: message?.topic, clientId: message?.clientId }, { broker: 'alpha', namespace: 'acme', topic: 'room/1', clientId: 'device-1' })
+  const revocable = await tokens.listRevocations(alpha)
+  assert.equal(revocable.length, 0)
+  assert.match(message?.jti ?? '', /^[0-9A-HJKMNP-TV-Z]{26}$/, 'the token\'s jti (a ULID)')
+  assert.deepEqual(Object.keys(message as object).sort(), [...EXPECTED_KEYS, 'jti'].sort())
 })
 
 test('the answer decides: fewer messages (left out: PUBACK 0x00, not delivered), a changed topic; only matching topics go to the hook', async (t) => {
