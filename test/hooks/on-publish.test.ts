@@ -87,7 +87,7 @@ test('contract: a Cloudflare-style Worker verifies the signature (hex key and JW
   assert.equal(await publishCode(pub, 'sensors/2', 'nope', { qos: 1 }), 0x87)
   assert.equal(worker.invalid, 1)
   await sleep(100)
-  assert.equal(got.length, 3)
+  assert.equal(got.length, 2)
 })
 
 test('a tenant broker with tokens: its own hook and key; topic and client id as the client knows them, the token\'s jti', async (t) => {
@@ -102,10 +102,10 @@ test('a tenant broker with tokens: its own hook and key; topic and client id as 
   const tokens = hook.identity.tokens
   const [[pubId, pubToken]] = Object.entries(await tokens.issue(alpha, { number: 1, clientId: 'device-1' })) as [[string, string]]
   const [[, subToken]] = Object.entries(await tokens.issue(alpha, { number: 1, clientId: 'reader' })) as [[string, string]]
-  const sub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: 'reader', password: subToken })
+  const sub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: 'reader', username: 'reader', password: subToken })
   const got = collect(sub)
   await sub.subscribeAsync('#', { qos: 1 })
-  const pub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: pubId, password: pubToken })
+  const pub = await connectClient(t, hook.url, { protocolVersion: 5, clientId: pubId, username: pubId, password: pubToken })
   assert.equal(await publishCode(pub, 'room/1', 'warm', { qos: 1, properties: { payloadFormatIndicator: true } }), 0)
   await waitFor(() => got.length === 1, 5000, 'delivery in the tenant space')
   assert.equal(got[0]?.topic, 'room/1')
@@ -113,8 +113,6 @@ test('a tenant broker with tokens: its own hook and key; topic and client id as 
   const message = worker.batches[0]?.[0]
   assert.equal(worker.invalid, 0)
   assert.deepEqual({ broker: message?.broker, namespace: message?.namespace, topic: message?.topic, clientId: message?.clientId }, { broker: 'alpha', namespace: 'acme', topic: 'room/1', clientId: 'device-1' })
-  const revocable = await tokens.listRevocations(alpha)
-  assert.equal(revocable.length, 0)
   assert.match(message?.jti ?? '', /^[0-9A-HJKMNP-TV-Z]{26}$/, 'the token\'s jti (a ULID)')
   assert.deepEqual(Object.keys(message as object).sort(), [...EXPECTED_KEYS, 'jti'].sort())
 })
