@@ -77,7 +77,12 @@ export const errorSpecs = {
   // DISCONNECT code only, not valid in an acknowledgement (clients reject the packet). 3.1.1:
   // acknowledged and dropped [MQTT-3.3.5-2].
   STARLING_ERR_QUOTA_PUBLISH_RATE: { message: 'broker %s publish rate quota of %s messages/s exceeded', reasonCode: 0x97 },
-  STARLING_ERR_QUOTA_BYTES_RATE: { message: 'broker %s quota of %s payload bytes/s exceeded', reasonCode: 0x97 }
+  STARLING_ERR_QUOTA_BYTES_RATE: { message: 'broker %s quota of %s payload bytes/s exceeded', reasonCode: 0x97 },
+  STARLING_ERR_HOOK_FAILED: { message: 'on-publish hook failed (%s): message dropped', reasonCode: 0x83 },
+  STARLING_ERR_HOOK_ANSWER: { message: 'on-publish hook answer: %s' },
+  STARLING_ERR_HOOK_REFUSED: { message: 'on-publish hook refused the message (403)', reasonCode: 0x87 },
+  // A success code: aedes (our patch) acknowledges it as accepted and does not publish it.
+  STARLING_ERR_HOOK_FILTERED: { message: 'on-publish hook kept the message from subscribers', reasonCode: 0x00 }
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof errorSpecs

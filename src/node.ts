@@ -19,6 +19,7 @@ import { orTimedOut, TIMED_OUT } from './util/timeout.js'
 import { clientIdentity } from './auth/connect-auth.js'
 import { createQuotaEngine, quotaSteps, usageSource, type QuotaEngine } from './quotas/index.js'
 import { createIdentity, type Identity } from './tenancy/identity.js'
+import { createOnPublishHooks, type OnPublishHooks } from './hooks/on-publish.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
@@ -48,6 +49,7 @@ export class StarlingNode {
   readonly #backend: RedisBackend | undefined
   readonly #cluster: ClusterServices | undefined
   readonly #groups: SharedGroups | undefined
+  readonly #onPublish: OnPublishHooks | undefined
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
@@ -57,6 +59,7 @@ export class StarlingNode {
     quotas: QuotaEngine
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
+    onPublish?: OnPublishHooks | undefined
   }) {
     this.config = parts.config
     this.logger = parts.logger
@@ -70,6 +73,7 @@ export class StarlingNode {
     this.#backend = parts.backend
     this.#cluster = parts.cluster
     this.#groups = parts.groups
+    this.#onPublish = parts.onPublish
   }
 
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
@@ -88,12 +92,16 @@ export class StarlingNode {
     let identity: Identity | undefined
     // Per-broker quotas and usage, for the broker each client's CONNECT chose.
     let quotaEngine: QuotaEngine | undefined
+    let onPublish: OnPublishHooks | undefined
     try {
       identity = await createIdentity({ config, logger, redis: backend?.settings })
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
       quotaEngine = createQuotaEngine({ config, logger, redis: backend?.settings, registry: metrics.registry })
       const quotas = quotaSteps(quotaEngine, (client) => clientIdentity(client)?.broker)
-      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      // Each broker's on-publish hook (its `onPublish` setting, read live from the store), signed with its key.
+      const { tenancy, tokens } = identity
+      onPublish = createOnPublishHooks({ config, logger, registry: metrics.registry, findBroker: (namespace, name) => tenancy.findBroker(namespace, name), sign: async (b, data) => await tokens.sign(b, data) })
+      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, onPublish, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
       await quotaEngine?.close()
@@ -149,7 +157,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups, onPublish })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -210,6 +218,8 @@ export class StarlingNode {
       for (const stream of this.#state.streams) stream.destroy()
     }
     await listenersClosed
+    // Messages still waiting for a hook's answer get its failure policy now.
+    this.#onPublish?.close()
     // Members are gone (their unacknowledged group messages were handed back): stop reading.
     await this.#bounded(Promise.resolve(this.#groups?.close()), 2000, 'shared subscription groups did not close cleanly')
     const persistence = this.broker.persistence

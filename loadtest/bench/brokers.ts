@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, connect as netConnect } from 'node:net'
+import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,10 +13,13 @@ import { withTimeout } from './clients.js'
  * returns its port, pid and a stop(). Every child is tracked so the harness can stop all of them
  * on Ctrl-C, errors and exit.
  */
-export type BrokerName = 'starling' | 'starling-acl' | 'aedes' | 'mosquitto'
+export type BrokerName = 'starling' | 'starling-acl' | 'starling-hook' | 'aedes' | 'mosquitto'
 export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'aedes', 'mosquitto']
-/** Also accepted by `--brokers`, not run by default: Starling with BENCH_ACL_RULES as its ACL. */
-export const EXTRA_BROKER_NAMES: readonly BrokerName[] = ['starling-acl']
+/**
+ * Also accepted by `--brokers`, not run by default: Starling with BENCH_ACL_RULES as its ACL;
+ * Starling whose default broker has a pass-through on-publish hook (hook-server.ts).
+ */
+export const EXTRA_BROKER_NAMES: readonly BrokerName[] = ['starling-acl', 'starling-hook']
 
 /**
  * A few rules every benchmark message passes through (none refuses a `bench/...` topic): what an
@@ -63,13 +67,21 @@ export function killAllChildren (): void {
 export async function launchBroker (name: BrokerName, opts: LaunchOptions): Promise<RunningBroker> {
   switch (name) {
     case 'starling': return await launchStarling(opts)
-    case 'starling-acl': return await launchStarling(opts, BENCH_ACL_RULES)
+    case 'starling-acl': return await launchStarling(opts, { acl: BENCH_ACL_RULES })
+    case 'starling-hook': return await launchStarlingWithHook(opts)
     case 'aedes': return await launchAedes()
     case 'mosquitto': return await launchMosquitto()
   }
 }
 
-async function launchStarling (opts: LaunchOptions, acl?: readonly object[]): Promise<RunningBroker> {
+interface StarlingVariant {
+  readonly acl?: readonly object[]
+  /** Extra STARLING_* environment, a name and a note for the hook variant. */
+  readonly hook?: { readonly env: Record<string, string>, readonly note: string, readonly stop: () => Promise<void> }
+}
+
+async function launchStarling (opts: LaunchOptions, variant: StarlingVariant = {}): Promise<RunningBroker> {
+  const acl = variant.acl
   const entry = join(REPO, 'bin', 'starling.js')
   if (!existsSync(join(REPO, 'dist', 'cli', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first')
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STARLING_')))
@@ -83,9 +95,12 @@ async function launchStarling (opts: LaunchOptions, acl?: readonly object[]): Pr
     STARLING_DRAIN_SECONDS: '0',
     STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.starlingReceiveMaximum),
     ...(acl !== undefined ? { STARLING_ACL: JSON.stringify(acl) } : {}),
-    ...opts.starlingEnv
+    ...opts.starlingEnv,
+    ...variant.hook?.env
   })
-  const child = track(spawn(process.execPath, [...cpuProfArgs('starling'), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const name: BrokerName = variant.hook !== undefined ? 'starling-hook' : acl === undefined ? 'starling' : 'starling-acl'
+  const child = track(spawn(process.execPath, [...cpuProfArgs(name), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  if (variant.hook !== undefined) child.once('exit', () => { void variant.hook?.stop() })
   let httpPort = 0
   const port = await readPort(child, (line) => {
     if (!line.includes('starling ready')) return null
@@ -93,8 +108,49 @@ async function launchStarling (opts: LaunchOptions, acl?: readonly object[]): Pr
     httpPort = Number(/"http":(\d+)/.exec(line)?.[1] ?? 0)
     return match?.[1] !== undefined ? Number(match[1]) : null
   })
-  const name = acl === undefined ? 'starling' : 'starling-acl'
-  return { ...running(name, child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}${acl === undefined ? '' : `, ACL of ${acl.length} rules`}`), httpPort }
+  return { ...running(name, child, port, `starling serve from dist/, embedded mode, receiveMaximum ${opts.starlingReceiveMaximum}${acl === undefined ? '' : `, ACL of ${acl.length} rules`}${variant.hook?.note ?? ''}`), httpPort }
+}
+
+/**
+ * Starling whose default broker's on-publish hook is hook-server.ts
+ * (pass-through): the broker's settings are written into a fresh dataDir before it starts.
+ * Tuning from BENCH_HOOK_BATCH, BENCH_HOOK_LINGER, BENCH_HOOK_CONCURRENCY (config defaults otherwise).
+ */
+async function launchStarlingWithHook (opts: LaunchOptions): Promise<RunningBroker> {
+  const hook = track(spawn(process.execPath, ['--import', 'tsx', join(HERE, 'hook-server.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const hookPort = await readPort(hook, (line) => {
+    const match = /^\{"port":(\d+)\}$/.exec(line.trim())
+    return match?.[1] !== undefined ? Number(match[1]) : null
+  })
+  const dataDir = mkdtempSync(join(tmpdir(), 'starling-bench-hook-'))
+  const secret = randomBytes(32).toString('base64')
+  const tuning: Record<string, number> = {}
+  for (const [key, name] of [['batchSize', 'BENCH_HOOK_BATCH'], ['lingerMs', 'BENCH_HOOK_LINGER'], ['concurrency', 'BENCH_HOOK_CONCURRENCY']] as const) {
+    const raw = process.env[name]
+    if (raw !== undefined && raw !== '') tuning[key] = Number(raw)
+  }
+  const { loadConfig } = await import('../../src/config/load.js')
+  const { createIdentity } = await import('../../src/tenancy/identity.js')
+  const { createLogger } = await import('../../src/logger.js')
+  const config = loadConfig({ overrides: { nodeId: 'bench', dataDir, 'auth.secretKey': secret, 'log.level': 'silent' } })
+  const identity = await createIdentity({ config, logger: createLogger('silent', 'bench') })
+  try {
+    await identity.tenancy.updateBroker('default', 'default', { onPublish: { url: `http://127.0.0.1:${hookPort}/`, ...tuning } })
+  } finally {
+    await identity.close()
+  }
+  const stop = async (): Promise<void> => {
+    await stopChild(hook)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  const described = Object.entries(tuning).map(([k, v]) => `${k} ${v}`).join(', ')
+  return await launchStarling(opts, {
+    hook: {
+      env: { STARLING_DATA_DIR: dataDir, STARLING_SECRET_KEY: secret },
+      note: `, pass-through on-publish hook (separate process on loopback${described === '' ? ', config defaults' : `, ${described}`})`,
+      stop
+    }
+  })
 }
 
 async function launchAedes (): Promise<RunningBroker> {

@@ -9,7 +9,8 @@ import { runScenario, shapeSpec, type RunOptions, type ShapeName } from './scena
 import { runMain } from './run-main.js'
 
 const USAGE = `usage: npm run bench -- [options]   (run \`npm run build\` first: Starling runs from dist/)
-  --brokers LIST     starling,aedes,mosquitto (default all); starling-acl: Starling with a 5-rule ACL
+  --brokers LIST     starling,aedes,mosquitto (default all); starling-acl: Starling with a 5-rule ACL;
+                     starling-hook: Starling with a pass-through on-publish hook (BENCH_HOOK_BATCH, _LINGER, _CONCURRENCY)
   --scenarios LIST   one-to-one,fan-in,fan-out (default all)
   --qos LIST         0,1 (default both)
   --messages N       deliveries per scenario (default 100000; fan-in/fan-out send N/fan per publisher)

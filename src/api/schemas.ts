@@ -43,6 +43,17 @@ const quotas = z.object({
   maxRetained: z.number().int().min(0).optional()
 }).strict().meta({ description: 'Cluster-wide limits; 0: no limit' })
 
+const onPublishSettings = {
+  url: z.url({ protocol: /^https?$/ }).meta({ description: 'Endpoint the broker POSTs each batch of messages to (Cloudflare Pub/Sub on-publish contract, signed with the broker\'s key)' }),
+  filter: z.array(filter).max(100).optional().meta({ description: 'Topic filters (topics as clients see them); only matching messages go to the hook. Absent: every message' }),
+  failurePolicy: z.enum(['drop', 'deliver']).optional().meta({ description: 'When the hook fails (other status than 200, time-out, malformed answer, open circuit breaker): drop the message (default, as Cloudflare) or deliver it unchanged' }),
+  timeoutMs: z.number().int().min(1).max(60_000).optional().meta({ description: 'Answer time limit (default hooks.timeoutMs, 10 s)' }),
+  batchSize: z.number().int().min(1).max(1000).optional().meta({ description: 'Most messages per request (default hooks.batchSize)' }),
+  lingerMs: z.number().int().min(0).max(1000).optional().meta({ description: 'How long a batch may wait to fill (default hooks.lingerMs)' }),
+  concurrency: z.number().int().min(1).max(256).optional().meta({ description: 'Requests in flight per broker and pod (default hooks.concurrency)' })
+}
+const onPublish = z.object(onPublishSettings).strict().meta({ description: 'On-publish hook (README "On-publish hooks")' })
+
 const brokerSettings = {
   description: description.optional(),
   authType: authType.optional().meta({ description: 'How clients authenticate (default TOKEN)' }),
@@ -51,9 +62,9 @@ const brokerSettings = {
   tokenExpiryAction: z.enum(['disconnect', 'keep']).optional()
 }
 
-export const brokerCreate = z.object({ name: dnsLabel, ...brokerSettings }).strict()
+export const brokerCreate = z.object({ name: dnsLabel, ...brokerSettings, onPublish: onPublish.optional() }).strict()
   .refine((b) => b.authType !== 'JWKS' || b.jwks !== undefined, { path: ['jwks'], message: 'required with authType JWKS' })
-export const brokerPatch = z.object(brokerSettings).strict()
+export const brokerPatch = z.object({ ...brokerSettings, onPublish: onPublish.nullable().optional().meta({ description: 'null removes the hook' }) }).strict()
 
 /** Duration: seconds, or a number with s/m/h/d/w (`48h`). */
 const duration = z.union([z.string(), z.number()]).refine((v) => parseDurationSeconds(String(v)) !== undefined, 'a positive duration: seconds, or a number with s, m, h, d or w (e.g. 48h)')
@@ -92,6 +103,7 @@ export const brokerRecord = z.object({
   jwks: jwksSettings.optional(),
   quotas: z.object({ maxConnections: z.number(), publishRatePerSecond: z.number(), bytesPerSecond: z.number(), maxRetained: z.number() }),
   tokenExpiryAction: z.enum(['disconnect', 'keep']),
+  onPublish: z.object({ ...onPublishSettings, failurePolicy: z.enum(['drop', 'deliver']) }).optional(),
   endpoint: z.string().meta({ example: 'mqtts://example-broker.my-namespace.example.com:8883' }),
   publicKey: z.string(),
   ...timestamps

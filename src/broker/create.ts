@@ -13,6 +13,7 @@ import { tenantStep } from '../tenancy/context.js'
 import { endpointOf, type FindBroker } from '../tenancy/select.js'
 import { unmountTopic } from '../tenancy/mount.js'
 import type { QuotaHooks } from '../quotas/steps.js'
+import type { OnPublishHooks } from '../hooks/on-publish.js'
 import { authenticateBrokerClient, clientIdentity, type EndpointBroker } from '../auth/connect-auth.js'
 import { FAILURE_THROTTLE_DEFAULTS, FailureThrottle } from '../auth/failure-throttle.js'
 import { trackTokenSessions } from '../auth/token-sessions.js'
@@ -40,6 +41,8 @@ export interface BrokerDeps {
   readonly identity?: { readonly tenancy: TenancyStore, readonly tokens: TokenAuthority, readonly defaultBroker: () => Promise<BrokerRecord> }
   /** Per-broker quotas (src/quotas, `quotaSteps`): last CONNECT step, PUBLISH check after the ACL, deliveries counted. */
   readonly quotas?: QuotaHooks
+  /** On-publish hooks (src/hooks, `createOnPublishHooks`): the last PUBLISH check, after the quotas. */
+  readonly onPublish?: OnPublishHooks
 }
 
 type PublishSent = NonNullable<EngineOptions['onPublishSent']>
@@ -164,8 +167,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
-    if (deps.quotas !== undefined && client !== null) { deps.quotas.authorizePublish(client, packet, callback); return }
-    callback(null)
+    if (client === null) { callback(null); return }
+    const hooks = deps.onPublish
+    const next = hooks === undefined ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
+    if (deps.quotas !== undefined) { deps.quotas.authorizePublish(client, packet, next); return }
+    next(null)
   }
 
   broker.authorizeSubscribe = function authorizeSubscribe (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {

@@ -16,7 +16,7 @@ import { StarlingError } from '../errors.js'
  * Revision of our patch this code expects (`starlingPatch` exported by the patched aedes.js).
  * Bump both together when a hook below changes.
  */
-export const ENGINE_PATCH = 2
+export const ENGINE_PATCH = 3
 
 export type { PublishPacket, Subscription, AedesPublishPacket, ConnackPacket, ConnectPacket }
 
@@ -66,7 +66,13 @@ export function assertEnginePatched (engineModule: object): void {
 export type AuthenticateError = Error & { readonly returnCode?: number, readonly reasonCode?: number }
 export type AuthenticateHook = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok?: boolean | null) => void) => void
 export type PreConnectHook = (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) => void
-export type AuthorizePublishHook = (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void) => void
+/**
+ * A PUBLISH refusal's `reasonCode` (our patch): ≥ 0x80 answers the MQTT 5 PUBACK/PUBREC with it
+ * (default 0x87); below 0x80 (a success code) the message is acknowledged as accepted and not
+ * published (an on-publish hook kept it from subscribers). QoS 0 is dropped either way.
+ */
+export type PublishRefusal = Error & { readonly reasonCode?: number }
+export type AuthorizePublishHook = (client: Client | null, packet: PublishPacket, done: (err?: PublishRefusal | null) => void) => void
 export type AuthorizeSubscribeHook = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) => void
 /** Per delivery: the packet to send to `client`, or null/undefined to not deliver it. */
 export type AuthorizeForwardHook = (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null | undefined

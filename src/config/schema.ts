@@ -157,6 +157,24 @@ export const configSchema = z.object({
     jwksTimeoutMs: z.number().int().min(100).default(5000)
       .describe('JWKS brokers: time allowed for one JWKS fetch, in milliseconds; beyond it CONNECTs are refused with 0x88 (server unavailable).')
   }).strict().prefault({}),
+  hooks: z.object({
+    timeoutMs: z.number().int().min(1).max(60000).default(10000)
+      .describe('On-publish hooks: time a hook endpoint has to answer a batch, in milliseconds (Cloudflare\'s 10 s); beyond it the batch fails (failure policy). A broker\'s `onPublish.timeoutMs` overrides it.'),
+    batchSize: z.number().int().min(1).max(1000).default(100)
+      .describe('On-publish hooks: most messages in one POST. A broker\'s `onPublish.batchSize` overrides it.'),
+    lingerMs: z.number().int().min(0).max(1000).default(0)
+      .describe('On-publish hooks: how long a batch waits to fill before it is sent, in milliseconds; 0 sends at once when a request slot is free (batches still form while all slots are busy). A broker\'s `onPublish.lingerMs` overrides it.'),
+    concurrency: z.number().int().min(1).max(256).default(16)
+      .describe('On-publish hooks: requests in flight at once per broker and pod (kept-alive connections). A broker\'s `onPublish.concurrency` overrides it.'),
+    maxPending: z.number().int().min(1).default(20000)
+      .describe('On-publish hooks: messages one broker may have waiting for its hook on a pod; beyond it new ones get the failure policy at once.'),
+    breakerFailures: z.number().int().min(1).default(5)
+      .describe('On-publish hooks: consecutive failed requests (status, time-out, network, malformed answer) that open a broker\'s circuit breaker; while open, messages get the failure policy without a request.'),
+    breakerOpenMs: z.number().int().min(10).default(5000)
+      .describe('On-publish hooks: how long an open circuit breaker waits before one probe request (half-open); its success closes the breaker, its failure opens it again.'),
+    maxBrokerSeries: z.number().int().min(1).default(1000)
+      .describe('On-publish hooks: brokers labelled in the hook metrics on one pod (the first seen); the others are summed under `_other`.')
+  }).strict().prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino).')
   }).strict().prefault({})

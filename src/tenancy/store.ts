@@ -4,7 +4,7 @@ import type { IdentityBackend, IdentityEvent, PutResult } from './backend.js'
 import { brokerPath, toBrokerRecord, type EndpointSettings, type StoredBroker, type StoredNamespace } from './stored.js'
 import type { BrokerInput, BrokerPatch, BrokerRecord, NamespaceInput, NamespacePatch, NamespaceRecord, TenancyChange, TenancyStore } from './types.js'
 import { ulid } from './ulid.js'
-import { checkAuthType, checkDescription, checkExpiryAction, checkJwks, checkName, checkQuotas, DEFAULT_QUOTAS } from './validate.js'
+import { checkAuthType, checkDescription, checkExpiryAction, checkJwks, checkName, checkOnPublish, checkQuotas, DEFAULT_QUOTAS } from './validate.js'
 
 /**
  * The TenancyStore over either backend. Reads for the API go to storage (so a change made on
@@ -191,6 +191,7 @@ export class CachedTenancyStore implements TenancyStore {
     const authType = input.authType === undefined ? 'TOKEN' : checkAuthType(input.authType)
     const jwks = input.jwks === undefined ? undefined : checkJwks(input.jwks)
     if (authType === 'JWKS' && jwks === undefined) throw new StarlingError('STARLING_ERR_TENANCY_INVALID', ['jwks', 'required with authType JWKS (url, issuer, audience)'])
+    const onPublish = input.onPublish === undefined ? undefined : checkOnPublish(input.onPublish)
     const now = this.#now()
     const id = ulid(this.#clock())
     const stored: StoredBroker = {
@@ -204,6 +205,7 @@ export class CachedTenancyStore implements TenancyStore {
       ...(jwks !== undefined ? { jwks } : {}),
       quotas: checkQuotas(input.quotas, DEFAULT_QUOTAS),
       tokenExpiryAction: input.tokenExpiryAction === undefined ? 'disconnect' : checkExpiryAction(input.tokenExpiryAction),
+      ...(onPublish !== undefined ? { onPublish } : {}),
       // Every broker has a key: TOKEN brokers sign tokens with it, all sign on-publish hooks.
       keys: [this.#options.keys.create(id, new Date(this.#clock()))]
     }
@@ -281,9 +283,13 @@ export class CachedTenancyStore implements TenancyStore {
     const description = p.description === undefined ? undefined : checkDescription('description', p.description)
     const expiry = p.tokenExpiryAction === undefined ? undefined : checkExpiryAction(p.tokenExpiryAction)
     if (p.quotas !== undefined) checkQuotas(p.quotas)
+    const onPublish = p.onPublish === undefined || p.onPublish === null ? p.onPublish : checkOnPublish(p.onPublish)
     return await this.mutateBroker(namespace, name, (current) => {
+      const { onPublish: currentHook, ...rest } = current
+      const hook = onPublish === undefined ? currentHook : onPublish ?? undefined
       const next: StoredBroker = {
-        ...current,
+        ...rest,
+        ...(hook !== undefined ? { onPublish: hook } : {}),
         ...(authType !== undefined ? { authType } : {}),
         ...(jwks !== undefined ? { jwks } : {}),
         ...(description !== undefined ? { description } : {}),

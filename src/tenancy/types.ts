@@ -40,11 +40,32 @@ export interface BrokerQuotas {
   readonly maxRetained: number
 }
 
+/** What happens to a message when its on-publish hook fails (status, time-out, malformed answer, open breaker). */
+export type HookFailurePolicy = 'drop' | 'deliver'
+
+/**
+ * The broker's on-publish hook (src/hooks): messages POSTed, signed, to `url` (Cloudflare Pub/Sub's
+ * contract); the answer decides what is delivered. Absent settings take `hooks.*` of the config.
+ */
+export interface OnPublishSettings {
+  readonly url: string
+  /** Topic filters (as the client sees topics); only matching messages go to the hook. Absent: all. */
+  readonly filter?: readonly string[]
+  /** `drop` (Cloudflare's behaviour, the default) or `deliver` the message unchanged. */
+  readonly failurePolicy: HookFailurePolicy
+  readonly timeoutMs?: number
+  readonly batchSize?: number
+  readonly lingerMs?: number
+  readonly concurrency?: number
+}
+
 export interface BrokerSettings {
   readonly authType: AuthType
   readonly jwks?: JwksSettings
   readonly quotas: BrokerQuotas
   readonly tokenExpiryAction: TokenExpiryAction
+  /** Absent: no hook (messages go straight to subscribers). */
+  readonly onPublish?: OnPublishSettings
 }
 
 export interface NamespaceRecord {
@@ -80,8 +101,10 @@ export interface BrokerInput {
   readonly jwks?: JwksSettings
   readonly quotas?: Partial<BrokerQuotas>
   readonly tokenExpiryAction?: TokenExpiryAction
+  readonly onPublish?: Partial<OnPublishSettings> & { readonly url: string }
 }
-export type BrokerPatch = Partial<Omit<BrokerInput, 'name'>>
+/** `onPublish: null` removes the hook. */
+export type BrokerPatch = Partial<Omit<BrokerInput, 'name' | 'onPublish'>> & { readonly onPublish?: BrokerInput['onPublish'] | null }
 
 export type TenancyChange =
   | { readonly kind: 'namespace', readonly name: string }

@@ -1,6 +1,6 @@
 import { isValidFilter } from '../broker/topics.js'
 import { StarlingError } from '../errors.js'
-import type { AuthType, BrokerQuotas, JwksSettings, TokenExpiryAction, TopicAclClaims } from './types.js'
+import type { AuthType, BrokerQuotas, JwksSettings, OnPublishSettings, TokenExpiryAction, TopicAclClaims } from './types.js'
 
 /**
  * Checks of everything an operator sends (names, broker settings, token options). Each failure
@@ -92,6 +92,40 @@ export function checkJwks (value: unknown): JwksSettings {
     clientIdClaim: v.clientIdClaim === undefined ? 'sub' : checkClaimName('jwks.clientIdClaim', v.clientIdClaim),
     ...(v.publishClaim !== undefined ? { publishClaim: checkClaimName('jwks.publishClaim', v.publishClaim) } : {}),
     ...(v.subscribeClaim !== undefined ? { subscribeClaim: checkClaimName('jwks.subscribeClaim', v.subscribeClaim) } : {})
+  }
+}
+
+const ON_PUBLISH_KEYS = ['url', 'filter', 'failurePolicy', 'timeoutMs', 'batchSize', 'lingerMs', 'concurrency'] as const
+/** Bounds of the on-publish tuning settings: [min, max]. */
+export const ON_PUBLISH_LIMITS = { timeoutMs: [1, 60_000], batchSize: [1, 1000], lingerMs: [0, 1000], concurrency: [1, 256] } as const
+
+/** A broker's on-publish hook settings (src/hooks); the tuning ones are optional (config `hooks.*`). */
+export function checkOnPublish (value: unknown): OnPublishSettings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('onPublish', 'must be an object with url')
+  const v = value as Record<string, unknown>
+  for (const key of Object.keys(v)) {
+    if (!(ON_PUBLISH_KEYS as readonly string[]).includes(key)) throw invalid(`onPublish.${key}`, 'unknown setting')
+  }
+  let url: URL
+  try {
+    url = new URL(String(v.url))
+  } catch {
+    throw invalid('onPublish.url', 'must be an http(s) URL')
+  }
+  if (typeof v.url !== 'string' || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw invalid('onPublish.url', 'must be an http(s) URL')
+  if (v.failurePolicy !== undefined && v.failurePolicy !== 'drop' && v.failurePolicy !== 'deliver') throw invalid('onPublish.failurePolicy', 'must be drop or deliver')
+  const tuning: Record<string, number> = {}
+  for (const [key, [min, max]] of Object.entries(ON_PUBLISH_LIMITS)) {
+    const n = v[key]
+    if (n === undefined) continue
+    if (!Number.isSafeInteger(n) || (n as number) < min || (n as number) > max) throw invalid(`onPublish.${key}`, `must be a whole number from ${min} to ${max}`)
+    tuning[key] = n as number
+  }
+  return {
+    url: v.url,
+    ...(v.filter !== undefined ? { filter: checkFilters('onPublish.filter', v.filter) } : {}),
+    failurePolicy: v.failurePolicy ?? 'drop',
+    ...tuning
   }
 }
 
