@@ -60,10 +60,11 @@ export class StarlingNode {
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
     const logger = options.logger ?? createLogger(config.log.level, config.nodeId)
     const metrics = options.metrics ?? createMetrics(config.nodeId)
+    metrics.faults.useLogger(logger)
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
-    const backend = await createRedisBackend({ config, logger })
+    const backend = await createRedisBackend({ config, logger, faults: metrics.faults })
     let broker: Engine
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined

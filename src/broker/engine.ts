@@ -16,7 +16,7 @@ import { StarlingError } from '../errors.js'
  * Revision of our patch this code expects (`starlingPatch` exported by the patched aedes.js).
  * Bump both together when a hook below changes.
  */
-export const ENGINE_PATCH = 2
+export const ENGINE_PATCH = 3
 
 export type { PublishPacket, Subscription, AedesPublishPacket, ConnackPacket, ConnectPacket }
 
@@ -185,6 +185,9 @@ export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' |
   readonly sessionExpiry?: SessionExpiryHooks
 }
 
+/** Where a store failure hit a client ('persistenceError'). */
+export type PersistenceErrorStep = 'session' | 'retained'
+
 // ---- the broker ----
 
 type Listener<A extends unknown[]> = (...args: A) => void
@@ -222,6 +225,12 @@ export interface Engine {
   on (event: 'connackSent', listener: Listener<[ConnackPacket & { reasonCode?: number, returnCode?: number }, Client, boolean]>): this
   /** Our patch: a PUBLISH aedes discarded for one client. */
   on (event: 'publishDropped', listener: Listener<[{ messageId?: number }, Client, OutboundDropReason]>): this
+  /**
+   * Our patch: a store read or write failed for this client, which was refused (CONNACK 0x88 / 3,
+   * `session` before the CONNACK) or disconnected (DISCONNECT 0x80 in v5: `session` for the
+   * offline-queue replay, `retained` for the retained lookup of a SUBSCRIBE).
+   */
+  on (event: 'persistenceError', listener: Listener<[Client, Error, PersistenceErrorStep]>): this
   on (event: 'error', listener: Listener<[Error]>): this
   once (event: 'closed', listener: Listener<[]>): this
 }

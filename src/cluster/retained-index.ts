@@ -64,6 +64,8 @@ export interface RetainedIndexOptions {
   /** Redis Cluster: the plugin's per-topic keys instead of its hash. */
   readonly cluster: boolean
   readonly logger?: Logger | undefined
+  /** A stored retained message that does not decode was skipped. */
+  readonly onCorrupt?: ((err: Error) => void) | undefined
 }
 
 /** One wildcard filter's range: names starting with `prefix` ('' = every name). */
@@ -92,6 +94,7 @@ export class RetainedIndex {
   readonly #conn: RedisClient
   readonly #cluster: boolean
   readonly #logger: Logger | undefined
+  readonly #onCorrupt: ((err: Error) => void) | undefined
   #ready = false
   #started = false
 
@@ -99,6 +102,7 @@ export class RetainedIndex {
     this.#conn = options.conn
     this.#cluster = options.cluster
     this.#logger = options.logger
+    this.#onCorrupt = options.onCorrupt
     if (!this.#cluster) {
       this.#conn.defineCommand('starlingRetainedStore', { numberOfKeys: 2, lua: STORE_LUA })
       this.#conn.defineCommand('starlingRetainedReconcile', { numberOfKeys: 2, lua: RECONCILE_LUA })
@@ -264,8 +268,16 @@ export class RetainedIndex {
     const packets: Packet[] = []
     for (const value of values) {
       if (value === null) continue
-      const packet = msgpack.decode(value) as Packet | null
-      if (packet !== null && typeof packet === 'object') packets.push(packet)
+      // one bad value must not fail the subscriber's whole lookup: skipped and reported
+      let packet: Packet | null
+      try {
+        packet = msgpack.decode(value) as Packet | null
+      } catch (err) {
+        this.#onCorrupt?.(new Error(`retained message skipped: ${(err as Error).message}`))
+        continue
+      }
+      if (packet !== null && typeof packet === 'object' && typeof packet.topic === 'string' && (Buffer.isBuffer(packet.payload) || typeof packet.payload === 'string')) packets.push(packet)
+      else this.#onCorrupt?.(new Error('retained message skipped: not a PUBLISH'))
     }
     return packets
   }

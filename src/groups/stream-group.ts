@@ -1,5 +1,6 @@
 import type { RedisClient } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
+import { metricsForNode } from '../metrics/registry.js'
 import type { BlockingPool } from './blocking-pool.js'
 import type { ShareFilter } from './parse.js'
 import type { GroupQueue, PendingRead, QueuedMessage } from './queue.js'
@@ -148,7 +149,8 @@ export class StreamGroupQueue implements GroupQueue {
       if (claimed && this.#outstanding.has(id)) continue
       const message = decodeEntry(fields)
       if (message === undefined) {
-        // Not an entry this layout wrote (or its data was trimmed): nothing to deliver.
+        // Not an entry this layout wrote (or its data was trimmed, or corrupt): nothing to deliver.
+        if (fields !== null && fields !== undefined) metricsForNode(this.#deps.nodeId)?.faults.record('group_read_failed', new Error('group entry dropped: it does not decode'))
         this.ack([id])
         continue
       }
