@@ -7,6 +7,7 @@ import type { Engine } from './engine.js'
  */
 export function observeStoreFaults (broker: Engine, faults: FaultMetrics): void {
   broker.on('persistenceError', (client, err, step) => {
-    faults.record(step === 'retained' ? 'retained_read_failed' : 'session_restore_failed', err, { clientId: client.id })
+    const kind = step === 'retained' ? 'retained_read_failed' : step === 'subscribe' ? 'subscribe_store_failed' : 'session_restore_failed'
+    faults.record(kind, err, { clientId: client.id })
   })
 }

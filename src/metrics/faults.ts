@@ -15,6 +15,8 @@ export type FaultKind =
   | 'retained_value_corrupt'
   /** Reading a session (subscriptions, will, offline queue) at CONNECT failed: the client was refused or disconnected. */
   | 'session_restore_failed'
+  /** Storing a SUBSCRIBE entry or joining its shared group failed: that entry got SUBACK 0x80. */
+  | 'subscribe_store_failed'
   /** A stored offline-queue entry that does not decode: skipped. */
   | 'queue_entry_corrupt'
   /** A shared group's read failed or returned an entry that does not decode. */
@@ -27,7 +29,7 @@ export type FaultKind =
   | 'uncaught_exception'
 
 export const FAULT_KINDS: readonly FaultKind[] = [
-  'bus_frame_invalid', 'retained_read_failed', 'retained_value_corrupt', 'session_restore_failed',
+  'bus_frame_invalid', 'retained_read_failed', 'retained_value_corrupt', 'session_restore_failed', 'subscribe_store_failed',
   'queue_entry_corrupt', 'group_read_failed', 'proxy_untrusted_source', 'unhandled_rejection', 'uncaught_exception'
 ]
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { Redis } from 'ioredis'
-import type { IDisconnectPacket } from 'mqtt-packet'
+import type { IDisconnectPacket, ISubackPacket } from 'mqtt-packet'
 import { collect, connectClient, connectWithAck, refusedCode, sleep, stopClient, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import type { TestNode } from '../helpers/node.js'
@@ -193,4 +193,34 @@ test('corrupt entries in a shared group\'s stream are dropped and counted; the g
   assert.equal(got[0]?.payload.toString(), 'valid')
   assert.ok(await fault(node, 'group_read_failed') >= 3)
   await stillServes(t, node, 'group')
+})
+
+test('a SUBSCRIBE entry that cannot be stored, or whose shared group cannot be joined, gets SUBACK 0x80; the connection stays', async (t) => {
+  const { node, redis } = await redisAndNode(t)
+  const conn = rawRedis(t, redis)
+  for (const version of [5, 4] as const) {
+    const clientId = `sub-store-v${version}`
+    const { client } = await rawMqttConnect(t, node.mqttPort, { protocolVersion: version, clientId, clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 60 } } : {}) })
+    const key = `${P}client:${encodeURIComponent(clientId)}`
+    await conn.set(key, 'not a hash') // the session's subscription hash cannot be written (WRONGTYPE)
+    client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'store/t', qos: 1 }] })
+    const refused = await client.next<ISubackPacket>('suback', 5000, (p) => p.messageId === 1)
+    assert.deepEqual(refused.granted, [0x80], 'SUBACK 0x80 for the entry that could not be stored')
+    await conn.del(key)
+    client.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'store/t', qos: 1 }] })
+    const granted = await client.next<ISubackPacket>('suback', 5000, (p) => p.messageId === 2)
+    assert.deepEqual(granted.granted, [1])
+    client.send({ cmd: 'publish', topic: 'store/t', payload: Buffer.from('after'), qos: 0, retain: false, dup: false })
+    await client.next('publish')
+    assert.equal(client.closed, false)
+  }
+  // a shared group whose stream key holds another type cannot be joined
+  await conn.set(`${P}share:q:gx/shared/t`, 'not a stream')
+  const { client: member } = await rawMqttConnect(t, node.mqttPort, { protocolVersion: 5, clientId: 'share-join' })
+  member.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: '$share/gx/shared/t', qos: 1 }, { topic: 'plain/t', qos: 1 }] })
+  const suback = await member.next<ISubackPacket>('suback')
+  assert.deepEqual(suback.granted, [0x80, 1], 'SUBACK 0x80 for the group that could not be joined; the other entry granted')
+  assert.equal(member.closed, false)
+  assert.ok(await fault(node, 'subscribe_store_failed') >= 3)
+  await stillServes(t, node, 'subscribe-store')
 })
