@@ -63,9 +63,9 @@ export function buildPools (r: Random): void {
   filterPool = Array.from({ length: FILTER_POOL }, () => randomFilter(r))
 }
 
-/** A filter of the pool, one time in ten any filter. */
+/** A filter of the pool, one time in fifty any filter. */
 function filter (r: Random): string {
-  return filterPool.length > 0 && r.chance(0.9) ? r.pick(filterPool) : randomFilter(r)
+  return filterPool.length > 0 && r.chance(0.98) ? r.pick(filterPool) : randomFilter(r)
 }
 
 function retainedTopic (r: Random): string {
@@ -117,7 +117,10 @@ function ackProperties (r: Random): Record<string, unknown> | undefined {
 }
 
 export function connectPacket (r: Random, version: Version): Packet {
-  const clean = r.chance(0.7)
+  const id = clientId(r)
+  // only the pool's ids keep a session: others (and server-assigned ones) would add one each
+  const pooled = id.startsWith('fz-')
+  const clean = !pooled || r.chance(0.7)
   const willRetain = r.chance(0.3)
   const will = r.chance(0.2)
     ? defined({
@@ -132,7 +135,7 @@ export function connectPacket (r: Random, version: Version): Packet {
     cmd: 'connect',
     protocolId: 'MQTT',
     protocolVersion: version,
-    clientId: clientId(r),
+    clientId: id,
     clean,
     keepalive: r.pick([0, 1, 10, 60, 65535]),
     username: maybe(r, 0.2, () => r.string(r.int(16), 'ascii')),
@@ -140,7 +143,7 @@ export function connectPacket (r: Random, version: Version): Packet {
     will,
     properties: version === 5 && r.chance(0.6)
       ? defined({
-        sessionExpiryInterval: maybe(r, 0.4, () => r.pick([0, 1, 5, 0xffffffff])),
+        sessionExpiryInterval: pooled ? maybe(r, 0.4, () => r.pick([0, 1, 5, 0xffffffff])) : undefined,
         receiveMaximum: maybe(r, 0.3, () => 1 + r.int(100)),
         maximumPacketSize: maybe(r, 0.2, () => r.pick([20, 100, 1024, 1 << 20])),
         topicAliasMaximum: maybe(r, 0.3, () => r.int(20)),

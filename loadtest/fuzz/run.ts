@@ -126,7 +126,16 @@ async function brokerCounts (): Promise<Record<string, number>> {
     }
     return out
   }
+  const store = await node.metrics.registry.getMetricsAsJSON()
+  const gauge = (name: string): Record<string, number> => {
+    const metric = store.find((m) => m.name === name)
+    return metric === undefined ? {} : { [name]: metric.values.reduce((total, v) => total + v.value, 0) }
+  }
   return {
+    ...gauge('starling_sessions'),
+    ...gauge('starling_retained_messages'),
+    ...gauge('starling_offline_queue_messages'),
+    ...gauge('starling_subscriptions'),
     ...await sum('starling_connections_total'),
     ...await sum('starling_messages_received_total'),
     ...await sum('starling_messages_sent_total'),

@@ -3,9 +3,9 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net'
 /**
  * The sources whose PROXY protocol header is believed (`mqtt.proxyProtocolTrustedCidrs`). The
  * header names the client address the broker logs, limits and authorizes by, so a peer that
- * can send one can claim any address: the PROXY protocol specification asks receivers to take
- * it only from known senders, as NGINX's `set_real_ip_from` and Squid's
- * `proxy_protocol_access` do (both trust no one by default).
+ * can send one can claim any address: receivers take it only from known senders (HAProxy's
+ * PROXY protocol specification; NGINX's `set_real_ip_from` and Squid's `proxy_protocol_access`
+ * trust no source by default).
  */
 export class TrustedProxies {
   readonly #list = new BlockList()
