@@ -70,6 +70,11 @@ const config = loadConfig({
     // bounded stored state (see generate.ts): sessions' queues short, CONNECT-less sockets cut early
     'limits.maxQueuedMessages': 50,
     'limits.connectTimeoutMs': 2000,
+    // shared groups keep up to share.maxLength messages for share.maxAgeMs after their last
+    // member left (bounds of their own, README "Shared subscriptions"): short here, so what is
+    // left after the run is what the broker failed to free
+    'share.maxLength': 100,
+    'share.maxAgeMs': 2000,
     ...(values['redis-url'] !== undefined ? { 'redis.url': values['redis-url'] } : {})
   }
 })
@@ -104,6 +109,11 @@ async function settle (): Promise<void> {
   const deadline = Date.now() + 10_000
   while (node.broker.connectedClients > 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
   await new Promise((resolve) => setTimeout(resolve, 200))
+}
+
+/** Past share.maxAgeMs (and the sweep after it), so idle groups are gone before the heap is read. */
+async function groupsForgotten (): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, config.share.maxAgeMs + config.share.sweepMs + 500))
 }
 
 async function heapAfterGc (): Promise<number | undefined> {
@@ -151,6 +161,8 @@ let witness: WitnessReport | undefined
 let heapBaseline: number | undefined
 let heapAfter: number | undefined
 let rssBaseline = 0
+/** The broker's connection count and client list once the fuzz connections are gone (the witness's two remain). */
+let registeredAfter: { counted: number, listed: number } | undefined
 if (values.only !== undefined) {
   await runOne(Number(values.only))
 } else {
@@ -158,11 +170,14 @@ if (values.only !== undefined) {
   await w.start(`mqtt://127.0.0.1:${port}`, 5)
   await phase(() => nextIndex >= warmupConnections || tally.packets >= targetPackets || Date.now() >= stopAt)
   await settle()
+  await groupsForgotten()
   heapBaseline = await heapAfterGc()
   rssBaseline = process.memoryUsage().rss
   await phase(() => tally.packets >= targetPackets || Date.now() >= stopAt)
   await settle()
+  registeredAfter = { counted: node.broker.connectedClients, listed: Object.keys(node.broker.clients).length }
   witness = await w.finish(10_000)
+  await groupsForgotten()
   heapAfter = await heapAfterGc()
 }
 const elapsedMs = Date.now() - started
@@ -174,6 +189,7 @@ const heapGrowth = heapBaseline !== undefined && heapAfter !== undefined ? heapA
 const problems: string[] = [...crashes]
 if (witness !== undefined && witness.lost > 0) problems.push(`witness lost ${witness.lost} acknowledged messages`)
 if (witness !== undefined && witness.unexpectedCloses > 0) problems.push(`witness connections closed ${witness.unexpectedCloses} times`)
+if (registeredAfter !== undefined && (registeredAfter.counted !== 2 || registeredAfter.listed !== 2)) problems.push(`after the run the broker counts ${registeredAfter.counted} connections and lists ${registeredAfter.listed} clients; only the witness's 2 are open`)
 if (heapGrowth !== undefined && heapGrowth > heapBoundBytes) problems.push(`heap grew ${(heapGrowth / 1048576).toFixed(1)} MiB after the run and a GC (bound ${values['heap-bound-mb']} MiB)`)
 if (values.only === undefined && tally.packets < targetPackets && Date.now() < stopAt) problems.push('stopped early')
 
@@ -187,6 +203,7 @@ const report = {
   closedByBroker: tally.closedByBroker,
   byKind: tally.byKind,
   witness,
+  registeredAfter,
   broker,
   memory: {
     gcExposed: gc !== undefined,
