@@ -19,6 +19,7 @@ export const errorSpecs = {
   STARLING_ERR_REDIS_SCRIPT: { message: 'Redis script %s gave up: %s' },
   STARLING_ERR_LISTEN: { message: 'cannot listen on %s: %s' },
   STARLING_ERR_UNKNOWN_LISTENER: { message: 'no listener named %s' },
+  STARLING_ERR_STORED_VALUE: { message: '%s skipped: %s' },
   STARLING_ERR_BUS_FRAME: { message: 'cluster bus frame: %s' },
   STARLING_ERR_CLOSED: { message: '%s is closed' },
   STARLING_ERR_LOCAL_CLUSTER: { message: 'local cluster: %s' },

@@ -79,10 +79,11 @@ export class StarlingNode {
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
     const logger = options.logger ?? createLogger(config.log.level, config.nodeId)
     const metrics = options.metrics ?? createMetrics(config.nodeId)
+    metrics.faults.useLogger(logger)
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
-    const backend = await createRedisBackend({ config, logger, observeRedis: redisClientObserver(metrics) })
+    const backend = await createRedisBackend({ config, logger, observeRedis: redisClientObserver(metrics), faults: metrics.faults })
     let broker: Engine
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined
@@ -95,7 +96,7 @@ export class StarlingNode {
     let onPublish: OnPublishHooks | undefined
     try {
       identity = await createIdentity({ config, logger, redis: backend?.settings })
-      groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
+      groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings, faults: metrics.faults })
       quotaEngine = createQuotaEngine({ config, logger, redis: backend?.settings, registry: metrics.registry })
       const quotas = quotaSteps(quotaEngine, (client) => clientIdentity(client)?.broker)
       // Each broker's on-publish hook (its `onPublish` setting, read live from the store), signed with its key.

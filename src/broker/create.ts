@@ -6,6 +6,7 @@ import type { BrokerMetrics } from '../metrics/registry.js'
 import { authorizeWill, ClientAcls, type ClientAclInputs } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
+import { observeStoreFaults } from './faults.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
@@ -202,6 +203,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   }
 
   observeBroker(broker, metrics, logger)
+  observeStoreFaults(broker, metrics.faults)
   observeOutbound(broker, metrics)
   deps.quotas?.attach(broker)
   await broker.listen()

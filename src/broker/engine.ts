@@ -197,6 +197,9 @@ export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' |
   readonly sessionExpiry?: SessionExpiryHooks
 }
 
+/** Where a store failure hit a client ('persistenceError'). */
+export type PersistenceErrorStep = 'session' | 'retained' | 'subscribe'
+
 // ---- the broker ----
 
 type Listener<A extends unknown[]> = (...args: A) => void
@@ -234,6 +237,13 @@ export interface Engine {
   on (event: 'connackSent', listener: Listener<[ConnackPacket & { reasonCode?: number, returnCode?: number }, Client, boolean]>): this
   /** Our patch: a PUBLISH aedes discarded for one client. */
   on (event: 'publishDropped', listener: Listener<[{ messageId?: number }, Client, OutboundDropReason]>): this
+  /**
+   * Our patch: a store read or write failed for this client, which was refused (CONNACK 0x88 / 3,
+   * `session` before the CONNACK), disconnected (DISCONNECT 0x80 in v5: `session` for the
+   * offline-queue replay, `retained` for the retained lookup of a SUBSCRIBE), or refused one
+   * SUBSCRIBE entry (SUBACK 0x80: `subscribe`, storing it or joining its shared group failed).
+   */
+  on (event: 'persistenceError', listener: Listener<[Client, Error, PersistenceErrorStep]>): this
   on (event: 'error', listener: Listener<[Error]>): this
   once (event: 'closed', listener: Listener<[]>): this
 }

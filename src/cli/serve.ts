@@ -1,6 +1,7 @@
 import { parseCommandArgs } from './args.js'
 import { loadConfig } from '../config/load.js'
 import { StarlingNode } from '../node.js'
+import { installProcessPolicy } from '../process-policy.js'
 
 /** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
 const SERVE_FLAGS = {
@@ -38,6 +39,8 @@ export async function serve (argv: readonly string[]): Promise<void> {
   const { file, flags } = parseServeArgs(argv)
   const config = loadConfig({ ...(file !== undefined ? { file } : {}), env: process.env, flags })
   const node = await StarlingNode.start(config)
+  // one second past the drain's own bound (the node destroys what is left at drainSeconds)
+  installProcessPolicy({ logger: node.logger, faults: node.metrics.faults, drain: async () => await node.close(), drainMs: (config.drainSeconds + 1) * 1000 })
 
   await new Promise<void>((resolve) => {
     let signalled = false

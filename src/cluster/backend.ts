@@ -1,6 +1,7 @@
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { FaultMetrics } from '../metrics/faults.js'
 import { RedisHealth } from './health.js'
 import { RedisEmitter } from './emitter.js'
 import { emitterChannel, persistenceKeyPrefix } from './keys.js'
@@ -32,6 +33,8 @@ export interface BackendDeps {
   readonly logger: Logger
   /** Sees every Redis client opened with the backend's settings (the pod's metrics). */
   readonly observeRedis?: RedisClientObserver
+  /** Counts and logs (rate-limited) bus frames dropped as invalid. */
+  readonly faults?: FaultMetrics
 }
 
 /** Undefined without Redis configuration (embedded in-memory mode). */
@@ -72,7 +75,11 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
     pubConn: clients.publish,
     subConn: clients.subscribe,
     channelName: emitterChannel,
-    layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels }
+    layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels },
+    onInvalidFrame: (err) => {
+      if (deps.faults !== undefined) deps.faults.record('bus_frame_invalid', err)
+      else logger.debug({ err: err.message }, 'redis emitter error')
+    }
   })
   // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that
   // event would end the process. The health monitor reports the connections' errors.
@@ -81,6 +88,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   const persistence = new StarlingRedisPersistence({
     conn: clients.persistence,
     logger,
+    ...(deps.faults !== undefined ? { faults: deps.faults } : {}),
     ...(settings.mode === 'cluster' ? { cluster: true } : {})
   })
   return { settings, health, persistence, mq, commands: clients.persistence, close }

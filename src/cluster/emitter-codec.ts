@@ -38,11 +38,46 @@ export function frameTopic (frame: Buffer): string | undefined {
   return frame.toString('utf8', HEADER, end)
 }
 
-/** The packet of a frame whose topic `frameTopic` returned (throws on a corrupt body). */
+/**
+ * Most levels a frame's topic may have: the local matcher (mqemitter's Qlobber) throws on more
+ * (`max_words`, 100), and a throw inside the Redis message handler would end the process.
+ */
+export const MAX_FRAME_TOPIC_LEVELS = 100
+
+/**
+ * Why a frame's topic cannot be a PUBLISH topic, or undefined when it can: non-empty, no
+ * wildcard, no U+0000 [MQTT-4.7.3-1] [MQTT-3.3.2-2] [MQTT-4.7.3-2], at most
+ * MAX_FRAME_TOPIC_LEVELS levels. Checked before the topic is matched: frames come from Redis,
+ * where anyone with access can PUBLISH anything.
+ */
+export function invalidFrameTopic (topic: string): string | undefined {
+  if (topic.length === 0) return 'empty topic'
+  let levels = 1
+  for (let i = 0; i < topic.length; i++) {
+    const code = topic.charCodeAt(i)
+    if (code === 0x2f) {
+      if (++levels > MAX_FRAME_TOPIC_LEVELS) return `topic has more than ${MAX_FRAME_TOPIC_LEVELS} levels`
+    } else if (code === 0x2b || code === 0x23) return 'wildcard in a published topic'
+    else if (code === 0) return 'U+0000 in topic'
+  }
+  return undefined
+}
+
+/**
+ * The packet of a frame whose topic `frameTopic` returned; throws on a corrupt body, or a body
+ * whose topic, payload or QoS could not be a PUBLISH's (aedes would throw on them later).
+ */
 export function decodeMessage (frame: Buffer): EmittedPacket {
-  const packet = deserialize(frame.subarray(HEADER + frame.readUInt16BE(1))) as EmittedPacket
+  const topicEnd = HEADER + frame.readUInt16BE(1)
+  const packet = deserialize(frame.subarray(topicEnd)) as EmittedPacket
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body is not a packet'])
   }
+  if (packet.topic !== frame.toString('utf8', HEADER, topicEnd)) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body topic differs from the frame topic'])
+  const { payload, qos } = packet
+  if (payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload) && !(payload instanceof Uint8Array)) {
+    throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message payload is not bytes'])
+  }
+  if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message QoS is not 0, 1 or 2'])
   return fromOrderField(packet)
 }

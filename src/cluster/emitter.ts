@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import mqemitter from 'mqemitter'
-import { decodeMessage, encodeMessage, frameTopic, type EmittedPacket } from './emitter-codec.js'
+import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, type EmittedPacket } from './emitter-codec.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import type { RedisClient } from './redis.js'
 import { StarlingError } from '../errors.js'
@@ -49,6 +49,8 @@ export interface RedisEmitterOptions {
   /** Channel name of each channel index (keys.ts). */
   readonly channelName: (slot: number) => string
   readonly layout: RouteLayout
+  /** A frame from Redis was dropped: not a Starling frame, undecodable, or an invalid topic (counted and logged by the caller). */
+  readonly onInvalidFrame?: (err: Error) => void
 }
 
 const CLOSE_WAIT_MS = 2000
@@ -70,6 +72,7 @@ export class RedisEmitter {
   readonly #pending = new Map<number, Promise<void>>()
   readonly #onMessage: (channel: Buffer, message: Buffer) => void
   readonly #onReady: () => void
+  readonly #onInvalidFrame: (err: Error) => void
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -84,6 +87,7 @@ export class RedisEmitter {
     this.#layout = options.layout
     this.#names = Array.from({ length: channels }, (_, slot) => options.channelName(slot))
     this.#refs = new Int32Array(channels)
+    this.#onInvalidFrame = options.onInvalidFrame ?? ((err) => this.#error(err))
     this.#onMessage = (_channel, message) => this.#receive(message)
     // ioredis re-subscribes what it knew after a reconnect; this also retries SUBSCRIBEs that
     // failed while Redis was away (SUBSCRIBE is idempotent)
@@ -183,20 +187,23 @@ export class RedisEmitter {
     })
   }
 
+  /**
+   * Every frame is checked before use (a throw here, inside ioredis' message handler, would end
+   * the process — and every pod gets the same frame): a bad one is dropped and reported.
+   */
   #receive (message: Buffer): void {
     if (this.closed) return
-    const topic = frameTopic(message)
-    if (topic === undefined) {
-      this.#error(new StarlingError('STARLING_ERR_BUS_FRAME', ['ignored a message that is not a Starling frame']))
-      return
-    }
-    const matcher = this.#local._matcher
-    if (matcher !== undefined && matcher.match(topic).length === 0) return
     let packet: EmittedPacket
     try {
+      const topic = frameTopic(message)
+      if (topic === undefined) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['not a Starling frame'])
+      const invalid = invalidFrameTopic(topic)
+      if (invalid !== undefined) throw new StarlingError('STARLING_ERR_BUS_FRAME', [invalid])
+      const matcher = this.#local._matcher
+      if (matcher !== undefined && matcher.match(topic).length === 0) return
       packet = decodeMessage(message)
     } catch (err) {
-      this.#error(err as Error)
+      this.#onInvalidFrame(new StarlingError('STARLING_ERR_BUS_FRAME', [`dropped: ${(err as Error).message}`], { cause: err }))
       return
     }
     this.#local.emit(packet)

@@ -106,12 +106,26 @@ export interface OutgoingStoreOptions {
   readonly conn: RedisClient
   /** Redis Cluster: one script call per session (its keys share one slot). */
   readonly cluster: boolean
+  /** A stored entry that does not decode to a PUBLISH or PUBREL was skipped. */
+  readonly onCorrupt?: ((err: Error) => void) | undefined
+}
+
+/** The entry as stored, if it is one: a PUBLISH with a topic and bytes, or a PUBREL. */
+function storedPacket (blob: Buffer): StoredPacket {
+  const packet = deserialize(blob) as StoredPacket | null
+  if (packet === null || typeof packet !== 'object') throw new StarlingError('STARLING_ERR_STORED_VALUE', ['offline queue entry', 'not a packet'])
+  if (packet.cmd === 'pubrel') return packet
+  if (packet.cmd !== 'publish' || typeof packet.topic !== 'string' || !(Buffer.isBuffer(packet.payload) || typeof packet.payload === 'string')) {
+    throw new StarlingError('STARLING_ERR_STORED_VALUE', ['offline queue entry', 'not a PUBLISH or PUBREL'])
+  }
+  return fromOrderField(packet)
 }
 
 export class OutgoingStore {
   readonly #conn: RedisClient
   readonly #ops: OpsConnection
   readonly #cluster: boolean
+  readonly #onCorrupt: ((err: Error) => void) | undefined
   #pending: Item[] = []
   #scheduled = false
   /** `<client id>\0<packet id>` → what was sent under that id from this pod. */
@@ -120,6 +134,7 @@ export class OutgoingStore {
   constructor (options: OutgoingStoreOptions) {
     this.#conn = options.conn
     this.#cluster = options.cluster
+    this.#onCorrupt = options.onCorrupt
     const conn = options.conn as unknown as Partial<OpsConnection> & { defineCommand (name: string, def: { lua: string }): void }
     if (typeof conn.starlingOutgoingOpsBuffer !== 'function') conn.defineCommand('starlingOutgoingOps', { lua: OUTGOING_OPS_LUA })
     this.#ops = conn as OpsConnection
@@ -214,7 +229,14 @@ export class OutgoingStore {
       for (let j = 0; j < chunk.length; j++) {
         const blob = blobs[j]
         if (blob === null || blob === undefined) continue // cleared meanwhile
-        const packet = fromOrderField(deserialize(blob) as StoredPacket)
+        let packet: StoredPacket
+        try {
+          packet = storedPacket(blob)
+        } catch (err) {
+          // one bad entry must not fail the whole session's replay: skipped (it stays stored)
+          this.#onCorrupt?.(new StarlingError('STARLING_ERR_STORED_VALUE', ['offline queue entry of a session', (err as Error).message], { cause: err }))
+          continue
+        }
         const messageId = messageIds[j]
         if (packet.cmd === 'pubrel') {
           if (packet.brokerId === undefined) Object.assign(packet, splitRef(chunk[j] as string))

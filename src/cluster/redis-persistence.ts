@@ -5,6 +5,7 @@ import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
 import { fromOrderField, withOrderField } from '../broker/user-properties.js'
+import type { FaultMetrics } from '../metrics/faults.js'
 import type { RedisClient } from './redis.js'
 
 /** Deletes the owner entry only while it still names the pod whose will is being removed. */
@@ -27,11 +28,12 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   readonly #retained: RetainedIndex
   #brokerId = ''
 
-  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger }) {
+  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger, faults?: FaultMetrics }) {
     super(options)
     this.#conn = options.conn
-    this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true })
-    this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger })
+    const faults = options.faults
+    this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true, onCorrupt: faults && ((err) => faults.record('queue_entry_corrupt', err)) })
+    this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger, onCorrupt: faults && ((err) => faults.record('retained_value_corrupt', err)) })
   }
 
   override async setup (broker: unknown): Promise<void> {

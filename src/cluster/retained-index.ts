@@ -62,6 +62,8 @@ export interface RetainedIndexOptions {
   /** Redis Cluster: the plugin's per-topic keys instead of its hash. */
   readonly cluster: boolean
   readonly logger?: Logger | undefined
+  /** A stored retained message that does not decode was skipped. */
+  readonly onCorrupt?: ((err: Error) => void) | undefined
 }
 
 /** One wildcard filter's range: names starting with `prefix` ('' = every name). */
@@ -90,6 +92,7 @@ export class RetainedIndex {
   readonly #conn: RedisClient
   readonly #cluster: boolean
   readonly #logger: Logger | undefined
+  readonly #onCorrupt: ((err: Error) => void) | undefined
   #ready = false
   #started = false
 
@@ -97,6 +100,7 @@ export class RetainedIndex {
     this.#conn = options.conn
     this.#cluster = options.cluster
     this.#logger = options.logger
+    this.#onCorrupt = options.onCorrupt
     if (!this.#cluster) {
       this.#conn.defineCommand('starlingRetainedStore', { numberOfKeys: 2, lua: STORE_LUA })
       this.#conn.defineCommand('starlingRetainedReconcile', { numberOfKeys: 2, lua: RECONCILE_LUA })
@@ -262,8 +266,16 @@ export class RetainedIndex {
     const packets: Packet[] = []
     for (const value of values) {
       if (value === null) continue
-      const packet = msgpack.decode(value) as Packet | null
-      if (packet !== null && typeof packet === 'object') packets.push(fromOrderField(packet)) // [MQTT-3.3.2-18]
+      // one bad value must not fail the subscriber's whole lookup: skipped and reported
+      let packet: Packet | null
+      try {
+        packet = msgpack.decode(value) as Packet | null
+      } catch (err) {
+        this.#onCorrupt?.(new StarlingError('STARLING_ERR_STORED_VALUE', ['retained message', (err as Error).message], { cause: err }))
+        continue
+      }
+      if (packet !== null && typeof packet === 'object' && typeof packet.topic === 'string' && (Buffer.isBuffer(packet.payload) || typeof packet.payload === 'string')) packets.push(fromOrderField(packet)) // [MQTT-3.3.2-18]
+      else this.#onCorrupt?.(new StarlingError('STARLING_ERR_STORED_VALUE', ['retained message', 'not a PUBLISH']))
     }
     return packets
   }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
 import { isValidFilter } from '../broker/topics.js'
+import { isCidr } from '../listeners/trusted-proxies.js'
 
 /**
  * The one configuration schema. It gives the TypeScript type, the validation, the defaults,
@@ -30,8 +31,12 @@ export const configSchema = z.object({
     host: host.default('0.0.0.0').describe('Address the MQTT TCP listener binds.'),
     port: port.default(1883).describe('MQTT over TCP port (0 picks a free port).'),
     proxyProtocol: z.boolean().default(false)
-      .describe('Expect a PROXY protocol v1/v2 header on every TCP/TLS connection (behind HAProxy or a cloud load balancer).')
-  }).strict().prefault({}),
+      .describe('Expect a PROXY protocol v1/v2 header on every TCP/TLS connection (behind HAProxy or a cloud load balancer).'),
+    proxyProtocolTrustedCidrs: z.array(z.string().refine(isCidr, 'an IPv4 or IPv6 CIDR (`10.0.0.0/8`, `fd00::/8`) or address')).default(['127.0.0.0/8', '::1/128'])
+      .describe('With `mqtt.proxyProtocol`: the sources (your load balancers) whose PROXY header is believed; a connection from any other address is closed before it is read, counted and logged. Default: loopback only (a proxy on the same host); behind a cloud load balancer list its subnet. Must not be empty when proxyProtocol is on. Env: JSON.')
+  }).strict().prefault({})
+    .refine((mqtt) => !mqtt.proxyProtocol || mqtt.proxyProtocolTrustedCidrs.length > 0,
+      { message: 'proxyProtocol is on but proxyProtocolTrustedCidrs is empty: every connection would be refused; list the load balancer addresses', path: ['proxyProtocolTrustedCidrs'] }),
   tls: z.object({
     port: port.default(8883).describe('MQTT over TLS port; the listener starts only when certFile and keyFile are set.'),
     certFile: z.string().default('').describe('PEM certificate chain for the TLS and WSS listeners.'),

@@ -1,3 +1,4 @@
+import type { FaultMetrics } from '../metrics/faults.js'
 import type { Registry } from 'prom-client'
 import type { RedisSettings } from '../cluster/redis.js'
 import type { StarlingConfig } from '../config/schema.js'
@@ -17,6 +18,8 @@ export interface GroupsDeps {
   readonly registry: Registry
   /** Cluster mode: group queues are Redis Streams; embedded mode (undefined): in this process. */
   readonly redis?: RedisSettings | undefined
+  /** Faults survived (stored group entries that do not decode). */
+  readonly faults?: FaultMetrics | undefined
 }
 
 /** Shared subscriptions for one pod, over Redis Streams in cluster mode, in memory otherwise. */
@@ -25,7 +28,7 @@ export async function createSharedGroups (deps: GroupsDeps): Promise<SharedGroup
   const metrics = createShareMetrics(deps.registry)
   const limits = { maxLength: config.share.maxLength, maxAgeMs: config.share.maxAgeMs }
   const backend: QueueBackend = deps.redis !== undefined
-    ? await StreamQueueBackend.start(deps.redis, { ...limits, nodeId: config.nodeId, claimIdleMs: config.share.claimIdleMs, blockingReads: config.share.blockingReads, logger, metrics })
+    ? await StreamQueueBackend.start(deps.redis, { ...limits, nodeId: config.nodeId, claimIdleMs: config.share.claimIdleMs, blockingReads: config.share.blockingReads, logger, metrics, faults: deps.faults })
     : new MemoryQueueBackend(limits, metrics)
   return new SharedGroups({ backend, metrics, logger, window: config.share.inflightPerMember, readBatch: config.share.readBatch, sweepMs: config.share.sweepMs })
 }

@@ -21,7 +21,12 @@ export function encodeEntry (message: ShareMessage): [string, string, string, Bu
 
 interface Header { t: string, q: 0 | 1 | 2, r: 0 | 1, p?: Record<string, unknown>, x?: number, at: number, o?: string[] }
 
-/** Decodes the flat field list of a stream entry; undefined for an entry this layout did not write. */
+/**
+ * Decodes the flat field list of a stream entry; undefined for an entry this layout did not
+ * write, or a corrupt one (a header that is not JSON, or whose topic or QoS could not be a
+ * PUBLISH's): anyone with access to Redis can XADD anything, and a throw here would fail the
+ * group's whole read batch again on every claim.
+ */
 export function decodeEntry (fields: readonly Buffer[] | null | undefined): ShareMessage | undefined {
   if (fields === null || fields === undefined) return undefined
   let header: Header | undefined
@@ -29,15 +34,21 @@ export function decodeEntry (fields: readonly Buffer[] | null | undefined): Shar
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i]?.toString()
     if (name === 'm') {
-      header = JSON.parse((fields[i + 1] as Buffer).toString(), (_key, value: unknown) => {
-        if (typeof value === 'object' && value !== null && typeof (value as { $b?: unknown }).$b === 'string') return Buffer.from((value as { $b: string }).$b, 'base64')
-        return value
-      }) as Header
+      try {
+        header = JSON.parse((fields[i + 1] as Buffer).toString(), (_key, value: unknown) => {
+          if (typeof value === 'object' && value !== null && typeof (value as { $b?: unknown }).$b === 'string') return Buffer.from((value as { $b: string }).$b, 'base64')
+          return value
+        }) as Header
+      } catch {
+        return undefined
+      }
     } else if (name === 'p') {
       payload = fields[i + 1]
     }
   }
-  if (header === undefined || payload === undefined) return undefined
+  if (header === undefined || header === null || typeof header !== 'object' || payload === undefined) return undefined
+  if (typeof header.t !== 'string' || header.t.length === 0 || (header.q !== 0 && header.q !== 1 && header.q !== 2)) return undefined
+  if (header.p !== undefined && header.p !== null && typeof header.p !== 'object') return undefined
   const message: ShareMessage = {
     topic: header.t,
     payload,

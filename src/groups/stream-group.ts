@@ -1,5 +1,7 @@
 import type { RedisClient } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
+import type { FaultMetrics } from '../metrics/faults.js'
+import { StarlingError } from '../errors.js'
 import type { BlockingPool } from './blocking-pool.js'
 import type { ShareFilter } from './parse.js'
 import type { GroupQueue, PendingRead, QueuedMessage } from './queue.js'
@@ -31,6 +33,8 @@ export interface StreamGroupDeps {
   readonly logger: Logger
   readonly onClose: (queue: StreamGroupQueue) => void
   readonly recreate: () => Promise<void>
+  /** Faults survived (an entry that does not decode), counted and logged rate-limited. */
+  readonly faults?: FaultMetrics | undefined
 }
 
 type StreamEntry = [Buffer, Buffer[] | null]
@@ -148,7 +152,8 @@ export class StreamGroupQueue implements GroupQueue {
       if (claimed && this.#outstanding.has(id)) continue
       const message = decodeEntry(fields)
       if (message === undefined) {
-        // Not an entry this layout wrote (or its data was trimmed): nothing to deliver.
+        // Not an entry this layout wrote (or its data was trimmed, or corrupt): nothing to deliver.
+        if (fields !== null && fields !== undefined) this.#deps.faults?.record('group_read_failed', new StarlingError('STARLING_ERR_STORED_VALUE', ['group entry', 'it does not decode']))
         this.ack([id])
         continue
       }

@@ -1,3 +1,4 @@
+import type { FaultMetrics } from '../metrics/faults.js'
 import { shareStreamKey } from '../cluster/keys.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
@@ -17,6 +18,7 @@ export interface StreamQueueOptions {
   readonly blockingReads: number
   readonly logger: Logger
   readonly metrics: ShareMetrics
+  readonly faults?: FaultMetrics | undefined
 }
 
 /**
@@ -90,6 +92,7 @@ export class StreamQueueBackend implements QueueBackend {
       nodeId: this.#options.nodeId,
       claimIdleMs: this.#options.claimIdleMs,
       logger: this.#options.logger,
+      faults: this.#options.faults,
       onClose: (closed) => { if (this.#open.get(share.key) === closed) this.#open.delete(share.key) },
       recreate: async () => await createConsumerGroup(this.#commands, key)
     })

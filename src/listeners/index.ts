@@ -1,7 +1,9 @@
+import { StarlingError } from '../errors.js'
 import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
 import { ProxyAcceptor } from './proxy-accept.js'
+import { TrustedProxies } from './trusted-proxies.js'
 import type { ProxySource } from './proxy-protocol.js'
 import { listenTcp } from './tcp.js'
 import { loadTlsOptions } from './tls-files.js'
@@ -20,12 +22,19 @@ const PROXY_HEADER_TIMEOUT_MS = 5000
 
 function proxyAcceptor (name: string, config: StarlingConfig, deps: ListenerDeps,
   onHeader: (socket: Socket, source: ProxySource | undefined) => void): ProxyAcceptor {
+  const trusted = new TrustedProxies(config.mqtt.proxyProtocolTrustedCidrs)
   return new ProxyAcceptor({
     listener: name,
     timeoutMs: Math.min(config.limits.connectTimeoutMs, PROXY_HEADER_TIMEOUT_MS),
+    trusts: (address) => trusted.trusts(address),
     onHeader,
     onError: (peer, reason, detail) => {
       deps.metrics.proxyHeaderErrors.inc({ listener: name, reason })
+      if (reason === 'untrusted') {
+        // anyone can open connections: logged at most once per interval (faults.ts)
+        deps.metrics.faults.record('proxy_untrusted_source', new StarlingError('STARLING_ERR_PROXY_HEADER', [detail]), { listener: name, remoteAddress: peer.address })
+        return
+      }
       deps.logger.warn({ listener: name, remoteAddress: peer.address, remotePort: peer.port, reason, detail },
         'PROXY protocol header missing or invalid, connection closed')
     }

@@ -2,12 +2,14 @@ import type { Socket } from 'node:net'
 import { isStarlingError } from '../errors.js'
 import { parseProxyHeader, type ProxySource } from './proxy-protocol.js'
 
-export type ProxyHeaderFailure = 'invalid' | 'timeout' | 'closed'
+export type ProxyHeaderFailure = 'invalid' | 'timeout' | 'closed' | 'untrusted'
 
 export interface ProxyAcceptOptions {
   readonly listener: string
   /** Time the header has to arrive, in milliseconds. */
   readonly timeoutMs: number
+  /** Whether a peer may send a PROXY header at all: others are closed unread ('untrusted'). */
+  readonly trusts: (address: string | undefined) => boolean
   /** Called with the socket (header consumed, the bytes after it still unread) and the real client. */
   readonly onHeader: (socket: Socket, source: ProxySource | undefined) => void
   /** Called once the socket has been destroyed for a missing or invalid header. */
@@ -30,10 +32,17 @@ export class ProxyAcceptor {
   }
 
   accept (socket: Socket): void {
-    const { timeoutMs, onHeader, onError } = this.#options
+    const { timeoutMs, onHeader, onError, trusts } = this.#options
     let received: Buffer = Buffer.alloc(0)
     // Read now: once the socket is destroyed its peer address is no longer available.
     const peer = { address: socket.remoteAddress, port: socket.remotePort }
+    // A header from anyone else could claim any client address: not a byte of it is read.
+    if (!trusts(peer.address)) {
+      socket.on('error', () => {})
+      socket.destroy()
+      onError(peer, 'untrusted', 'the source is not in mqtt.proxyProtocolTrustedCidrs')
+      return
+    }
 
     const finish = (): void => {
       clearTimeout(timer)

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { ConnectionBytes } from './connection-bytes.js'
 import { FastHistogram } from './fast-histogram.js'
+import { FaultMetrics } from './faults.js'
 import { createPublishRecorder, type PublishRecorder } from './publish.js'
 import { RedisMetrics } from './redis.js'
 import { StoreMetrics } from './store.js'
@@ -33,6 +34,8 @@ export interface BrokerMetrics {
   readonly connectionBytes: ConnectionBytes
   readonly redis: RedisMetrics
   readonly store: StoreMetrics
+  /** Faults survived (src/metrics/faults.ts). */
+  readonly faults: FaultMetrics
 }
 
 /**
@@ -81,7 +84,8 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
     publishSent: createPublishRecorder(messagesSent, payloadBytesSent, deliveryLatency.series()),
     connectionBytes: new ConnectionBytes(bytesReceived, bytesSent),
     redis: new RedisMetrics(registry),
-    store: new StoreMetrics(registry)
+    store: new StoreMetrics(registry),
+    faults: new FaultMetrics(registry)
   }
   // Series present from the start (at 0), so rates and alerts work before the first event.
   for (const q of ['0', '1', '2']) {

@@ -195,7 +195,7 @@ for the last flush; an explicit value must exceed the first two (validateValues 
 {{- define "starling.config" -}}
 {{- $l := .Values.listeners -}}
 {{- $derived := dict
-  "mqtt" (dict "host" "0.0.0.0" "port" $l.mqtt.port "proxyProtocol" .Values.service.proxyProtocol.enabled)
+  "mqtt" (dict "host" "0.0.0.0" "port" $l.mqtt.port "proxyProtocol" .Values.service.proxyProtocol.enabled "proxyProtocolTrustedCidrs" .Values.service.proxyProtocol.trustedCidrs)
   "ws" (dict "enabled" $l.ws.enabled "port" $l.ws.port "path" $l.ws.path)
   "wss" (dict "port" $l.wss.port)
   "http" (dict "host" "0.0.0.0" "port" $l.http.port)

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { serialize } from 'node:v8'
+import { Redis } from 'ioredis'
+import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic } from '../../src/cluster/emitter-codec.js'
+import { emitterChannel } from '../../src/cluster/keys.js'
+import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { scrape, value } from '../helpers/metrics.js'
+import { redisAndNodes } from './fixture.js'
+
+/** A frame as the codec lays it out, with any topic and any body bytes. */
+function frame (topic: string, body: Buffer): Buffer {
+  const topicBytes = Buffer.from(topic)
+  const head = Buffer.from([1, 0, 0])
+  head.writeUInt16BE(topicBytes.length, 1)
+  return Buffer.concat([head, topicBytes, body])
+}
+
+const deep = Array.from({ length: 150 }, (_, i) => `l${i}`).join('/')
+
+test('frames PUBLISHed raw onto the bus (150-level topic, garbage, corrupt body, mismatched topic, wildcard) are dropped and counted on every pod; the pods keep serving', async (t) => {
+  const channels = 4
+  const { redis, nodes: [a, b] } = await redisAndNodes(t, ['bus-a', 'bus-b'], { 'cluster.messageChannels': channels })
+  assert.ok(a !== undefined && b !== undefined)
+  // subscribers on `#` on both pods: every frame reaches the matcher (and, if valid, a delivery)
+  const subs = await Promise.all([a, b].map(async (node, i) => {
+    const client = await connectClient(t, node.url, { protocolVersion: 5, clientId: `wide-${i}` })
+    await client.subscribeAsync('#', { qos: 0 })
+    return { client, got: collect(client) }
+  }))
+
+  const bad = [
+    frame(deep, serialize({ topic: deep, payload: Buffer.from('x'), qos: 0, retain: false })),
+    Buffer.from('not a starling frame at all'),
+    frame('ok/topic', Buffer.from([0xff, 0x0f, 0x6f, 0x02])), // a V8 header, then nonsense
+    frame('ok/topic', serialize({ topic: 'other/topic', payload: Buffer.from('x'), qos: 0 })),
+    frame('ok/topic', serialize({ topic: 'ok/topic', payload: { not: 'bytes' }, qos: 0 })),
+    frame('ok/+', serialize({ topic: 'ok/+', payload: Buffer.from('x'), qos: 0 })),
+    frame('ok/topic', serialize([1, 2, 3])),
+    Buffer.from([1, 0xff, 0xff, 0x61]) // a topic length past the end
+  ]
+  const raw = new Redis(redis.port, '127.0.0.1')
+  t.after(() => raw.disconnect())
+  for (const bytes of bad) {
+    for (let slot = 0; slot < channels; slot++) await raw.publish(emitterChannel(slot), bytes)
+  }
+
+  for (const node of [a, b]) {
+    const deadline = Date.now() + 5000
+    while (value(await scrape(node.httpPort), 'starling_faults_total', { kind: 'bus_frame_invalid' }) < bad.length * channels) {
+      assert.ok(Date.now() < deadline, 'every bad frame counted')
+      await sleep(50)
+    }
+  }
+  await sleep(200)
+  for (const { got } of subs) assert.deepEqual(got, [], 'nothing of the bad frames was delivered')
+  const logged = a.logs.lines.filter((l) => l.fault === 'bus_frame_invalid')
+  assert.equal(logged.length, 1, 'one log line for the burst (rate-limited)')
+
+  // a well-formed frame still crosses pods, and clients still publish across them
+  await raw.publish(emitterChannel(0), encodeMessage({ topic: 'x', payload: Buffer.from('raw but valid'), qos: 0, retain: false }))
+  const pub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'bus-pub' })
+  await pub.publishAsync('after/bad-frames', 'still flowing', { qos: 1 })
+  await waitFor(() => subs.every(({ got }) => got.some((m) => m.topic === 'after/bad-frames')), 5000, 'a message on both pods')
+})
+
+test('codec: a frame is checked before its topic is matched and its body used', () => {
+  assert.equal(invalidFrameTopic('a/b'), undefined)
+  assert.match(invalidFrameTopic(deep) ?? '', /more than 100 levels/)
+  assert.equal(invalidFrameTopic(Array.from({ length: 100 }, () => 'x').join('/')), undefined, '100 levels are fine')
+  assert.match(invalidFrameTopic('a/#') ?? '', /wildcard/)
+  assert.match(invalidFrameTopic('a\u0000b') ?? '', /U\+0000/)
+  assert.match(invalidFrameTopic('') ?? '', /empty/)
+  const good = encodeMessage({ topic: 'a/b', payload: Buffer.from('p'), qos: 1 })
+  assert.equal(frameTopic(good), 'a/b')
+  assert.equal(decodeMessage(good).topic, 'a/b')
+  assert.throws(() => decodeMessage(frame('a/b', serialize({ topic: 'a/b', payload: 'p', qos: 3 }))), /QoS/)
+})
