@@ -29,6 +29,7 @@ export const ReasonCode = {
   RECEIVE_MAXIMUM_EXCEEDED: 0x93,
   TOPIC_ALIAS_INVALID: 0x94,
   PACKET_TOO_LARGE: 0x95,
+  MESSAGE_RATE_TOO_HIGH: 0x96,
   QUOTA_EXCEEDED: 0x97,
   USE_ANOTHER_SERVER: 0x9C,
   SERVER_MOVED: 0x9D,
@@ -60,3 +61,6 @@ export const PACKET_ID_MAX = 65535
 
 /** aedes' rule: a broker silent for this many heartbeats is dead (its wills and sessions are swept). */
 export const SILENT_HEARTBEATS = 3
+
+/** Source addresses whose CONNECT rate is remembered (`limits.connectRatePerAddress`); the least recent are forgotten. */
+export const CONNECT_RATE_ADDRESSES = 10000

@@ -10,6 +10,7 @@ import type { ConnectionOrigin, ConnectionRequest } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
 import { StarlingError } from './errors.js'
 import { startListeners } from './listeners/index.js'
+import { SocketBudget, socketHardLimit } from './listeners/socket-budget.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
@@ -73,9 +74,14 @@ export class StarlingNode {
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
+    // Every listener's sockets from accept on, so half-open ones count against maxConnections.
+    // Cluster bus messages dropped while this pod's deliveries are backed up (limits.maxPendingDeliveries).
+    const busBacklog = metrics.limitHits.labels('bus_backlog')
+    backend?.mq.state.on('dropped', () => { busBacklog.inc(); metrics.messagesDropped.inc({ reason: 'bus_backlog' }) })
+    const sockets = new SocketBudget(socketHardLimit(config.limits.maxConnections), () => { metrics.limitHits.inc({ limit: 'sockets' }) })
     try {
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, groups, halfOpenBefore: (client, cap) => sockets.connecting(client.conn, cap), clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
       await backend?.close()
@@ -90,6 +96,7 @@ export class StarlingNode {
     }
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
+      sockets.bind(stream, origin.socket)
       state.streams.add(stream)
       stream.once('close', () => state.streams.delete(stream))
       broker.handle(stream, { starling: origin } satisfies ConnectionRequest)
@@ -97,7 +104,7 @@ export class StarlingNode {
     let listeners: Listener[] = []
     let http: HttpServer | undefined
     try {
-      listeners = await startListeners(config, handle, { logger, metrics })
+      listeners = await startListeners(config, handle, { logger, metrics, sockets })
       http = await startHttpServer({
         host: config.http.host,
         port: config.http.port,

@@ -9,6 +9,7 @@ import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
+import { ClientLimits } from './limits.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -23,6 +24,8 @@ export interface BrokerDeps {
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
+  /** Sockets accepted before this client's and still without CONNECT, at most `cap` (src/listeners/socket-budget.ts). */
+  readonly halfOpenBefore?: (client: Client, cap: number) => number
 }
 
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
@@ -58,6 +61,12 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // so a Redis failure never acknowledges a message it lost (our aedes patch).
     pubackAfterPublish: deps.persistence !== undefined,
     outboundQueueLimit: limits.maxQueuedMessages,
+    // Slow readers (our aedes patch, lib/outbound.js): QoS 0 beyond the socket's buffer bound is
+    // dropped for that client; one that stays over it is disconnected (0x97).
+    outboundBufferLimit: limits.maxOutboundBufferBytes,
+    slowReaderTimeout: limits.slowReaderTimeoutMs,
+    retainedPerSubscribeLimit: limits.maxRetainedPerSubscription,
+    maxTopicLevels: limits.maxTopicLevels,
     sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
     // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
     maxClientsIdLength: 23,
@@ -74,6 +83,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     })
   })
   const groups = deps.groups
+  const clientLimits = new ClientLimits({ limits, share: config.share, metrics, groups })
+  broker.on('slowReader', (client) => {
+    clientLimits.hit('slow_reader_disconnect')
+    logger.info({ clientId: client.id, maxOutboundBufferBytes: limits.maxOutboundBufferBytes }, 'slow reader disconnected')
+  })
+  broker.on('publishDropped', (_packet, _client, reason) => { if (reason === 'slow_reader') clientLimits.hit('slow_reader_drop') })
+  broker.on('retainedCapped', () => { clientLimits.hit('retained_per_subscription') })
   if (groups !== undefined) {
     groups.attach(broker)
     // Runs before the publisher's PUBACK (aedes' publish chain): an acknowledged message is in
@@ -83,7 +99,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
 
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
-    enforceMaxConnections(broker, limits.maxConnections),
+    ...clientLimits.connectSteps(),
+    enforceMaxConnections(broker, limits.maxConnections, deps.halfOpenBefore, () => { clientLimits.hit('connections') }),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners)
   ], metrics, logger)
 
@@ -102,7 +119,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
-    callback(null)
+    // Topic length and levels, the client's publish rates: PUBACK/PUBREC with the refusal's code.
+    callback(clientLimits.checkPublish(client, packet) ?? null)
   }
 
   broker.authorizeSubscribe = function authorizeSubscribe (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
@@ -114,6 +132,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (acls.restricts && !acls.of(client).maySubscribe(filter))) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
+      return
+    }
+    // Filter length and levels, group names, subscriptions and groups per client and per
+    // installation: SUBACK with the refusal's code for this entry only (our aedes patch).
+    const refused = clientLimits.checkSubscribe(client, sub.topic)
+    if (refused !== undefined) {
+      callback(refused)
       return
     }
     callback(null, sub)

@@ -72,7 +72,8 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
     pubConn: clients.publish,
     subConn: clients.subscribe,
     channelName: emitterChannel,
-    layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels }
+    layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels },
+    maxPending: config.limits.maxPendingDeliveries
   })
   // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that
   // event would end the process. The health monitor reports the connections' errors.

@@ -49,6 +49,11 @@ export interface RedisEmitterOptions {
   /** Channel name of each channel index (keys.ts). */
   readonly channelName: (slot: number) => string
   readonly layout: RouteLayout
+  /**
+   * Messages from the bus being delivered to local subscribers at once (`limits.maxPendingDeliveries`);
+   * beyond it QoS 0 messages from the bus are dropped ('dropped' on `state`). Default: unbounded.
+   */
+  readonly maxPending?: number
 }
 
 const CLOSE_WAIT_MS = 2000
@@ -70,6 +75,7 @@ export class RedisEmitter {
   readonly #pending = new Map<number, Promise<void>>()
   readonly #onMessage: (channel: Buffer, message: Buffer) => void
   readonly #onReady: () => void
+  readonly #maxPending: number
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -82,6 +88,7 @@ export class RedisEmitter {
     this.#pub = options.pubConn
     this.#sub = options.subConn
     this.#layout = options.layout
+    this.#maxPending = options.maxPending ?? Infinity
     this.#names = Array.from({ length: channels }, (_, slot) => options.channelName(slot))
     this.#refs = new Int32Array(channels)
     this.#onMessage = (_channel, message) => this.#receive(message)
@@ -197,6 +204,13 @@ export class RedisEmitter {
       packet = decodeMessage(message)
     } catch (err) {
       this.#error(err as Error)
+      return
+    }
+    // Backpressure from the bus into delivery: Redis pushes whatever is published, so while local
+    // subscribers are slow (a delivery ends once its PUBLISH is written or dropped) the messages
+    // in delivery are bounded here. QoS 0 may be lost [MQTT-4.3.1]; QoS 1/2 are still delivered.
+    if (this.#local.current >= this.#maxPending && packet.qos === 0) {
+      this.state.emit('dropped', packet)
       return
     }
     this.#local.emit(packet)
