@@ -66,7 +66,6 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     outboundBufferLimit: limits.maxOutboundBufferBytes,
     slowReaderTimeout: limits.slowReaderTimeoutMs,
     retainedPerSubscribeLimit: limits.maxRetainedPerSubscription,
-    maxTopicLevels: limits.maxTopicLevels,
     sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
     // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
     maxClientsIdLength: 23,
