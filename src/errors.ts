@@ -40,8 +40,9 @@ export const errorSpecs = {
   // 0x90 Topic Name invalid: "correctly formed, but not accepted by this Client or Server" (§3.4.2.1)
   STARLING_ERR_TOPIC_LIMIT: { message: 'topic name refused: %s', reasonCode: 0x90 },
   STARLING_ERR_WILL_TOO_LARGE: { message: 'will payload of %s bytes is over limits.maxWillPayloadBytes (%s)', reasonCode: 0x97, returnCode: 3 },
-  // 0x96 Message rate too high (PUBACK/PUBREC §3.4.2.1)
-  STARLING_ERR_PUBLISH_RATE: { message: 'publish %s above limits.%s', reasonCode: 0x96 },
+  // PUBACK/PUBREC 0x97 Quota exceeded: 0x96 Message rate too high is a DISCONNECT code only, not
+  // among the PUBACK/PUBREC reason codes (§3.4.2.1, §3.5.2.1)
+  STARLING_ERR_PUBLISH_RATE: { message: 'publish %s above limits.%s', reasonCode: 0x97 },
   // 0x9F Connection rate exceeded (CONNACK §3.2.2.2)
   STARLING_ERR_CONNECT_RATE: { message: 'too many CONNECTs from this address (limits.connectRatePerAddress)', reasonCode: 0x9F, returnCode: 3 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },

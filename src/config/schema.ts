@@ -118,7 +118,7 @@ export const configSchema = z.object({
     maxWillPayloadBytes: z.number().int().min(0).default(65536)
       .describe('Largest will payload, in bytes; a CONNECT with a larger will gets CONNACK 0x97 Quota exceeded (v5) / 3 (v3.1.1). The packet itself is within maxPacketSize, so not 0x95.'),
     publishRatePerClient: z.number().min(0).default(0)
-      .describe('PUBLISH packets per second one connection may send (token bucket, bursts up to one second\'s worth); beyond it QoS 1/2 get PUBACK/PUBREC 0x96 (v5), QoS 0 and 3.1.1 are dropped; all counted. 0: no limit.'),
+      .describe('PUBLISH packets per second one connection may send (token bucket, bursts up to one second\'s worth); beyond it QoS 1/2 get PUBACK/PUBREC 0x97 Quota exceeded (v5; 0x96 is a DISCONNECT-only code), QoS 0 and 3.1.1 are dropped; all counted. 0: no limit.'),
     publishBytesPerClient: z.number().int().min(0).default(0)
       .describe('Payload bytes per second one connection may publish (token bucket, one second\'s burst); answered as publishRatePerClient. 0: no limit.'),
     connectRatePerAddress: z.number().min(0).default(0)

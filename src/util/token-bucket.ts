@@ -1,8 +1,8 @@
 /**
  * A token bucket: `ratePerSecond` tokens a second, holding at most one second's worth (the
- * burst). A take may leave the bucket in debt (a message larger than a second's bytes still
- * passes once the bucket is full, then waits out its debt), so no single request is refused
- * forever. The clock is injected for tests.
+ * burst). A take of `n` needs `n` tokens, or a full bucket when `n` is more than a second's worth
+ * (such a message passes and leaves the bucket in debt, so no single request is refused
+ * forever). The clock is injected for tests.
  */
 export class TokenBucket {
   #tokens: number
@@ -15,14 +15,14 @@ export class TokenBucket {
     this.#last = now
   }
 
-  /** Takes `n` tokens if the bucket is not in debt; false (nothing taken) otherwise. */
+  /** Takes `n` tokens if there are enough (see above); false (nothing taken) otherwise. */
   take (n: number, now: number): boolean {
     const elapsed = now - this.#last
     if (elapsed > 0) {
       this.#tokens = Math.min(this.#rate, this.#tokens + elapsed * this.#rate / 1000)
       this.#last = now
     }
-    if (this.#tokens <= 0) return false
+    if (this.#tokens < Math.min(n, this.#rate)) return false
     this.#tokens -= n
     return true
   }
