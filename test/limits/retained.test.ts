@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { scrape, value } from '../helpers/metrics.js'
+import { startTestNode } from '../helpers/node.js'
+import { startRedis } from '../helpers/redis.js'
+
+// limits.maxRetainedPerSubscription: a SUBSCRIBE whose filters match more retained messages gets
+// that many; the lookup stops there (in cluster mode, the walk of the retained index stops with
+// it) and the cut is counted.
+
+async function retainedCapped (t: TestContext, overrides: Record<string, unknown>): Promise<void> {
+  const { url, httpPort } = await startTestNode(t, { 'limits.maxRetainedPerSubscription': 5, ...overrides })
+  const pub = await connectClient(t, url, { protocolVersion: 5, clientId: 'ret-pub' })
+  for (let i = 0; i < 30; i++) await pub.publishAsync(`ret/${i}`, String(i), { qos: 1, retain: true })
+  const sub = await connectClient(t, url, { protocolVersion: 5, clientId: 'ret-sub' })
+  const got: string[] = []
+  sub.on('message', (topic) => got.push(topic))
+  await sub.subscribeAsync('#', { qos: 1 })
+  await waitFor(() => got.length >= 5, 3000, 'five retained messages')
+  await sleep(300)
+  assert.equal(got.length, 5, 'no more than limits.maxRetainedPerSubscription')
+  // An exact filter still gets its one message, and live messages flow.
+  const exact: string[] = []
+  const other = await connectClient(t, url, { protocolVersion: 5, clientId: 'ret-exact' })
+  other.on('message', (topic) => exact.push(topic))
+  await other.subscribeAsync('ret/29', { qos: 1 })
+  await waitFor(() => exact.length === 1, 3000, 'the exact retained message')
+  await pub.publishAsync('ret/live', 'x', { qos: 1 })
+  await waitFor(() => got.includes('ret/live'), 3000, 'a live message after the cut')
+  assert.equal(value(await scrape(httpPort), 'starling_limit_hits_total', { limit: 'retained_per_subscription' }), 1)
+}
+
+test('embedded: a wildcard SUBSCRIBE gets at most limits.maxRetainedPerSubscription retained messages', async (t) => {
+  await retainedCapped(t, {})
+})
+
+test('cluster mode: the same, over the Redis retained index', async (t) => {
+  const redis = await startRedis(t)
+  await retainedCapped(t, { 'redis.url': redis.url, 'auth.secretKey': 'k'.repeat(32) })
+})
