@@ -68,7 +68,12 @@ export class StarlingNode {
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
-    const backend = await createRedisBackend({ config, logger, observeRedis: redisClientObserver(metrics) })
+    const backend = await createRedisBackend({
+      config,
+      logger,
+      observeRedis: redisClientObserver(metrics),
+      onRetainedScanCapped: () => { metrics.limitHits.inc({ limit: 'retained_scan' }) }
+    })
     let broker: Engine
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined

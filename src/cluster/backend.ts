@@ -32,6 +32,8 @@ export interface BackendDeps {
   readonly logger: Logger
   /** Sees every Redis client opened with the backend's settings (the pod's metrics). */
   readonly observeRedis?: RedisClientObserver
+  /** A retained lookup stopped at `limits.maxRetainedScan` index names (the pod's metrics). */
+  readonly onRetainedScanCapped?: () => void
 }
 
 /** Undefined without Redis configuration (embedded in-memory mode). */
@@ -82,6 +84,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   const persistence = new StarlingRedisPersistence({
     conn: clients.persistence,
     logger,
+    retainedScan: { max: config.limits.maxRetainedScan, onCapped: deps.onRetainedScanCapped ?? (() => {}) },
     ...(settings.mode === 'cluster' ? { cluster: true } : {})
   })
   return { settings, health, persistence, mq, commands: clients.persistence, close }

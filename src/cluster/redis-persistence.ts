@@ -26,11 +26,11 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   readonly #retained: RetainedIndex
   #brokerId = ''
 
-  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger }) {
+  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger, retainedScan?: { max: number, onCapped: () => void } }) {
     super(options)
     this.#conn = options.conn
     this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true })
-    this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger })
+    this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger, maxScan: options.retainedScan?.max, onScanCapped: options.retainedScan?.onCapped })
   }
 
   override async setup (broker: unknown): Promise<void> {

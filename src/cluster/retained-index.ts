@@ -61,6 +61,13 @@ export interface RetainedIndexOptions {
   /** Redis Cluster: the plugin's per-topic keys instead of its hash. */
   readonly cluster: boolean
   readonly logger?: Logger | undefined
+  /**
+   * Index names one lookup reads at most (`limits.maxRetainedScan`): a filter starting with a
+   * wildcard that matches few topics would otherwise read every name. Beyond it the lookup ends
+   * and `onScanCapped` is called. Default: unbounded.
+   */
+  readonly maxScan?: number | undefined
+  readonly onScanCapped?: (() => void) | undefined
 }
 
 /** One wildcard filter's range: names starting with `prefix` ('' = every name). */
@@ -89,10 +96,14 @@ export class RetainedIndex {
   readonly #conn: RedisClient
   readonly #cluster: boolean
   readonly #logger: Logger | undefined
+  readonly #maxScan: number
+  readonly #onScanCapped: (() => void) | undefined
   #ready = false
   #started = false
 
   constructor (options: RetainedIndexOptions) {
+    this.#maxScan = options.maxScan ?? Infinity
+    this.#onScanCapped = options.onScanCapped
     this.#conn = options.conn
     this.#cluster = options.cluster
     this.#logger = options.logger
@@ -145,8 +156,15 @@ export class RetainedIndex {
     }
     if (wild.length === 0) return
     const matchers = wild.map(compileFilter)
+    const maxScan = this.#maxScan
+    let scanned = 0
     for (const prefix of coveringPrefixes(wild.map(literalPrefix))) {
       for await (const names of this.#names(prefix)) {
+        scanned += names.length
+        if (scanned > maxScan) {
+          this.#onScanCapped?.()
+          return
+        }
         const topics = names.filter((name) => !sent.has(name) && matchers.some((matches) => matches(name)))
         if (topics.length > 0) yield * await this.#fetch(topics)
       }

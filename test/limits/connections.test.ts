@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { IConnackPacket } from 'mqtt-packet'
 import { connectClient, refusedCode, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
@@ -29,7 +30,7 @@ test('with PROXY protocol, sockets still waiting for their header count too', as
   const late = await rawConnect(t, mqttPort)
   late.sendBytes(Buffer.from('PROXY TCP4 10.0.0.1 10.0.0.2 5000 1883\r\n'))
   late.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: 'behind-lb' } as never)
-  const connack = await late.next<{ cmd: 'connack', reasonCode?: number }>('connack')
+  const connack = await late.next<IConnackPacket>('connack')
   assert.equal(connack.reasonCode, 0x97)
 })
 

@@ -39,3 +39,25 @@ test('cluster mode: the same, over the Redis retained index', async (t) => {
   const redis = await startRedis(t)
   await retainedCapped(t, { 'redis.url': redis.url, 'auth.secretKey': 'k'.repeat(32) })
 })
+
+test('cluster mode: a wildcard-first filter reads at most limits.maxRetainedScan index names, counted', async (t) => {
+  const redis = await startRedis(t)
+  const { url, httpPort } = await startTestNode(t, { 'redis.url': redis.url, 'auth.secretKey': 'k'.repeat(32), 'limits.maxRetainedScan': 1000 })
+  const pub = await connectClient(t, url, { protocolVersion: 5, clientId: 'scan-pub' })
+  // 1,500 names before the one the filter matches (the index is in byte order).
+  for (let i = 0; i < 1500; i++) void pub.publish(`s/${i}`, 'x', { qos: 0, retain: true })
+  await pub.publishAsync('z/x', 'last', { qos: 1, retain: true })
+  const near = await connectClient(t, url, { protocolVersion: 5, clientId: 'scan-near' })
+  const nearGot: string[] = []
+  near.on('message', (topic) => nearGot.push(topic))
+  // A filter with a literal prefix reads only its range: found.
+  await near.subscribeAsync('z/+', { qos: 0 })
+  await waitFor(() => nearGot.length === 1, 3000, 'z/x through its prefix')
+  const far = await connectClient(t, url, { protocolVersion: 5, clientId: 'scan-far' })
+  const farGot: string[] = []
+  far.on('message', (topic) => farGot.push(topic))
+  await far.subscribeAsync('+/x', { qos: 0 })
+  await sleep(500)
+  assert.deepEqual(farGot, [], 'the walk stopped before reaching z/x')
+  assert.equal(value(await scrape(httpPort), 'starling_limit_hits_total', { limit: 'retained_scan' }), 1)
+})
