@@ -20,9 +20,15 @@ const SIZE = 64 * 1024
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
-/** Bytes of Buffers/ArrayBuffers alive (socket write queues hold their data here), after a full GC. */
-function heldBuffers (): number {
-  gc()
+/**
+ * Bytes of Buffers/ArrayBuffers alive (socket write queues hold their data here), after full
+ * collections (an ArrayBuffer's memory is released after its finalizer, on a later turn).
+ */
+async function heldBuffers (): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc()
+    await sleep(20)
+  }
   return process.memoryUsage().arrayBuffers
 }
 
@@ -39,12 +45,17 @@ for (const protocolVersion of [5, 4] as const) {
     slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood/#', qos: 0 }] } as Packet)
     await slow.next('suback')
     slow.socket.pause()
+    const slowClient = node.broker.clients[`slow-${protocolVersion}`]
+    assert.ok(slowClient !== undefined)
+    let maxBuffered = 0
+    const watcher = setInterval(() => { maxBuffered = Math.max(maxBuffered, slowClient.conn.writableLength) }, 5)
+    t.after(() => clearInterval(watcher))
     const normal = await connectClient(t, url, { protocolVersion: 5, clientId: `normal-${protocolVersion}` })
     const got = collect(normal)
     await normal.subscribeAsync('flood/#', { qos: 0 })
     const publisher = await connectClient(t, url, { protocolVersion: 5, clientId: `flooder-${protocolVersion}` })
 
-    const buffersBefore = heldBuffers()
+    const buffersBefore = await heldBuffers()
     const rssBefore = process.memoryUsage().rss
     let rssPeak = rssBefore
     const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss) }, 20)
@@ -60,9 +71,11 @@ for (const protocolVersion of [5, 4] as const) {
     const publishMs = Date.now() - started
     await waitFor(() => got.length >= MESSAGES, 20_000, `${MESSAGES} messages at the normal subscriber`)
     clearInterval(sampler)
+    clearInterval(watcher)
     const normalCount = got.length
     got.length = 0 // the test's own copies are not the broker's memory
-    const held = (heldBuffers() - buffersBefore) / 1024 / 1024
+    await waitFor(() => slowClient.conn.destroyed, 5000, 'the slow reader\'s socket destroyed')
+    const held = (await heldBuffers() - buffersBefore) / 1024 / 1024
     const rssAfter = process.memoryUsage().rss
 
     const samples = await scrape(httpPort)
@@ -78,8 +91,52 @@ for (const protocolVersion of [5, 4] as const) {
     // once the flood is over and the slow reader is gone, and the peak is the 2 MiB buffer plus
     // garbage not yet collected.
     const growth = (rssPeak - rssBefore) / 1024 / 1024
-    t.diagnostic(`buffers held after: +${held.toFixed(1)} MiB; RSS before ${(rssBefore / 1048576).toFixed(0)} MiB, peak +${growth.toFixed(1)} MiB, after +${((rssAfter - rssBefore) / 1048576).toFixed(1)} MiB; dropped ${dropped}; publishing took ${publishMs} ms`)
+    t.diagnostic(`slow reader's socket buffer at most ${(maxBuffered / 1048576).toFixed(2)} MiB; buffers held after: +${held.toFixed(1)} MiB; RSS before ${(rssBefore / 1048576).toFixed(0)} MiB, peak +${growth.toFixed(1)} MiB, after +${((rssAfter - rssBefore) / 1048576).toFixed(1)} MiB; dropped ${dropped}; publishing took ${publishMs} ms`)
+    // The bound plus one message (written when the buffer was just under it).
+    assert.ok(maxBuffered <= 2 * 1024 * 1024 + SIZE + 64, `slow reader's socket buffered ${maxBuffered} bytes`)
     assert.ok(held < 8, `+${held.toFixed(1)} MiB of buffers still held after the flood`)
     assert.ok(growth < 100, `RSS peak grew by ${growth.toFixed(1)} MiB`)
   })
 }
+
+test('QoS 1: a subscriber that never reads gets at most the buffer bound plus one message in its socket buffer; the rest wait (bounded by limits.maxQueuedMessages), others get everything', async (t) => {
+  const { node, url, mqttPort, httpPort } = await startTestNode(t, {
+    'limits.maxOutboundBufferBytes': 2 * 1024 * 1024,
+    'limits.slowReaderTimeoutMs': 60_000,
+    'limits.maxQueuedMessages': 50,
+    'limits.maxPacketSize': 256 * 1024,
+    'log.level': 'info'
+  })
+  // No Receive Maximum in its CONNECT: 65,535 messages may be in flight to it [MQTT-3.1.2.11.3].
+  const { client: slow } = await rawMqttConnect(t, mqttPort, { protocolVersion: 5, clientId: 'slow-qos1' })
+  slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood1/#', qos: 1 }] } as Packet)
+  await slow.next('suback')
+  slow.socket.pause()
+  const normal = await connectClient(t, url, { protocolVersion: 5, clientId: 'normal-qos1' })
+  const got = collect(normal)
+  await normal.subscribeAsync('flood1/#', { qos: 1 })
+  const slowClient = node.broker.clients['slow-qos1'] as (typeof node.broker.clients)[string] & { _outWaiting: unknown[], _outWaitingHead: number }
+  let maxBuffered = 0
+  let maxWaiting = 0
+  const watcher = setInterval(() => {
+    maxBuffered = Math.max(maxBuffered, slowClient.conn.writableLength)
+    maxWaiting = Math.max(maxWaiting, slowClient._outWaiting.length - slowClient._outWaitingHead)
+  }, 5)
+  t.after(() => clearInterval(watcher))
+  const publisher = await connectClient(t, url, { protocolVersion: 5, clientId: 'flooder-qos1' })
+  const payload = Buffer.alloc(SIZE, 0x62)
+  for (let i = 0; i < 400; i++) {
+    // A fresh payload each time, as messages from the network are.
+    await publisher.publishAsync('flood1/x', Buffer.from(payload), { qos: 1 })
+    if (i % 10 === 9) await sleep(20)
+  }
+  await waitFor(() => got.length >= 400, 20_000, '400 messages at the normal subscriber')
+  clearInterval(watcher)
+  // Unbounded, all 400 × 64 KiB (25 MiB) would sit in the slow reader's socket buffer.
+  t.diagnostic(`slow QoS 1 reader: socket buffer at most ${(maxBuffered / 1048576).toFixed(2)} MiB, at most ${maxWaiting} messages waiting`)
+  assert.ok(maxBuffered <= 2 * 1024 * 1024 + SIZE + 64, `slow reader's socket buffered ${maxBuffered} bytes`)
+  assert.ok(maxWaiting <= 50, `${maxWaiting} messages waiting`)
+  assert.equal(got.length, 400)
+  assert.equal(slow.closed, false, 'still connected (slowReaderTimeoutMs not reached)')
+  assert.ok(value(await scrape(httpPort), 'starling_messages_dropped_total', { reason: 'queue_full' }) > 0, 'messages beyond the waiting bound dropped and counted')
+})
