@@ -145,6 +145,8 @@ export const configSchema = z.object({
       .describe('Group names used as the `group` label of the `starling_share_*` series: the first groups seen keep their name while they exist, the others are summed under `group="+other"`; a forgotten group\'s series are removed.'),
     maxLength: z.number().int().min(1).default(100000)
       .describe('Shared subscriptions: messages one group\'s queue keeps (waiting or unacknowledged); beyond it the oldest are dropped and counted (checked every share.sweepMs).'),
+    maxBytes: z.number().int().min(0).default(67108864)
+      .describe('Shared subscriptions: payload bytes one group\'s queue keeps waiting; beyond it the oldest are dropped and counted (`reason="max_bytes"`). Cluster mode: the stream\'s memory as Redis reports it, checked every share.sweepMs (approximate). 0: no bound.'),
     maxAgeMs: z.number().int().min(1000).default(3600000)
       .describe('Shared subscriptions: how long a message may wait in a group\'s queue, in milliseconds; older ones are dropped and counted. A group with no member left is forgotten after this long.'),
     claimIdleMs: z.number().int().min(100).default(30000)

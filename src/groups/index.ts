@@ -23,7 +23,7 @@ export interface GroupsDeps {
 export async function createSharedGroups (deps: GroupsDeps): Promise<SharedGroups> {
   const { config, logger } = deps
   const metrics = createShareMetrics(deps.registry, config.share.metricsMaxGroups)
-  const limits = { maxLength: config.share.maxLength, maxAgeMs: config.share.maxAgeMs }
+  const limits = { maxLength: config.share.maxLength, maxAgeMs: config.share.maxAgeMs, maxBytes: config.share.maxBytes }
   const backend: QueueBackend = deps.redis !== undefined
     ? await StreamQueueBackend.start(deps.redis, { ...limits, nodeId: config.nodeId, claimIdleMs: config.share.claimIdleMs, blockingReads: config.share.blockingReads, logger, metrics })
     : new MemoryQueueBackend(limits, metrics)

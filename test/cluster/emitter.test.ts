@@ -24,7 +24,8 @@ test('cluster emitter: filters match across pods over a fixed set of Redis chann
   const redis: TestRedis = await startRedis(t)
   const nodes: TestNode[] = []
   for (const id of ['em-a', 'em-b', 'em-c']) {
-    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 16 }))
+    // One client holds 2,000 filters below (limits.maxSubscriptionsPerClient is 1,000 by default).
+    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 16, 'limits.maxSubscriptionsPerClient': 5000 }))
   }
   const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
   let n = 0
