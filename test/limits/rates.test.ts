@@ -80,3 +80,18 @@ test('connect rate per source address: CONNACK 0x9F (v5) / 3 (3.1.1) beyond the 
   assert.equal(value(samples, 'starling_limit_hits_total', { limit: 'connect_rate' }), 2)
   assert.equal(value(samples, 'starling_connects_refused_total', { reason: 'connect_rate' }), 2)
 })
+
+test('the connect-rate map is bounded: the least recently seen address is forgotten first', async () => {
+  const { KeyedTokenBuckets } = await import('../../src/util/token-bucket.js')
+  const buckets = new KeyedTokenBuckets(1, 3)
+  const now = 1_000_000
+  for (const address of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) assert.equal(buckets.take(address, 1, now), true)
+  assert.equal(buckets.take('10.0.0.1', 1, now), false, 'its one token is spent')
+  // A fourth address pushes out the least recently seen one (10.0.0.2, as 10.0.0.1 was just seen).
+  assert.equal(buckets.take('10.0.0.4', 1, now), true)
+  assert.equal(buckets.size, 3)
+  assert.equal(buckets.take('10.0.0.2', 1, now), true, 'forgotten, so a full bucket again')
+  assert.equal(buckets.take('10.0.0.1', 1, now + 1000), true, 'refilled after a second')
+  for (let i = 0; i < 10_000; i++) buckets.take(`192.0.2.${i}`, 1, now)
+  assert.equal(buckets.size, 3)
+})
