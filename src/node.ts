@@ -79,10 +79,10 @@ export class StarlingNode {
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
-    // Every listener's sockets from accept on, so half-open ones count against maxConnections.
     // Cluster bus messages dropped while this pod's deliveries are backed up (limits.maxPendingDeliveries).
     const busBacklog = metrics.limitHits.labels('bus_backlog')
     backend?.mq.state.on('dropped', () => { busBacklog.inc(); metrics.messagesDropped.inc({ reason: 'bus_backlog' }) })
+    // Every listener's sockets from accept on, so half-open ones count against maxConnections.
     const sockets = new SocketBudget(socketHardLimit(config.limits.maxConnections), () => { metrics.limitHits.inc({ limit: 'sockets' }) })
     try {
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
