@@ -10,6 +10,7 @@ import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 import { ClientLimits } from './limits.js'
+import { persistenceRetainedCount, RetainedQuota } from './retained-quota.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -27,6 +28,9 @@ export interface BrokerDeps {
   /** Sockets accepted before this client's and still without CONNECT, at most `cap` (src/listeners/socket-budget.ts). */
   readonly halfOpenBefore?: (client: Client, cap: number) => number
 }
+
+/** How often the retained message count is re-read for limits.maxRetainedMessages, in milliseconds. */
+const RETAINED_COUNT_REFRESH_MS = 1000
 
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
 export async function createBroker (deps: BrokerDeps): Promise<Engine> {
@@ -82,6 +86,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     })
   })
   const groups = deps.groups
+  /** Set once listen() has set up the persistence that counts the retained messages. */
+  let retainedQuota: RetainedQuota | undefined
   const clientLimits = new ClientLimits({ limits, share: config.share, metrics, groups })
   broker.on('slowReader', (client) => {
     clientLimits.hit('slow_reader_disconnect')
@@ -119,7 +125,17 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       return
     }
     // Topic length and levels, the client's publish rates: PUBACK/PUBREC with the refusal's code.
-    callback(clientLimits.checkPublish(client, packet) ?? null)
+    const refused = clientLimits.checkPublish(client, packet)
+    if (refused !== undefined) {
+      callback(refused)
+      return
+    }
+    if (retainedQuota !== undefined && !retainedQuota.admit(packet)) {
+      clientLimits.hit('retained_messages')
+      callback(new StarlingError('STARLING_ERR_RETAINED_LIMIT', [limits.maxRetainedMessages]))
+      return
+    }
+    callback(null)
   }
 
   broker.authorizeSubscribe = function authorizeSubscribe (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
@@ -158,5 +174,12 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   observeBroker(broker, metrics, logger)
   observeOutbound(broker, metrics)
   await broker.listen()
+  // Retained messages per installation: the persistence (set up by listen()) tells how many exist.
+  if (limits.maxRetainedMessages > 0) {
+    const quota = new RetainedQuota({ max: limits.maxRetainedMessages, count: persistenceRetainedCount(broker.persistence), refreshMs: RETAINED_COUNT_REFRESH_MS, logger })
+    await quota.refresh()
+    retainedQuota = quota
+    broker.once('closed', () => { quota.stop() })
+  }
   return broker
 }

@@ -157,6 +157,8 @@ export interface EnginePersistence extends OutgoingPersistence {
   cleanSubscriptions (client: { id: string }): Promise<unknown>
   /** Closes the persistence's connections (Redis); absent in the in-memory one. */
   destroy? (): Promise<void>
+  /** Starling's Redis persistence: retained messages stored, cluster-wide (one HLEN / ZCARD). */
+  retainedCount? (): Promise<number>
 }
 
 /** What aedes needs of an emitter (mqemitter's interface); Starling passes its Redis one in cluster mode. */

@@ -33,6 +33,11 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger, maxScan: options.retainedScan?.max, onScanCapped: options.retainedScan?.onCapped })
   }
 
+  /** Retained messages stored, cluster-wide (limits.maxRetainedMessages, src/broker/retained-quota.ts). */
+  async retainedCount (): Promise<number> {
+    return await this.#retained.count()
+  }
+
   override async setup (broker: unknown): Promise<void> {
     this.#brokerId = (broker as { id: string }).id
     await super.setup(broker)

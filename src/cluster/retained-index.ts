@@ -118,6 +118,11 @@ export class RetainedIndex {
     return this.#ready
   }
 
+  /** Retained messages stored: the plugin's hash (standalone, Sentinel) or the index (Redis Cluster). */
+  async count (): Promise<number> {
+    return this.#cluster ? await this.#conn.zcard(retainedIndexKey()) : await this.#conn.hlen(pluginRetainedHashKey())
+  }
+
   /** Stores (or, with an empty payload, clears) a retained message and its index entry. */
   async store (packet: RetainedPacket): Promise<void> {
     const clear = packet.payload.length === 0

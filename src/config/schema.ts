@@ -129,6 +129,8 @@ export const configSchema = z.object({
       .describe('A client over maxOutboundBufferBytes for this long, in milliseconds, is disconnected: DISCONNECT 0x97 (v5), closed socket (v3.1.1).'),
     maxPendingDeliveries: z.number().int().min(1).default(10000)
       .describe('Cluster mode: messages from the cluster bus being delivered to this pod\'s subscribers at once; beyond it further QoS 0 messages from the bus are dropped and counted (`reason="bus_backlog"`), QoS 1/2 still delivered.'),
+    maxRetainedMessages: z.number().int().min(0).default(1000000)
+      .describe('Retained messages the installation keeps (cluster-wide, the count re-read every second); a retained PUBLISH storing one more is refused: PUBACK/PUBREC 0x97 (v5; QoS 0 and 3.1.1: dropped); clearing one (empty payload) always works. 0: no limit.'),
     maxRetainedScan: z.number().int().min(1000).default(100000)
       .describe('Cluster mode: retained topic names one SUBSCRIBE reads from the retained index at most (a filter starting with a wildcard that matches few topics would read them all); beyond it the lookup ends and is counted.'),
     maxRetainedPerSubscription: z.number().int().min(1).default(10000)

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
+import type { IPubackPacket, Packet } from 'mqtt-packet'
+import { rawMqttConnect } from '../helpers/raw-client.js'
 import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
@@ -60,4 +62,40 @@ test('cluster mode: a wildcard-first filter reads at most limits.maxRetainedScan
   await sleep(500)
   assert.deepEqual(farGot, [], 'the walk stopped before reaching z/x')
   assert.equal(value(await scrape(httpPort), 'starling_limit_hits_total', { limit: 'retained_scan' }), 1)
+})
+
+// limits.maxRetainedMessages: a retained PUBLISH storing one more message than the installation
+// keeps gets PUBACK 0x97 (v5; QoS 0 and 3.1.1 dropped); clearing always works.
+async function retainedCounted (t: TestContext, overrides: Record<string, unknown>): Promise<void> {
+  const { url, mqttPort, httpPort } = await startTestNode(t, { 'limits.maxRetainedMessages': 3, ...overrides })
+  const { client } = await rawMqttConnect(t, mqttPort, { protocolVersion: 5, clientId: 'rq-pub' })
+  const publish = (messageId: number, topic: string, payload: string): void => {
+    client.send({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, messageId, retain: true, dup: false } as Packet)
+  }
+  const ack = async (messageId: number): Promise<number> => (await client.next<IPubackPacket>('puback', 3000, (p) => p.messageId === messageId)).reasonCode ?? 0
+  for (let i = 1; i <= 3; i++) { publish(i, `rq/${i}`, 'x'); assert.equal(await ack(i), 0) }
+  publish(4, 'rq/4', 'x')
+  assert.equal(await ack(4), 0x97, 'a fourth retained message is refused')
+  publish(5, 'rq/1', '')
+  assert.equal(await ack(5), 0, 'clearing is allowed')
+  await sleep(1300) // the count is re-read every second
+  publish(6, 'rq/4', 'x')
+  assert.equal(await ack(6), 0, 'room again once one was cleared')
+  const sub = await connectClient(t, url, { protocolVersion: 5, clientId: 'rq-sub' })
+  const got: string[] = []
+  sub.on('message', (topic) => got.push(topic))
+  await sub.subscribeAsync('rq/#', { qos: 1 })
+  await waitFor(() => got.length >= 3, 3000, 'the retained messages')
+  await sleep(200)
+  assert.deepEqual(got.sort(), ['rq/2', 'rq/3', 'rq/4'])
+  assert.equal(value(await scrape(httpPort), 'starling_limit_hits_total', { limit: 'retained_messages' }), 1)
+}
+
+test('embedded: limits.maxRetainedMessages refuses one retained message more with PUBACK 0x97', async (t) => {
+  await retainedCounted(t, {})
+})
+
+test('cluster mode: limits.maxRetainedMessages counts the retained messages in Redis', async (t) => {
+  const redis = await startRedis(t)
+  await retainedCounted(t, { 'redis.url': redis.url, 'auth.secretKey': 'k'.repeat(32) })
 })

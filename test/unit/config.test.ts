@@ -41,6 +41,7 @@ test('defaults give a working embedded broker', () => {
     maxOutboundBufferBytes: 4194304,
     slowReaderTimeoutMs: 10000,
     maxPendingDeliveries: 10000,
+    maxRetainedMessages: 1000000,
     maxRetainedScan: 100000,
     maxRetainedPerSubscription: 10000
   })
