@@ -60,3 +60,6 @@ export const PACKET_ID_MAX = 65535
 
 /** aedes' rule: a broker silent for this many heartbeats is dead (its wills and sessions are swept). */
 export const SILENT_HEARTBEATS = 3
+
+/** Source addresses whose CONNECT rate is remembered (`limits.connectRatePerAddress`); the least recent are forgotten. */
+export const CONNECT_RATE_ADDRESSES = 10000

@@ -39,6 +39,22 @@ export const errorSpecs = {
   // The message starts as aedes' persistences' own answer, which the replay recognizes (aedes lib/queue-drain.js storedPacketGone)
   STARLING_ERR_OUTGOING_GONE: { message: 'no such packet: message %s is no longer in the session queue' },
   STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: 0x97 },
+  // Per-client and per-installation limits (README "Limits"). 0x97 Quota exceeded: an
+  // administrative limit [MQTT5 §2.4]; CONNACK refusals are return code 3 in 3.1.1 (it has no quota code).
+  STARLING_ERR_SUBSCRIPTIONS_LIMIT: { message: 'client already has %s subscriptions (limits.maxSubscriptionsPerClient)', reasonCode: 0x97 },
+  STARLING_ERR_SHARE_GROUPS_LIMIT: { message: '%s shared subscription groups reached (%s)', reasonCode: 0x97 },
+  // 0x8F Topic Filter invalid: "correctly formed, but not accepted by this Server" (§3.9.3)
+  STARLING_ERR_SHARE_NAME: { message: 'shared subscription group name refused: %s', reasonCode: 0x8F },
+  STARLING_ERR_FILTER_LIMIT: { message: 'topic filter refused: %s', reasonCode: 0x8F },
+  // 0x90 Topic Name invalid: "correctly formed, but not accepted by this Client or Server" (§3.4.2.1)
+  STARLING_ERR_TOPIC_LIMIT: { message: 'topic name refused: %s', reasonCode: 0x90 },
+  STARLING_ERR_WILL_TOO_LARGE: { message: 'will payload of %s bytes is over limits.maxWillPayloadBytes (%s)', reasonCode: 0x97, returnCode: 3 },
+  // PUBACK/PUBREC 0x97 Quota exceeded: 0x96 Message rate too high is a DISCONNECT code only, not
+  // among the PUBACK/PUBREC reason codes (§3.4.2.1, §3.5.2.1)
+  STARLING_ERR_PUBLISH_RATE: { message: 'publish %s above limits.%s', reasonCode: 0x97 },
+  // 0x9F Connection rate exceeded (CONNACK §3.2.2.2)
+  STARLING_ERR_RETAINED_LIMIT: { message: 'the installation already keeps %s retained messages (limits.maxRetainedMessages)', reasonCode: 0x97 },
+  STARLING_ERR_CONNECT_RATE: { message: 'too many CONNECTs from this address (limits.connectRatePerAddress)', reasonCode: 0x9F, returnCode: 3 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },
   STARLING_ERR_CLI_USAGE: { message: '%s' },
   STARLING_ERR_TENANCY_NOT_FOUND: { message: '%s not found' },

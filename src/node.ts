@@ -10,6 +10,7 @@ import type { ConnectionOrigin, ConnectionRequest } from './broker/observe.js'
 import type { StarlingConfig } from './config/schema.js'
 import { StarlingError } from './errors.js'
 import { startListeners } from './listeners/index.js'
+import { SocketBudget, socketHardLimit } from './listeners/socket-budget.js'
 import type { Listener } from './listeners/types.js'
 import { createLogger, type Logger } from './logger.js'
 import { createSharedGroups, type SharedGroups } from './groups/index.js'
@@ -83,12 +84,23 @@ export class StarlingNode {
     const state: MutableState = { ready: false, draining: false, streams: new Set() }
     const startedAt = Date.now()
     // Cluster mode (a Redis URL, sentinels or cluster nodes): Redis emitter and persistence.
-    const backend = await createRedisBackend({ config, logger, observeRedis: redisClientObserver(metrics), faults: metrics.faults })
+    const backend = await createRedisBackend({
+      config,
+      logger,
+      observeRedis: redisClientObserver(metrics),
+      faults: metrics.faults,
+      onRetainedScanCapped: () => { metrics.limitHits.inc({ limit: 'retained_scan' }) }
+    })
     let broker: Engine
     // Cluster mode: wills, session expiry, client id claims (started once the broker exists).
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
+    // Cluster bus messages dropped while this pod's deliveries are backed up (limits.maxPendingDeliveries).
+    const busBacklog = metrics.limitHits.labels('bus_backlog')
+    backend?.mq.state.on('dropped', () => { busBacklog.inc(); metrics.messagesDropped.inc({ reason: 'bus_backlog' }) })
+    // Every listener's sockets from accept on, so half-open ones count against maxConnections.
+    const sockets = new SocketBudget(socketHardLimit(config.limits.maxConnections), () => { metrics.limitHits.inc({ limit: 'sockets' }) })
     // Namespaces, brokers and tokens: Redis in cluster mode, `dataDir` otherwise.
     let identity: Identity | undefined
     // Per-broker quotas and usage, for the broker each client's CONNECT chose.
@@ -102,7 +114,7 @@ export class StarlingNode {
       // Each broker's on-publish hook (its `onPublish` setting, read live from the store), signed with its key.
       const { tenancy, tokens } = identity
       onPublish = createOnPublishHooks({ config, logger, registry: metrics.registry, findBroker: (namespace, name) => tenancy.findBroker(namespace, name), sign: async (b, data) => await tokens.sign(b, data) })
-      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, onPublish, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, onPublish, halfOpenBefore: (client, cap) => sockets.connecting(client.conn, cap), clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
       await quotaEngine?.close()
@@ -119,6 +131,7 @@ export class StarlingNode {
     }
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
+      sockets.bind(stream, origin.socket)
       state.streams.add(stream)
       stream.once('close', () => state.streams.delete(stream))
       broker.handle(stream, { starling: origin } satisfies ConnectionRequest)
@@ -126,7 +139,7 @@ export class StarlingNode {
     let listeners: Listener[] = []
     let http: HttpServer | undefined
     try {
-      listeners = await startListeners(config, handle, { logger, metrics })
+      listeners = await startListeners(config, handle, { logger, metrics, sockets })
       http = await startHttpServer({
         host: config.http.host,
         port: config.http.port,

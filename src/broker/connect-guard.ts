@@ -32,21 +32,27 @@ export function refuseWhenDraining (state: NodeState): ConnectStep {
 }
 
 /**
- * Refuses a CONNECT beyond `limit` connections. Counted: registered clients plus those admitted
+ * Refuses a CONNECT beyond `limit` connections. Counted: the sockets accepted before this one
+ * and still without CONNECT (`halfOpenBefore`), plus registered clients plus those admitted
  * by this step and not yet registered (aedes registers a client only after the session and will
  * are loaded, which takes a round trip to a network persistence), so a burst of simultaneous
  * CONNECTs cannot pass the limit. An admitted client leaves the pending set once it is
  * registered or closed (checked on the next CONNECT; the set holds at most one burst).
  */
-export function enforceMaxConnections (broker: BrokerView, limit: number): ConnectStep {
+export function enforceMaxConnections (broker: BrokerView, limit: number, halfOpenBefore?: (client: Client, cap: number) => number, onRefused?: () => void): ConnectStep {
   const admitted = new Set<Client>()
   return function enforceMaxConnections (ctx) {
     for (const client of admitted) {
       if (client.closed || broker.clients[client.id] === client) admitted.delete(client)
     }
+    // Sockets accepted before this one that have not sent CONNECT (or a PROXY header) yet count
+    // too (src/listeners/socket-budget.ts); from now on this one is no longer half-open.
+    const clients = broker.connectedClients + admitted.size
+    const halfOpen = halfOpenBefore?.(ctx.client, Math.max(0, limit - clients)) ?? 0
     // A takeover replaces a connection, so it never pushes the count over the limit.
     if (broker.clients[ctx.client.id] !== undefined) return
-    if (broker.connectedClients + admitted.size >= limit) {
+    if (clients + halfOpen >= limit) {
+      onRefused?.()
       throw new StarlingError('STARLING_ERR_MAX_CONNECTIONS', [limit])
     }
     if (!ctx.client.closed) admitted.add(ctx.client)

@@ -20,6 +20,8 @@ import { FAILURE_THROTTLE_DEFAULTS, FailureThrottle } from '../auth/failure-thro
 import { trackTokenSessions } from '../auth/token-sessions.js'
 import { originOf } from './observe.js'
 import type { BrokerRecord, TenancyStore, TokenAuthority } from '../tenancy/types.js'
+import { ClientLimits } from './limits.js'
+import { persistenceRetainedCount, RetainedQuota } from './retained-quota.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -44,6 +46,8 @@ export interface BrokerDeps {
   readonly quotas?: QuotaHooks
   /** On-publish hooks (src/hooks, `createOnPublishHooks`): the last PUBLISH check, after the quotas. */
   readonly onPublish?: OnPublishHooks
+  /** Sockets accepted before this client's and still without CONNECT, at most `cap` (src/listeners/socket-budget.ts). */
+  readonly halfOpenBefore?: (client: Client, cap: number) => number
 }
 
 type PublishSent = NonNullable<EngineOptions['onPublishSent']>
@@ -53,6 +57,9 @@ function withQuotaUsage (count: PublishSent, quotas: QuotaHooks | undefined): Pu
   if (quotas === undefined) return count
   return (client, packet) => { count(client, packet); quotas.publishSent(client, packet) }
 }
+
+/** How often the retained message count is re-read for limits.maxRetainedMessages, in milliseconds. */
+const RETAINED_COUNT_REFRESH_MS = 1000
 
 /** Builds the aedes core for one pod and composes Starling's hooks around it. */
 export async function createBroker (deps: BrokerDeps): Promise<Engine> {
@@ -97,6 +104,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // so a Redis failure never acknowledges a message it lost (our aedes patch).
     pubackAfterPublish: deps.persistence !== undefined,
     outboundQueueLimit: limits.maxQueuedMessages,
+    // Slow readers (our aedes patch, lib/outbound.js): QoS 0 beyond the socket's buffer bound is
+    // dropped for that client; one that stays over it is disconnected (0x97).
+    outboundBufferLimit: limits.maxOutboundBufferBytes,
+    slowReaderTimeout: limits.slowReaderTimeoutMs,
+    retainedPerSubscribeLimit: limits.maxRetainedPerSubscription,
     sessionExpiryIntervalLimit: limits.maxSessionExpirySeconds,
     // MQTT 3.1 (not 3.1.1) caps client ids at 23 characters; 3.1.1 and 5 servers may accept more.
     maxClientsIdLength: 23,
@@ -116,6 +128,15 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     })
   })
   const groups = deps.groups
+  /** Set once listen() has set up the persistence that counts the retained messages. */
+  let retainedQuota: RetainedQuota | undefined
+  const clientLimits = new ClientLimits({ limits, share: config.share, metrics, groups })
+  broker.on('slowReader', (client) => {
+    clientLimits.hit('slow_reader_disconnect')
+    logger.info({ clientId: client.id, maxOutboundBufferBytes: limits.maxOutboundBufferBytes }, 'slow reader disconnected')
+  })
+  broker.on('publishDropped', (_packet, _client, reason) => { if (reason === 'slow_reader') clientLimits.hit('slow_reader_drop') })
+  broker.on('retainedCapped', () => { clientLimits.hit('retained_per_subscription') })
   if (groups !== undefined) {
     groups.attach(broker)
     // Runs before the publisher's PUBACK (aedes' publish chain): an acknowledged message is in
@@ -135,6 +156,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   }
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
+    // Per-address and per-CONNECT limits first (connect rate, will size): the cheapest refusals.
+    ...clientLimits.connectSteps(),
     // Before the id-based steps: the broker (endpoint, token, default) and its auth type; a token
     // decides the client id.
     ...(identity !== undefined
@@ -151,7 +174,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // After every step that decides the client's identity (and so its ACL), before any step that
     // takes something for it (connection slot, client id claim, quota).
     authorizeWill((client, topic) => !reservedForPublish(topic) && (!acls.restricts || acls.of(client).mayPublish(topic))),
-    enforceMaxConnections(broker, limits.maxConnections),
+    enforceMaxConnections(broker, limits.maxConnections, deps.halfOpenBefore, () => { clientLimits.hit('connections') }),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners),
     ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
   ], metrics, logger)
@@ -166,6 +189,17 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       metrics.messagesDropped.inc({ reason: 'acl' })
       logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
+      return
+    }
+    // Topic length and levels, the client's publish rates: PUBACK/PUBREC with the refusal's code.
+    const refused = clientLimits.checkPublish(client, packet)
+    if (refused !== undefined) {
+      callback(refused)
+      return
+    }
+    if (retainedQuota !== undefined && !retainedQuota.admit(packet)) {
+      clientLimits.hit('retained_messages')
+      callback(new StarlingError('STARLING_ERR_RETAINED_LIMIT', [limits.maxRetainedMessages]))
       return
     }
     if (client === null) { callback(null); return }
@@ -185,6 +219,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || !acls.of(client).maySubscribe(filter)) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
       callback(null, null)
+      return
+    }
+    // Filter length and levels, group names, subscriptions and groups per client and per
+    // installation: SUBACK with the refusal's code for this entry only (our aedes patch).
+    const refused = clientLimits.checkSubscribe(client, sub.topic)
+    if (refused !== undefined) {
+      callback(refused)
       return
     }
     callback(null, sub)
@@ -207,6 +248,13 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   observeOutbound(broker, metrics)
   deps.quotas?.attach(broker)
   await broker.listen()
+  // Retained messages per installation: the persistence (set up by listen()) tells how many exist.
+  if (limits.maxRetainedMessages > 0) {
+    const quota = new RetainedQuota({ max: limits.maxRetainedMessages, count: persistenceRetainedCount(broker.persistence), refreshMs: RETAINED_COUNT_REFRESH_MS, logger })
+    await quota.refresh()
+    retainedQuota = quota
+    broker.once('closed', () => { quota.stop() })
+  }
   return broker
 }
 

@@ -16,7 +16,7 @@ import { StarlingError } from '../errors.js'
  * Revision of our patch this code expects (`starlingPatch` exported by the patched aedes.js).
  * Bump both together when a hook below changes.
  */
-export const ENGINE_PATCH = 3
+export const ENGINE_PATCH = 4
 
 export type { PublishPacket, Subscription, AedesPublishPacket, ConnackPacket, ConnectPacket }
 
@@ -36,8 +36,8 @@ export interface Client extends aedesModule.Client {
   readonly subscriptions: Readonly<Record<string, ClientSubscription | undefined>>
   /** Our patch: number of subscriptions (kept for the overlap merge). */
   readonly _subCount?: number
-  /** The will of the CONNECT being handled (aedes sets it before the authenticate hook; `will` once stored). */
-  readonly _will?: { readonly topic: string } | null
+  /** The will of the CONNECT being handled (set before the authenticate hook runs). */
+  readonly _will?: { readonly topic: string, readonly payload: Buffer | string } | null
   /**
    * Server-initiated disconnect (v5: DISCONNECT with `reasonCode`). Our patch: `keepWill` neither
    * publishes nor deletes the will (a restart of the connection, src/cluster/resync.ts).
@@ -73,7 +73,11 @@ export type PreConnectHook = (client: Client, packet: ConnectPacket, done: (err:
  */
 export type PublishRefusal = Error & { readonly reasonCode?: number }
 export type AuthorizePublishHook = (client: Client | null, packet: PublishPacket, done: (err?: PublishRefusal | null) => void) => void
-export type AuthorizeSubscribeHook = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void) => void
+/**
+ * Our patch: a refusal with a `reasonCode` refuses only that entry, with that SUBACK code in v5
+ * (0x80 in 3.1.1), and keeps the connection; `(null, null)` is 0x87 Not authorized.
+ */
+export type AuthorizeSubscribeHook = (client: Client, sub: Subscription, done: (err: (Error & { readonly reasonCode?: number }) | null, sub?: Subscription | null) => void) => void
 /** Per delivery: the packet to send to `client`, or null/undefined to not deliver it. */
 export type AuthorizeForwardHook = (client: Client, packet: AedesPublishPacket) => AedesPublishPacket | null | undefined
 /** Runs before the publisher's acknowledgement. */
@@ -107,7 +111,7 @@ export interface WillHooks {
 
 /** MQTT 5 Session Expiry across the cluster (src/cluster/session-expiry.ts); replaces aedes' timers. */
 export interface SessionExpiryHooks {
-  /** An MQTT 5 session's connection ended (not a takeover, also while closing): true ends the session now. */
+  /** A session's connection ended (MQTT 5, or 3.1.1 with Clean Session 0; not a takeover, also while closing): true ends the session now. */
   disconnected (client: Client): boolean
   /** The client id connected on this broker: any deadline of its session is void. */
   reconnected (clientId: string): void
@@ -155,6 +159,8 @@ export interface EnginePersistence extends OutgoingPersistence {
   cleanSubscriptions (client: { id: string }): Promise<unknown>
   /** Closes the persistence's connections (Redis); absent in the in-memory one. */
   destroy? (): Promise<void>
+  /** Starling's Redis persistence: retained messages stored, cluster-wide (one HLEN / ZCARD). */
+  retainedCount? (): Promise<number>
 }
 
 /** What aedes needs of an emitter (mqemitter's interface); Starling passes its Redis one in cluster mode. */
@@ -168,7 +174,7 @@ export interface EngineEmitter {
 // ---- options ----
 
 /** Why aedes' outbound path (lib/outbound.js) discarded a PUBLISH for one client. */
-export type OutboundDropReason = 'packet_too_large' | 'queue_full' | 'expired'
+export type OutboundDropReason = 'packet_too_large' | 'queue_full' | 'expired' | 'slow_reader'
 
 export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' | 'authenticate' | 'authorizeForward' | 'published'> {
   readonly persistence?: object
@@ -188,6 +194,15 @@ export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' |
   readonly pubackAfterPublish?: boolean
   /** Our patch: QoS 1/2 messages that may wait for a client's Receive Maximum window; 0 = unbounded. */
   readonly outboundQueueLimit?: number
+  /**
+   * Our patch (lib/outbound.js): bytes a client's socket may buffer; beyond it QoS 0 PUBLISH to
+   * it are dropped ('publishDropped', `slow_reader`). 0 = unbounded.
+   */
+  readonly outboundBufferLimit?: number
+  /** Our patch: a client over outboundBufferLimit this long (ms) is disconnected ('slowReader'; v5 0x97). */
+  readonly slowReaderTimeout?: number
+  /** Our patch (lib/handlers/subscribe.js): retained messages sent for one SUBSCRIBE ('retainedCapped' beyond). 0 = unbounded. */
+  readonly retainedPerSubscribeLimit?: number
   readonly sharedSubscriptions?: SharedSubscriptionHooks
   /** Our patch: stamp `publishedAt` on each message in publish() (delivery latency metric). */
   readonly stampPublish?: boolean
@@ -244,6 +259,10 @@ export interface Engine {
    * SUBSCRIBE entry (SUBACK 0x80: `subscribe`, storing it or joining its shared group failed).
    */
   on (event: 'persistenceError', listener: Listener<[Client, Error, PersistenceErrorStep]>): this
+  /** Our patch: a client stayed over outboundBufferLimit for slowReaderTimeout and is being disconnected. */
+  on (event: 'slowReader', listener: Listener<[Client]>): this
+  /** Our patch: a SUBSCRIBE matched more retained messages than retainedPerSubscribeLimit; the rest were left out. */
+  on (event: 'retainedCapped', listener: Listener<[Client, number]>): this
   on (event: 'error', listener: Listener<[Error]>): this
   once (event: 'closed', listener: Listener<[]>): this
 }

@@ -35,6 +35,8 @@ export interface BackendDeps {
   readonly observeRedis?: RedisClientObserver
   /** Counts and logs (rate-limited) bus frames dropped as invalid. */
   readonly faults?: FaultMetrics
+  /** A retained lookup stopped at `limits.maxRetainedScan` index names (the pod's metrics). */
+  readonly onRetainedScanCapped?: () => void
 }
 
 /** Undefined without Redis configuration (embedded in-memory mode). */
@@ -79,7 +81,8 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
     onInvalidFrame: (err) => {
       if (deps.faults !== undefined) deps.faults.record('bus_frame_invalid', err)
       else logger.debug({ err: err.message }, 'redis emitter error')
-    }
+    },
+    maxPending: config.limits.maxPendingDeliveries
   })
   // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that
   // event would end the process. The health monitor reports the connections' errors.
@@ -89,6 +92,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
     conn: clients.persistence,
     logger,
     ...(deps.faults !== undefined ? { faults: deps.faults } : {}),
+    retainedScan: { max: config.limits.maxRetainedScan, onCapped: deps.onRetainedScanCapped ?? (() => {}) },
     ...(settings.mode === 'cluster' ? { cluster: true } : {})
   })
   return { settings, health, persistence, mq, commands: clients.persistence, close }

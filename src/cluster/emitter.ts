@@ -51,6 +51,11 @@ export interface RedisEmitterOptions {
   readonly layout: RouteLayout
   /** A frame from Redis was dropped: not a Starling frame, undecodable, or an invalid topic (counted and logged by the caller). */
   readonly onInvalidFrame?: (err: Error) => void
+  /**
+   * Messages from the bus being delivered to local subscribers at once (`limits.maxPendingDeliveries`);
+   * beyond it QoS 0 messages from the bus are dropped ('dropped' on `state`). Default: unbounded.
+   */
+  readonly maxPending?: number
 }
 
 const CLOSE_WAIT_MS = 2000
@@ -73,6 +78,7 @@ export class RedisEmitter {
   readonly #onMessage: (channel: Buffer, message: Buffer) => void
   readonly #onReady: () => void
   readonly #onInvalidFrame: (err: Error) => void
+  readonly #maxPending: number
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -85,6 +91,7 @@ export class RedisEmitter {
     this.#pub = options.pubConn
     this.#sub = options.subConn
     this.#layout = options.layout
+    this.#maxPending = options.maxPending ?? Infinity
     this.#names = Array.from({ length: channels }, (_, slot) => options.channelName(slot))
     this.#refs = new Int32Array(channels)
     this.#onInvalidFrame = options.onInvalidFrame ?? ((err) => this.#error(err))
@@ -204,6 +211,13 @@ export class RedisEmitter {
       packet = decodeMessage(message)
     } catch (err) {
       this.#onInvalidFrame(new StarlingError('STARLING_ERR_BUS_FRAME', [`dropped: ${(err as Error).message}`], { cause: err }))
+      return
+    }
+    // Backpressure from the bus into delivery: Redis pushes whatever is published, so while local
+    // subscribers are slow (a delivery ends once its PUBLISH is written or dropped) the messages
+    // in delivery are bounded here. QoS 0 may be lost [MQTT-4.3.1]; QoS 1/2 are still delivered.
+    if (this.#local.current >= this.#maxPending && packet.qos === 0) {
+      this.state.emit('dropped', packet)
       return
     }
     this.#local.emit(packet)

@@ -28,12 +28,24 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   readonly #retained: RetainedIndex
   #brokerId = ''
 
-  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger, faults?: FaultMetrics }) {
+  constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger, faults?: FaultMetrics, retainedScan?: { max: number, onCapped: () => void } }) {
     super(options)
     this.#conn = options.conn
     const faults = options.faults
     this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true, onCorrupt: faults && ((err) => faults.record('queue_entry_corrupt', err)) })
-    this.#retained = new RetainedIndex({ conn: options.conn, cluster: options.cluster === true, logger: options.logger, onCorrupt: faults && ((err) => faults.record('retained_value_corrupt', err)) })
+    this.#retained = new RetainedIndex({
+      conn: options.conn,
+      cluster: options.cluster === true,
+      logger: options.logger,
+      onCorrupt: faults && ((err) => faults.record('retained_value_corrupt', err)),
+      maxScan: options.retainedScan?.max,
+      onScanCapped: options.retainedScan?.onCapped
+    })
+  }
+
+  /** Retained messages stored, cluster-wide (limits.maxRetainedMessages, src/broker/retained-quota.ts). */
+  async retainedCount (): Promise<number> {
+    return await this.#retained.count()
   }
 
   override async setup (broker: unknown): Promise<void> {

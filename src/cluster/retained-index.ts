@@ -64,6 +64,13 @@ export interface RetainedIndexOptions {
   readonly logger?: Logger | undefined
   /** A stored retained message that does not decode was skipped. */
   readonly onCorrupt?: ((err: Error) => void) | undefined
+  /**
+   * Index names one lookup reads at most (`limits.maxRetainedScan`): a filter starting with a
+   * wildcard that matches few topics would otherwise read every name. Beyond it the lookup ends
+   * and `onScanCapped` is called. Default: unbounded.
+   */
+  readonly maxScan?: number | undefined
+  readonly onScanCapped?: (() => void) | undefined
 }
 
 /** One wildcard filter's range: names starting with `prefix` ('' = every name). */
@@ -93,10 +100,14 @@ export class RetainedIndex {
   readonly #cluster: boolean
   readonly #logger: Logger | undefined
   readonly #onCorrupt: ((err: Error) => void) | undefined
+  readonly #maxScan: number
+  readonly #onScanCapped: (() => void) | undefined
   #ready = false
   #started = false
 
   constructor (options: RetainedIndexOptions) {
+    this.#maxScan = options.maxScan ?? Infinity
+    this.#onScanCapped = options.onScanCapped
     this.#conn = options.conn
     this.#cluster = options.cluster
     this.#logger = options.logger
@@ -110,6 +121,11 @@ export class RetainedIndex {
   /** True once this pod knows the index is complete; until then lookups fall back to the plugin. */
   get ready (): boolean {
     return this.#ready
+  }
+
+  /** Retained messages stored: the plugin's hash (standalone, Sentinel) or the index (Redis Cluster). */
+  async count (): Promise<number> {
+    return this.#cluster ? await this.#conn.zcard(retainedIndexKey()) : await this.#conn.hlen(pluginRetainedHashKey())
   }
 
   /** Stores (or, with an empty payload, clears) a retained message and its index entry. */
@@ -150,8 +166,15 @@ export class RetainedIndex {
     }
     if (wild.length === 0) return
     const matchers = wild.map(compileFilter)
+    const maxScan = this.#maxScan
+    let scanned = 0
     for (const prefix of coveringPrefixes(wild.map(literalPrefix))) {
       for await (const names of this.#names(prefix)) {
+        scanned += names.length
+        if (scanned > maxScan) {
+          this.#onScanCapped?.()
+          return
+        }
         const topics = names.filter((name) => !sent.has(name) && matchers.some((matches) => matches(name)))
         if (topics.length > 0) yield * await this.#fetch(topics)
       }

@@ -7,6 +7,14 @@ import type { RedisClient } from './redis.js'
 import type { PodLiveness } from './pod-liveness.js'
 import { Sweeper } from '../util/sweeper.js'
 
+/**
+ * Sessions timed here: MQTT 5 ones, and 3.1.1 persistent ones (Clean Session 0), which expire
+ * after `limits.maxSessionExpirySeconds` (aedes clamps their "never" to it) [MQTT-3.1.2-4].
+ */
+export function hasSessionExpiry (client: Pick<Client, 'version' | 'clean'>): boolean {
+  return client.version === 5 || !client.clean
+}
+
 /** Sessions one sweep claims at most (the next sweep takes the rest). */
 const SWEEP_BATCH = 100
 
@@ -114,12 +122,12 @@ export class ClusterSessionExpiry {
     }
     const live = sessionLiveKey(options.nodeId)
     broker.on('client', (client) => {
-      if (client.version !== 5) return
+      if (!hasSessionExpiry(client)) return
       this.#redisCall('live', options.redis.multi().hset(live, client.id, client.sessionExpiryInterval).sadd(sessionPodsKey(), options.nodeId).exec())
     })
     broker.on('clientDisconnect', (client) => {
       // A takeover on this pod replaces the connection: the client id stays connected here.
-      if (broker.clients[client.id] !== undefined || client.version !== 5) return
+      if (broker.clients[client.id] !== undefined || !hasSessionExpiry(client)) return
       this.#redisCall('gone', options.redis.hdel(live, client.id))
     })
     this.#sweeper = new Sweeper(() => this.#sweepOnce(), { name: 'session expiry sweep', everyMs: options.sweepMs, logger: options.logger, skip: () => broker.closed }).start()
@@ -186,7 +194,7 @@ export class ClusterSessionExpiry {
    */
   async #relist (): Promise<void> {
     const clients = Object.values(this.#broker.clients)
-    const entries = clients.flatMap((c) => c.version === 5 ? [c.id, String(c.sessionExpiryInterval)] : [])
+    const entries = clients.flatMap((c) => hasSessionExpiry(c) ? [c.id, String(c.sessionExpiryInterval)] : [])
     if (entries.length === 0) return
     const nodeId = this.#options.nodeId
     await this.#options.redis.multi().hset(sessionLiveKey(nodeId), ...entries).sadd(sessionPodsKey(), nodeId).exec()

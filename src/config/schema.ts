@@ -99,7 +99,7 @@ export const configSchema = z.object({
   }).strict().prefault({}),
   limits: z.object({
     maxConnections: z.number().int().min(1).default(100000)
-      .describe('Connections this pod accepts; beyond it CONNACK 0x97 (v5) / 3 (v3.1.1).'),
+      .describe('Connections this pod accepts, counting sockets that have not sent CONNECT (or their PROXY header) yet; beyond it CONNACK 0x97 (v5) / 3 (v3.1.1), and a socket arriving more than max(64, min(maxConnections, 1024)) beyond it is closed at once.'),
     maxPacketSize: z.number().int().min(64).max(268435460).default(1048576)
       .describe('Largest MQTT packet accepted, in bytes; larger ones get DISCONNECT 0x95 (v5) or are dropped with the connection (v3.1.1).'),
     receiveMaximum: z.number().int().min(1).max(65535).default(100)
@@ -112,12 +112,48 @@ export const configSchema = z.object({
       .describe('Time a new connection has to send CONNECT, in milliseconds.'),
     topicAliasMaximum: z.number().int().min(0).max(65535).default(100)
       .describe('Topic aliases an MQTT 5 client may register towards the broker (0 disables them).'),
-    maxSessionExpirySeconds: z.number().int().min(0).default(0)
-      .describe('Upper bound on a requested MQTT 5 Session Expiry Interval, in seconds (0: no bound).')
+    maxSessionExpirySeconds: z.number().int().min(0).default(604800)
+      .describe('Upper bound on a requested MQTT 5 Session Expiry Interval, in seconds (default 7 days; 0: no bound). An MQTT 5 client asking for more (or for "never") gets this in CONNACK.'),
+    maxSubscriptionsPerClient: z.number().int().min(1).default(1000)
+      .describe('Subscriptions one client may hold (shared ones included); a further one gets SUBACK 0x97 (v5) / 0x80 (v3.1.1).'),
+    maxTopicLength: z.number().int().min(1).max(65535).default(4096)
+      .describe('Longest topic name or filter, in UTF-8 bytes (the wire allows 65535): a longer PUBLISH gets PUBACK/PUBREC 0x90 (v5; QoS 0 and 3.1.1: dropped), a longer filter SUBACK 0x8F (v5) / 0x80.'),
+    maxTopicLevels: z.number().int().min(1).max(100).default(100)
+      .describe('Most levels (`/`-separated) in a topic name or filter; answered as maxTopicLength. 100 is also the bus\' and persistence\'s ceiling.'),
+    maxWillPayloadBytes: z.number().int().min(0).default(65536)
+      .describe('Largest will payload, in bytes; a CONNECT with a larger will gets CONNACK 0x97 Quota exceeded (v5) / 3 (v3.1.1). The packet itself is within maxPacketSize, so not 0x95.'),
+    publishRatePerClient: z.number().min(0).default(0)
+      .describe('PUBLISH packets per second one connection may send (token bucket, bursts up to one second\'s worth); beyond it QoS 1/2 get PUBACK/PUBREC 0x97 Quota exceeded (v5; 0x96 is a DISCONNECT-only code), QoS 0 and 3.1.1 are dropped; all counted. 0: no limit.'),
+    publishBytesPerClient: z.number().int().min(0).default(0)
+      .describe('Payload bytes per second one connection may publish (token bucket, one second\'s burst); answered as publishRatePerClient. 0: no limit.'),
+    connectRatePerAddress: z.number().min(0).default(0)
+      .describe('CONNECTs per second from one source address (after PROXY protocol), bursts up to one second\'s worth; beyond it CONNACK 0x9F Connection rate exceeded (v5) / 3 (v3.1.1). The last 10,000 addresses are remembered. 0: no limit.'),
+    maxOutboundBufferBytes: z.number().int().min(0).default(4194304)
+      .describe('Bytes a client\'s socket may buffer towards a client that does not read (slow reader); beyond it QoS 0 messages to that client are dropped and counted (`reason="slow_reader"`). 0: no limit.'),
+    slowReaderTimeoutMs: z.number().int().min(100).default(10000)
+      .describe('A client over maxOutboundBufferBytes for this long, in milliseconds, is disconnected: DISCONNECT 0x97 (v5), closed socket (v3.1.1).'),
+    maxPendingDeliveries: z.number().int().min(1).default(10000)
+      .describe('Cluster mode: messages from the cluster bus being delivered to this pod\'s subscribers at once; beyond it further QoS 0 messages from the bus are dropped and counted (`reason="bus_backlog"`), QoS 1/2 still delivered.'),
+    maxRetainedMessages: z.number().int().min(0).default(1000000)
+      .describe('Retained messages the installation keeps (cluster-wide, the count re-read every second); a retained PUBLISH storing one more is refused: PUBACK/PUBREC 0x97 (v5; QoS 0 and 3.1.1: dropped); clearing one (empty payload) always works. 0: no limit.'),
+    maxRetainedScan: z.number().int().min(1000).default(100000)
+      .describe('Cluster mode: retained topic names one SUBSCRIBE reads from the retained index at most (a filter starting with a wildcard that matches few topics would read them all); beyond it the lookup ends and is counted.'),
+    maxRetainedPerSubscription: z.number().int().min(1).default(10000)
+      .describe('Retained messages sent for one new subscription (a wildcard filter may match many); beyond it they are left out and counted.')
   }).strict().prefault({}),
   share: z.object({
+    maxGroups: z.number().int().min(1).default(1000)
+      .describe('Shared subscription groups the installation keeps (cluster-wide, counting groups forgotten only after share.maxAgeMs); a subscription creating one more gets SUBACK 0x97 (v5) / 0x80 (v3.1.1).'),
+    maxGroupsPerClient: z.number().int().min(1).default(10)
+      .describe('Shared subscriptions (`$share/...`) one client may hold; a further one gets SUBACK 0x97 (v5) / 0x80 (v3.1.1).'),
+    maxGroupNameLength: z.number().int().min(1).max(65535).default(128)
+      .describe('Longest shared subscription group name (ShareName), in UTF-8 bytes; longer ones, and names with control characters, get SUBACK 0x8F (v5) / 0x80 (v3.1.1).'),
+    metricsMaxGroups: z.number().int().min(0).default(50)
+      .describe('Group names used as the `group` label of the `starling_share_*` series: the first groups seen keep their name while they exist, the others are summed under `group="+other"`; a forgotten group\'s series are removed.'),
     maxLength: z.number().int().min(1).default(100000)
       .describe('Shared subscriptions: messages one group\'s queue keeps (waiting or unacknowledged); beyond it the oldest are dropped and counted (checked every share.sweepMs).'),
+    maxBytes: z.number().int().min(0).default(67108864)
+      .describe('Shared subscriptions: payload bytes one group\'s queue keeps waiting; beyond it the oldest are dropped and counted (`reason="max_bytes"`). Cluster mode: the stream\'s memory as Redis reports it, checked every share.sweepMs (approximate). 0: no bound.'),
     maxAgeMs: z.number().int().min(1000).default(3600000)
       .describe('Shared subscriptions: how long a message may wait in a group\'s queue, in milliseconds; older ones are dropped and counted. A group with no member left is forgotten after this long.'),
     claimIdleMs: z.number().int().min(100).default(30000)

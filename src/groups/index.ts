@@ -25,8 +25,8 @@ export interface GroupsDeps {
 /** Shared subscriptions for one pod, over Redis Streams in cluster mode, in memory otherwise. */
 export async function createSharedGroups (deps: GroupsDeps): Promise<SharedGroups> {
   const { config, logger } = deps
-  const metrics = createShareMetrics(deps.registry)
-  const limits = { maxLength: config.share.maxLength, maxAgeMs: config.share.maxAgeMs }
+  const metrics = createShareMetrics(deps.registry, config.share.metricsMaxGroups)
+  const limits = { maxLength: config.share.maxLength, maxAgeMs: config.share.maxAgeMs, maxBytes: config.share.maxBytes }
   const backend: QueueBackend = deps.redis !== undefined
     ? await StreamQueueBackend.start(deps.redis, { ...limits, nodeId: config.nodeId, claimIdleMs: config.share.claimIdleMs, blockingReads: config.share.blockingReads, logger, metrics, faults: deps.faults })
     : new MemoryQueueBackend(limits, metrics)

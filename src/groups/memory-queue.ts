@@ -5,6 +5,8 @@ import type { GroupQueue, PendingRead, QueueBackend, QueuedMessage, ShareMessage
 export interface QueueLimits {
   readonly maxLength: number
   readonly maxAgeMs: number
+  /** Payload bytes of the waiting messages of one group (`share.maxBytes`); 0 or absent: no bound. */
+  readonly maxBytes?: number
 }
 
 interface Waiter { readonly count: number, readonly resolve: (messages: QueuedMessage[]) => void }
@@ -23,6 +25,8 @@ class MemoryGroup {
   #head = 0
   #waiters: Waiter[] = []
   #seq = 0
+  /** Payload bytes of the waiting messages. */
+  #bytes = 0
   readonly #limits: QueueLimits
   readonly #metrics: ShareMetrics
 
@@ -38,8 +42,19 @@ class MemoryGroup {
 
   push (message: ShareMessage): void {
     this.#messages.push({ id: String(++this.#seq), message, deliveries: 0 })
-    // Beyond maxLength the oldest waiting message goes.
+    this.#bytes += message.payload.length
+    // Beyond maxLength the oldest waiting message goes; beyond maxBytes as many as it takes.
     if (this.length > this.#limits.maxLength) this.#dropHead(this.length - this.#limits.maxLength, 'max_length')
+    const maxBytes = this.#limits.maxBytes ?? 0
+    if (maxBytes > 0 && this.#bytes > maxBytes) {
+      let n = 0
+      let over = this.#bytes - maxBytes
+      while (over > 0 && this.#head + n < this.#messages.length) {
+        over -= (this.#messages[this.#head + n] as QueuedMessage).message.payload.length
+        n++
+      }
+      this.#dropHead(n, 'max_bytes')
+    }
     this.#serve()
   }
 
@@ -64,6 +79,7 @@ class MemoryGroup {
     if (messages.length === 0) return
     this.#compact()
     this.#messages.unshift(...messages)
+    for (const queued of messages) this.#bytes += queued.message.payload.length
     this.#serve()
   }
 
@@ -90,12 +106,14 @@ class MemoryGroup {
   #take (count: number): QueuedMessage[] {
     const end = Math.min(this.#messages.length, this.#head + count)
     const out = this.#messages.slice(this.#head, end)
+    for (const queued of out) this.#bytes -= queued.message.payload.length
     this.#head = end
     this.#compact()
     return out
   }
 
-  #dropHead (n: number, reason: 'max_length' | 'max_age'): void {
+  #dropHead (n: number, reason: 'max_length' | 'max_bytes' | 'max_age'): void {
+    for (let i = this.#head; i < this.#head + n; i++) this.#bytes -= (this.#messages[i] as QueuedMessage).message.payload.length
     this.#head += n
     this.#metrics.dropped.inc({ group: this.share.group, reason }, n)
     this.#compact()

@@ -67,6 +67,16 @@ export class SharedGroups {
     this.#sweeper = new Sweeper(() => this.#sweep(), { name: 'shared subscription sweep', everyMs: deps.sweepMs, logger: deps.logger }).start()
   }
 
+  /** Groups that exist (cluster-wide in cluster mode; `share.maxGroups` bounds them). */
+  get groupCount (): number {
+    return this.#deps.backend.groups().length
+  }
+
+  /** Does the group `<group>/<filter>` exist (here or, in cluster mode, on any pod)? */
+  hasGroup (key: string): boolean {
+    return this.#dispatchers.has(key) || this.#deps.backend.groups().some((share) => share.key === key)
+  }
+
   /** Wires the broker's events: a group message aedes dropped for the member counts as done. */
   attach (broker: Engine): void {
     broker.on('publishDropped', (packet, client, reason) => {
@@ -186,6 +196,10 @@ export class SharedGroups {
     }
     this.#deps.metrics.pending.reset()
     for (const [group, n] of pending) this.#deps.metrics.pending.set({ group }, n)
+    // A forgotten group's series go, and its label value is free for another group (§ metric labels).
+    const live = new Set(pending.keys())
+    for (const share of this.#deps.backend.groups()) live.add(share.group)
+    this.#deps.metrics.forgetExcept(live)
   }
 }
 

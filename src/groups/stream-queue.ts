@@ -14,6 +14,8 @@ export interface StreamQueueOptions {
   readonly nodeId: string
   readonly maxLength: number
   readonly maxAgeMs: number
+  /** `share.maxBytes`: memory of one group's stream as Redis reports it (MEMORY USAGE); 0: no bound. */
+  readonly maxBytes?: number
   readonly claimIdleMs: number
   readonly blockingReads: number
   readonly logger: Logger
@@ -22,22 +24,33 @@ export interface StreamQueueOptions {
 }
 
 /**
- * Trims one group's stream by age (MINID) and length (MAXLEN) and reports what it removed,
- * with the stream's length and the consumer group's pending count, in one round trip. Atomic,
- * so when several pods sweep the same group each removed entry is counted once.
+ * Trims one group's stream by age (MINID), length (MAXLEN) and, with ARGV[4] > 0, bytes: when
+ * the stream's memory (MEMORY USAGE, Redis' own estimate) is above ARGV[4], the oldest entries go
+ * in proportion (the bytes bound is approximate, the entries' sizes being unknown here). Reports
+ * what it removed, with the stream's length and the consumer group's pending count, in one round
+ * trip. Atomic, so when several pods sweep the same group each removed entry is counted once.
  */
 const TRIM_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0} end
 local byAge = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
 local byLength = redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
+local byBytes = 0
+local maxBytes = tonumber(ARGV[4])
+if maxBytes > 0 then
+  local used = redis.call('MEMORY', 'USAGE', KEYS[1])
+  if used and used > maxBytes then
+    local len = redis.call('XLEN', KEYS[1])
+    byBytes = redis.call('XTRIM', KEYS[1], 'MAXLEN', math.floor(len * maxBytes / used))
+  end
+end
 local length = redis.call('XLEN', KEYS[1])
 local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[3])
 local pending = 0
 if ok then pending = summary[1] end
-return {byLength, byAge, length, pending}
+return {byLength, byAge, length, pending, byBytes}
 `
 
-type TrimCommand = (key: string, maxLength: number, minId: string, group: string) => Promise<[number, number, number, number]>
+type TrimCommand = (key: string, maxLength: number, minId: string, group: string, maxBytes: number) => Promise<[number, number, number, number, number]>
 
 /**
  * Cluster mode: each group's queue is a Redis Stream with one consumer group; the publishing pod
@@ -123,8 +136,9 @@ export class StreamQueueBackend implements QueueBackend {
     const trim = (this.#commands as unknown as { starlingShareTrim: TrimCommand }).starlingShareTrim.bind(this.#commands)
     const lag = new Map<string, number>()
     await Promise.all(this.#groups.groups().map(async (share) => {
-      const [byLength, byAge, length, pending] = await trim(shareStreamKey(share.key), maxLength, minId, CONSUMER_GROUP)
+      const [byLength, byAge, length, pending, byBytes] = await trim(shareStreamKey(share.key), maxLength, minId, CONSUMER_GROUP, this.#options.maxBytes ?? 0)
       if (byLength > 0) metrics.dropped.inc({ group: share.group, reason: 'max_length' }, byLength)
+      if (byBytes > 0) metrics.dropped.inc({ group: share.group, reason: 'max_bytes' }, byBytes)
       if (byAge > 0) metrics.dropped.inc({ group: share.group, reason: 'max_age' }, byAge)
       lag.set(share.group, (lag.get(share.group) ?? 0) + Math.max(0, length - pending))
     }))

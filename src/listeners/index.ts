@@ -11,10 +11,13 @@ import { listenTls } from './tls.js'
 import type { ConnectionHandler, Listener } from './types.js'
 import { listenWs } from './ws.js'
 import type { Socket } from 'node:net'
+import type { SocketBudget } from './socket-budget.js'
 
 export interface ListenerDeps {
   readonly logger: Logger
   readonly metrics: BrokerMetrics
+  /** Sockets of all listeners, counted against `limits.maxConnections` from accept on. */
+  readonly sockets?: SocketBudget | undefined
 }
 
 /** Longest wait for a PROXY header, in milliseconds (shorter if `limits.connectTimeoutMs` is). */
@@ -46,7 +49,8 @@ async function startTcp (config: StarlingConfig, handle: ConnectionHandler, deps
   const name = 'mqtt'
   const { host, port } = config.mqtt
   // Without PROXY protocol the socket goes straight to the broker: no extra reader or wrapper.
-  if (!config.mqtt.proxyProtocol) return listenTcp({ name, host, port }, handle)
+  const sockets = deps.sockets
+  if (!config.mqtt.proxyProtocol) return listenTcp({ name, host, port, sockets }, handle)
   const acceptor = proxyAcceptor(name, config, deps, (socket, source) => {
     handle(socket, {
       listener: name,
@@ -54,7 +58,7 @@ async function startTcp (config: StarlingConfig, handle: ConnectionHandler, deps
       remotePort: source?.port ?? socket.remotePort
     })
   })
-  const listener = await listenTcp({ name, host, port, accept: (socket) => acceptor.accept(socket) }, handle)
+  const listener = await listenTcp({ name, host, port, sockets, accept: (socket) => acceptor.accept(socket) }, handle)
   return { ...listener, close: () => { acceptor.destroyPending(); return listener.close() } }
 }
 
@@ -75,10 +79,10 @@ export async function startListeners (config: StarlingConfig, handle: Connection
       const proxy = config.mqtt.proxyProtocol
         ? (onHeader: (socket: Socket, source: ProxySource | undefined) => void) => proxyAcceptor(name, config, deps, onHeader)
         : undefined
-      started.push(await listenTls({ name, host: config.mqtt.host, port: config.tls.port, tls, handshakeTimeoutMs, proxy }, handle))
+      started.push(await listenTls({ name, host: config.mqtt.host, port: config.tls.port, tls, handshakeTimeoutMs, proxy, sockets: deps.sockets }, handle))
     }
     if (config.ws.enabled) {
-      const common = { host: config.mqtt.host, path: config.ws.path, maxPayload, handshakeTimeoutMs }
+      const common = { host: config.mqtt.host, path: config.ws.path, maxPayload, handshakeTimeoutMs, sockets: deps.sockets }
       started.push(await listenWs({ ...common, name: 'ws', port: config.ws.port }, handle))
       if (tls !== undefined) started.push(await listenWs({ ...common, name: 'wss', port: config.wss.port, tls }, handle))
     }

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { StarlingError } from '../errors.js'
+import type { SocketBudget } from './socket-budget.js'
 import type { ConnectionHandler, Listener } from './types.js'
 
 export interface TcpListenerOptions {
@@ -8,9 +9,12 @@ export interface TcpListenerOptions {
   readonly port: number
   /** Prepares each accepted socket (e.g. reads a PROXY protocol header) before MQTT starts. */
   readonly accept?: (socket: Socket, handle: ConnectionHandler) => void
+  /** Counts the sockets against `limits.maxConnections` from accept on. */
+  readonly sockets?: SocketBudget | undefined
 }
 
-export function listenServer (server: Server, name: string, host: string, port: number): Promise<Listener> {
+export function listenServer (server: Server, name: string, host: string, port: number, sockets?: SocketBudget): Promise<Listener> {
+  sockets?.watch(server)
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       reject(new StarlingError('STARLING_ERR_LISTEN', [`${name} ${host}:${port}`, err.message], { cause: err }))
@@ -38,5 +42,5 @@ export function listenTcp (options: TcpListenerOptions, handle: ConnectionHandle
     }
     handle(socket, { listener: options.name, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort })
   })
-  return listenServer(server, options.name, options.host, options.port)
+  return listenServer(server, options.name, options.host, options.port, options.sockets)
 }

@@ -3,6 +3,7 @@ import { createServer, type TLSSocket, type TlsOptions } from 'node:tls'
 import type { ProxyAcceptor } from './proxy-accept.js'
 import type { ProxySource } from './proxy-protocol.js'
 import { listenServer } from './tcp.js'
+import type { SocketBudget } from './socket-budget.js'
 import type { ConnectionHandler, Listener } from './types.js'
 
 export interface TlsListenerOptions {
@@ -14,6 +15,8 @@ export interface TlsListenerOptions {
   readonly handshakeTimeoutMs: number
   /** When set, a PROXY header is read on the raw socket before the TLS handshake. */
   readonly proxy?: ((onHeader: ProxyHandOff) => ProxyAcceptor) | undefined
+  /** Counts the sockets against `limits.maxConnections` from accept on. */
+  readonly sockets?: SocketBudget | undefined
 }
 
 /** Where a raw socket goes once its PROXY header has been read. */
@@ -48,7 +51,7 @@ export function listenTls (options: TlsListenerOptions, handle: ConnectionHandle
   })
   // A failed handshake (wrong CA, no client certificate, plain TCP) only ends that socket.
   tlsServer.on('tlsClientError', (_err, socket) => { socket.destroy() })
-  if (options.proxy === undefined) return listenServer(tlsServer, name, options.host, options.port)
+  if (options.proxy === undefined) return listenServer(tlsServer, name, options.host, options.port, options.sockets)
 
   const acceptor = options.proxy((socket, source) => {
     // The TLSSocket wraps this socket; the source address is carried over for the origin.
@@ -56,7 +59,7 @@ export function listenTls (options: TlsListenerOptions, handle: ConnectionHandle
     tlsServer.emit('connection', socket)
   })
   const raw = createNetServer({ noDelay: true }, (socket) => acceptor.accept(socket))
-  return listenServer(raw, name, options.host, options.port).then((listener) => ({
+  return listenServer(raw, name, options.host, options.port, options.sockets).then((listener) => ({
     ...listener,
     close: () => {
       acceptor.destroyPending()

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { TlsOptions } from 'node:tls'
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws'
 import { listenServer } from './tcp.js'
+import type { SocketBudget } from './socket-budget.js'
 import type { ConnectionHandler, Listener } from './types.js'
 
 export interface WsListenerOptions {
@@ -17,6 +18,8 @@ export interface WsListenerOptions {
   /** Set for WSS (WebSocket over TLS). */
   readonly tls?: TlsOptions
   readonly handshakeTimeoutMs: number
+  /** Counts the sockets against `limits.maxConnections` from accept on. */
+  readonly sockets?: SocketBudget | undefined
 }
 
 /** Sub-protocols of MQTT over WebSocket: `mqtt` [MQTT-6.0.0-3], and `mqttv3.1` of older clients. */
@@ -105,7 +108,7 @@ export function listenWs (options: WsListenerOptions, handle: ConnectionHandler)
   })
   server.on('tlsClientError', (_err: Error, socket: Duplex) => { socket.destroy() })
 
-  return listenServer(server, name, options.host, options.port).then((listener) => ({
+  return listenServer(server, name, options.host, options.port, options.sockets).then((listener) => ({
     ...listener,
     close: async () => {
       wss.close()

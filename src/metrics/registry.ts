@@ -27,6 +27,8 @@ export interface BrokerMetrics {
   readonly disconnectsByServer: Counter<'reason'>
   readonly clientErrors: Counter<'kind'>
   readonly proxyHeaderErrors: Counter<'listener' | 'reason'>
+  /** Refusals and drops by a configured limit (README "Limits"); `limit` is one of LIMIT_NAMES. */
+  readonly limitHits: Counter<'limit'>
   /** Hot-path recorders for PUBLISH packets received from / written to clients. */
   readonly publishReceived: PublishRecorder
   readonly publishSent: PublishRecorder
@@ -37,6 +39,14 @@ export interface BrokerMetrics {
   /** Faults survived (src/metrics/faults.ts). */
   readonly faults: FaultMetrics
 }
+
+/** The `limit` label values of `starling_limit_hits_total`: a fixed set, never a client's string. */
+export const LIMIT_NAMES = [
+  'connections', 'sockets', 'connect_rate', 'will_size', 'subscriptions', 'share_groups', 'share_groups_per_client',
+  'share_group_name', 'topic_length', 'topic_levels', 'publish_rate', 'publish_bytes', 'slow_reader_drop',
+  'slow_reader_disconnect', 'bus_backlog', 'retained_per_subscription', 'retained_scan', 'retained_messages'
+] as const
+export type LimitName = typeof LIMIT_NAMES[number]
 
 /**
  * Publish-to-deliver latency buckets (seconds): in-process delivery takes well under a
@@ -80,6 +90,7 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
     disconnectsByServer: new Counter({ name: 'starling_server_disconnects_total', help: 'Connections closed by the broker, by reason', labelNames: ['reason'], registers }),
     clientErrors: new Counter({ name: 'starling_client_errors_total', help: 'Protocol or transport errors on client connections', labelNames: ['kind'], registers }),
     proxyHeaderErrors: new Counter({ name: 'starling_proxy_header_errors_total', help: 'Connections closed for a missing, invalid or late PROXY protocol header', labelNames: ['listener', 'reason'], registers }),
+    limitHits: new Counter({ name: 'starling_limit_hits_total', help: 'Requests refused, messages dropped or clients disconnected by a limit (README "Limits"), by limit', labelNames: ['limit'], registers }),
     publishReceived: createPublishRecorder(messagesReceived, payloadBytesReceived),
     publishSent: createPublishRecorder(messagesSent, payloadBytesSent, deliveryLatency.series()),
     connectionBytes: new ConnectionBytes(bytesReceived, bytesSent),
@@ -92,6 +103,7 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
     for (const counter of [messagesReceived, messagesSent, payloadBytesReceived, payloadBytesSent]) counter.labels(q).inc(0)
   }
   deliveryLatency.series()
-  for (const reason of ['acl', 'queue_full', 'packet_too_large', 'expired']) metrics.messagesDropped.labels(reason).inc(0)
+  for (const reason of ['acl', 'queue_full', 'packet_too_large', 'expired', 'slow_reader']) metrics.messagesDropped.labels(reason).inc(0)
+  for (const limit of LIMIT_NAMES) metrics.limitHits.labels(limit).inc(0)
   return metrics
 }

@@ -24,8 +24,9 @@ test('cluster emitter: filters match across pods over a fixed set of Redis chann
   const redis: TestRedis = await startRedis(t)
   const nodes: TestNode[] = []
   for (const id of ['em-a', 'em-b', 'em-c']) {
-    // `$SYS` needs a grant (README "Access control"): one test watches `$SYS/+/new/clients`
-    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 16, acl: [{ action: 'subscribe', topic: '$SYS/#', allow: true }] }))
+    // `$SYS` needs a grant (README "Access control"): one test watches `$SYS/+/new/clients`;
+    // one client holds 2,000 filters below (limits.maxSubscriptionsPerClient is 1,000 by default).
+    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 16, 'limits.maxSubscriptionsPerClient': 5000, acl: [{ action: 'subscribe', topic: '$SYS/#', allow: true }] }))
   }
   const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
   let n = 0

@@ -30,7 +30,20 @@ test('defaults give a working embedded broker', () => {
     maxQueuedMessages: 1000,
     connectTimeoutMs: 10000,
     topicAliasMaximum: 100,
-    maxSessionExpirySeconds: 0
+    maxSessionExpirySeconds: 604800,
+    maxSubscriptionsPerClient: 1000,
+    maxTopicLength: 4096,
+    maxTopicLevels: 100,
+    maxWillPayloadBytes: 65536,
+    publishRatePerClient: 0,
+    publishBytesPerClient: 0,
+    connectRatePerAddress: 0,
+    maxOutboundBufferBytes: 4194304,
+    slowReaderTimeoutMs: 10000,
+    maxPendingDeliveries: 10000,
+    maxRetainedMessages: 1000000,
+    maxRetainedScan: 100000,
+    maxRetainedPerSubscription: 10000
   })
   assert.equal(config.clientIdConflict, 'takeover')
   assert.deepEqual(config.acl, [])
