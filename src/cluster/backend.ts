@@ -3,7 +3,7 @@ import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { RedisHealth } from './health.js'
 import { RedisEmitter } from './emitter.js'
-import { emitterChannel, persistenceKeyPrefix } from './keys.js'
+import { emitterChannel, emitterShardChannel, persistenceKeyPrefix } from './keys.js'
 import { StarlingRedisPersistence } from './redis-persistence.js'
 import { createRedisClient, redisSettings, type RedisClient, type RedisClientObserver, type RedisSettings } from './redis.js'
 
@@ -47,7 +47,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   const clients: Record<'persistence' | 'publish' | 'subscribe', RedisClient> = {
     persistence: createRedisClient(settings, { ...common, role: 'persistence', keyPrefix: persistenceKeyPrefix(), autoPipelining: true }),
     publish: createRedisClient(settings, { ...common, role: 'publish', autoPipelining: true }),
-    subscribe: createRedisClient(settings, { ...common, role: 'subscribe' })
+    subscribe: createRedisClient(settings, { ...common, role: 'subscribe', pubsub: true })
   }
   for (const [role, client] of Object.entries(clients)) health.watch(role, client)
 
@@ -71,7 +71,10 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   const emitter = new RedisEmitter({
     pubConn: clients.publish,
     subConn: clients.subscribe,
-    channelName: emitterChannel,
+    // Redis Cluster: sharded channels spread over the slots (pubsub.ts); one server: plain ones
+    channelName: settings.mode === 'cluster'
+      ? (index) => emitterShardChannel(index, config.cluster.messageChannels)
+      : emitterChannel,
     layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels }
   })
   // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that

@@ -11,6 +11,9 @@
  *                                               cluster.messageChannels, see emitter-route.ts; not
  *                                               `mq:`, the prefix of mqemitter-redis' per-topic
  *                                               channels, so pods of both layouts never mix)
+ *   starling:v1:bus:{<index>.<n>}               the same on Redis Cluster, as sharded channels
+ *                                               (SPUBLISH/SSUBSCRIBE, pubsub.ts) spread evenly
+ *                                               over the hash slots (emitterShardChannel)
  *   starling:v1:{nodes}:pods                    sorted set of registered pod ids (score: expiry, ms)
  *   starling:v1:{nodes}:pod:<node id>           hash describing one pod, with a TTL (membership)
  *                                               (the `{nodes}` hash tag keeps both in one Cluster slot)
@@ -44,6 +47,8 @@
  *                                               (one slot per broker: one script per broker and flush)
  */
 
+import { CLUSTER_SLOTS, keySlot } from './slots.js'
+
 export const KEY_NAMESPACE = 'starling'
 export const KEY_VERSION = 'v1'
 
@@ -65,6 +70,26 @@ export function emitterChannelPrefix (): string {
 /** The pub/sub channel of one channel index of the cluster emitter (emitter.ts). */
 export function emitterChannel (index: number): string {
   return `${emitterChannelPrefix()}${index}`
+}
+
+/**
+ * The Redis Cluster (sharded pub/sub) name of bus channel `index` of `channels`:
+ * `starling:v1:bus:{<index>.<n>}` with the smallest n whose hash slot falls in the index's
+ * share of the 16384 slots (`channels` equal shares, at most 1024). The channels are so spaced
+ * evenly over the slot space, and a cluster whose slots are split evenly over its masters (what
+ * `redis-cli --cluster create` and `rebalance` do) gets an even share of them on each.
+ */
+export function emitterShardChannel (index: number, channels: number): string {
+  const shares = Math.min(channels, 1024)
+  const width = CLUSTER_SLOTS / shares
+  const share = index % shares
+  const low = Math.floor(share * width)
+  const high = Math.floor((share + 1) * width)
+  for (let n = 0; ; n++) {
+    const name = `${emitterChannelPrefix()}{${index}.${n}}`
+    const slot = keySlot(name)
+    if (slot >= low && slot < high) return name
+  }
 }
 
 /** Hash tag shared by the membership keys, so a pod's MULTI touches one Redis Cluster slot. */

@@ -110,7 +110,16 @@ export interface ClientOptions {
   /** ioredis key prefix for every command of this client (never applied to pub/sub channels). */
   readonly keyPrefix?: string
   readonly autoPipelining?: boolean
+  /**
+   * The client subscribes (pubsub.ts): on Redis Cluster it gets one sharded subscriber per master
+   * (SSUBSCRIBE) and re-reads the slot map every second, so after a slot migration or a failover
+   * its channels are subscribed again on their new owner within about a second.
+   */
+  readonly pubsub?: boolean
 }
+
+/** Slot map refresh of subscribing Cluster clients (ioredis' default is 5 s). */
+const PUBSUB_SLOTS_REFRESH_MS = 1000
 
 function commonOptions (settings: RedisSettings, options: ClientOptions): RedisOptions {
   return {
@@ -147,6 +156,7 @@ function newRedisClient (settings: RedisSettings, options: ClientOptions): Redis
       const { keyPrefix, enableAutoPipelining, ...redisOptions } = common
       const clusterOptions: ClusterOptions = {
         redisOptions,
+        ...(options.pubsub === true ? { shardedSubscribers: true, slotsRefreshInterval: PUBSUB_SLOTS_REFRESH_MS } : {}),
         clusterRetryStrategy: (times: number) => retryDelayMs(times),
         ...(keyPrefix !== undefined ? { keyPrefix } : {}),
         ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {})
