@@ -33,6 +33,7 @@
  *                                               expiries (ZSET) so a revocation lasts as long as its token
  *   starling:v1:auth:revocations                channel: jtis revoked or unrevoked (every pod's local set)
  *   starling:v1:oq:{<client id>}[:p|:m]          a persistent session's queue (outgoing-store.ts)
+ *   starling:v1:in:{<client id>}:<packet id>    a QoS 2 PUBLISH received, not yet released (redis-persistence.ts)
  *
  * aedes-persistence-redis 11 writes its own keys under the persistence prefix (`clients`,
  * `client:<id>`, `retained`, `retained:<topic>`, `will`, `will:<pod>:<id>`…); the ones Starling
@@ -241,6 +242,17 @@ export function revocationsChannel (): string {
 export function outgoingQueueKeys (clientId: string): [list: string, packets: string, ids: string] {
   const list = `oq:{${encodeURIComponent(clientId)}}`
   return [list, `${list}:p`, `${list}:m`] // the script (outgoing-script.ts) derives the last two from the first
+}
+
+/**
+ * A QoS 2 PUBLISH received and not yet released (PUBREL), per client and packet id; relative to
+ * the persistence prefix. Under the client's queue hash tag (one slot per client), so a client's
+ * PUBRELs read their packets from one Redis Cluster master, over one connection, in order: the
+ * plugin's `incoming:<id>:<packet id>` spread them over the shards, and the replies (hence the
+ * deliveries) could come back out of order [MQTT-4.6.0-5].
+ */
+export function incomingPacketKey (clientId: string, messageId: number | undefined): string {
+  return `in:{${encodeURIComponent(clientId)}}:${String(messageId)}`
 }
 
 /** aedes-persistence-redis 11's SET of the ids of sessions with stored subscriptions; relative to the persistence prefix. */

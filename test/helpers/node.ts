@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
+import { clusterSeedsOf } from './redis.js'
 
 /** Log lines a test node wrote, parsed, so a test can assert on them. */
 export class LogCapture extends Writable {
@@ -28,6 +29,13 @@ export interface TestNode {
   readonly url: string
 }
 
+/** STARLING_TEST_REDIS=cluster: a `redis.url` naming a test Redis Cluster node connects as a Redis Cluster. */
+function clusterOverrides (overrides: Record<string, unknown>): Record<string, unknown> {
+  const url = overrides['redis.url']
+  const seeds = typeof url === 'string' && overrides['redis.cluster.nodes'] === undefined ? clusterSeedsOf(url) : undefined
+  return seeds !== undefined ? { 'redis.cluster.nodes': [...seeds] } : {}
+}
+
 /**
  * An in-process Starling node on loopback with free ports (port 0), closed after the test.
  * `overrides` use config paths: `{ 'limits.maxConnections': 2, acl: [...] }`. `processMetrics`
@@ -46,6 +54,7 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
       'http.port': 0,
       drainSeconds: 2,
       'log.level': 'debug',
+      ...clusterOverrides(overrides),
       ...overrides
     }
   })

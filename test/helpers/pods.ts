@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { clusterSeedsOf } from './redis.js'
 
 // Pods run the compiled code in dist/: `npm run build` first (`npm test` does).
 const BIN = fileURLToPath(new URL('../../bin/starling.js', import.meta.url))
@@ -46,6 +47,9 @@ function portOf (listeners: readonly string[], name: string): number {
 export async function startPod (t: TestContext, id: string, options: PodOptions): Promise<Pod> {
   if (!existsSync(DIST)) throw new Error('dist/ is missing: run `npm run build` before the cluster tests')
   const redisFlag = options.redisUrl !== '' ? ['--redis-url', options.redisUrl] : []
+  // STARLING_TEST_REDIS=cluster: the url names a node of a Redis Cluster (helpers/redis.ts)
+  const seeds = clusterSeedsOf(options.redisUrl)
+  const clusterEnv = seeds !== undefined ? { STARLING_REDIS_CLUSTER_NODES: JSON.stringify(seeds) } : {}
   const child = spawn(process.execPath, [BIN, 'serve', '--node-id', id, ...redisFlag, '--mqtt-port', '0', '--http-port', '0'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -55,6 +59,7 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
       STARLING_LOG_LEVEL: 'info',
       STARLING_DRAIN_SECONDS: '3',
       STARLING_REDIS_START_TIMEOUT_MS: '10000',
+      ...clusterEnv,
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']
