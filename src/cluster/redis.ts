@@ -118,6 +118,15 @@ export interface ClientOptions {
   readonly pubsub?: boolean
 }
 
+/**
+ * Commands whose first argument is not their key. ioredis' Cluster auto-pipelining picks a
+ * command's node from its first argument, so these would join the pipeline of some other node
+ * and the whole pipeline fail ("All keys in the pipeline should belong to the same slots
+ * allocation group"): they are sent outside the auto-pipeline (routed by their real keys).
+ * `starlingOutgoingOps` is outgoing-store.ts' script, whose first argument is its key count.
+ */
+const CLUSTER_UNPIPELINED = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'xread', 'xreadgroup', 'starlingOutgoingOps']
+
 /** Slot map refresh of subscribing Cluster clients (ioredis' default is 5 s). */
 const PUBSUB_SLOTS_REFRESH_MS = 1000
 
@@ -159,7 +168,8 @@ function newRedisClient (settings: RedisSettings, options: ClientOptions): Redis
         ...(options.pubsub === true ? { shardedSubscribers: true, slotsRefreshInterval: PUBSUB_SLOTS_REFRESH_MS } : {}),
         clusterRetryStrategy: (times: number) => retryDelayMs(times),
         ...(keyPrefix !== undefined ? { keyPrefix } : {}),
-        ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {})
+        ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+        autoPipeliningIgnoredCommands: CLUSTER_UNPIPELINED
       }
       return new Cluster(settings.clusterNodes.map((n) => ({ ...n })), clusterOptions)
     }
