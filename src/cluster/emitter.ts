@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { Cluster } from 'ioredis'
 import mqemitter from 'mqemitter'
 import { decodeMessage, encodeMessage, frameTopic, type EmittedPacket } from './emitter-codec.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
@@ -90,6 +91,7 @@ export class RedisEmitter {
   readonly #sharded: boolean
   readonly #offMessage: () => void
   readonly #onReady: () => void
+  readonly #onNodeError: (err: Error) => void
   /** Sharded mode: whether the channel's last message reached a subscriber. */
   readonly #heard: Uint8Array
   /** Sharded mode: messages emitted per channel (their order), and those held for a retry. */
@@ -127,6 +129,16 @@ export class RedisEmitter {
       if (wanted.length > 0) this.#subscribe(wanted)
     }
     this.#sub.on('ready', this.#onReady)
+    // A slot moved (resharding, failover): its old master drops the channel's subscribers with an
+    // SUNSUBSCRIBE nobody asked for, which ioredis reports as a node error. Re-read the slot map
+    // at once (and twice more, as the other masters learn the move), instead of at the next
+    // periodic refresh: ioredis re-subscribes every channel on its new owner when the map changes.
+    this.#onNodeError = (err) => {
+      if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
+      const cluster = this.#sub
+      for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed) cluster.refreshSlotsCache() }, ms).unref()
+    }
+    if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
   }
 
   /** Messages being dispatched to local listeners. */
@@ -260,6 +272,7 @@ export class RedisEmitter {
     this.closed = true
     this.#offMessage()
     this.#sub.off('ready', this.#onReady)
+    this.#sub.off('nodeError', this.#onNodeError)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([quit(this.#sub), quit(this.#pub)]).then(() => this.#local.close(callback))
     return this
