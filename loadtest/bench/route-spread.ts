@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { filterSlot, topicSlot, type RouteLayout } from '../../src/cluster/emitter-route.js'
-import { emitterShardChannel } from '../../src/cluster/keys.js'
+import { clientClaimKey, emitterShardChannel, keyPrefix, outgoingQueueKeys, pluginClientKey, pluginRetainedKey, sessionRecordKey } from '../../src/cluster/keys.js'
 import { CLUSTER_SLOTS, keySlot } from '../../src/cluster/slots.js'
 
 export interface Spread {
@@ -56,6 +56,23 @@ export const LAYOUTS: ReadonlyArray<{ readonly name: string, readonly topics: ()
   }
 ]
 
+/** Per-client and per-topic key families: the share of 10,000 devices' keys on each of `shards` masters. */
+export function keySpread (shards: number): Array<{ family: string, shares: number[] }> {
+  const ids = Array.from({ length: 10000 }, (_, i) => `device-${i}`)
+  const families: Array<[string, (id: string, i: number) => string]> = [
+    ['`oq:{<client id>}` (+ `:p`, `:m`, `in:{<client id>}:<packet id>`): session queue, in-flight QoS', (id) => outgoingQueueKeys(id)[0]],
+    ['`session:<client id>`: session record', (id) => sessionRecordKey(id)],
+    ['`client:<client id>`: stored subscriptions (plugin)', (id) => pluginClientKey(id)],
+    ['`clients:claim:<client id>`: client-id claims', (id) => clientClaimKey(id)],
+    ['`retained:<topic>`: retained messages, `devices/<id>/state`', (_id, i) => pluginRetainedKey(`devices/${i}/state`)]
+  ]
+  return families.map(([family, key]) => {
+    const per = new Array<number>(shards).fill(0)
+    ids.forEach((id, i) => { per[shardOfSlot(keySlot(keyPrefix() + key(id, i)), shards)]!++ })
+    return { family, shares: per.map((n) => n / ids.length) }
+  })
+}
+
 function main (): void {
   const { values } = parseArgs({ options: { channels: { type: 'string', default: '64' }, shards: { type: 'string', default: '3' } } })
   const channels = Number(values.channels)
@@ -70,6 +87,9 @@ function main (): void {
       console.log(`| ${layout.name} | ${levels}${levels === 3 ? ' (default)' : ''} | ${s.usedChannels} | ${s.channelPeak.toFixed(2)} | ${s.shardShares.map((x) => `${Math.round(x * 100)}%`).join(' / ')} | \`${layout.consumer}\`: ${listens === 'all' ? 'all channels' : 'one channel'} |`)
     }
   }
+  console.log(`\n| key family (10,000 devices) | share per shard (${shards} masters) |`)
+  console.log('|---|---|')
+  for (const { family, shares } of keySpread(shards)) console.log(`| ${family} | ${shares.map((x) => `${(x * 100).toFixed(1)}%`).join(' / ')} |`)
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main()
