@@ -5,7 +5,8 @@
  * instances (src/cluster/emitter.ts) on ioredis Cluster clients made by createRedisClient, one
  * publishing "pod" and `--pods` subscribing "pods" that each listen on `devices/+/telemetry`
  * (every channel), topics `devices/<n>/telemetry` (the default 3-level routing spreads them).
- * Per master: `INFO cpu` used_cpu_sys + used_cpu_user and `INFO commandstats` before and after.
+ * Per master: `INFO cpu` used_cpu_sys + used_cpu_user and `INFO commandstats` before and after,
+ * less what the node spent idle (cron, cluster bus) over the same time, sampled just before.
  *
  *   npm run build && node --import tsx loadtest/bench/shards-cli.ts [--messages 30000] [--pods 2] [--rounds 1]
  */
@@ -98,7 +99,9 @@ async function sample (conns: Redis[]): Promise<NodeCpu[]> {
   }))
 }
 
-interface Result { shards: number, kind: 'sharded' | 'plain', perShardUs: number[], totalUs: number, delivered: number, seconds: number, publishCalls: number[] }
+interface Result { shards: number, kind: 'sharded' | 'plain', perShardUs: number[], totalUs: number, idleUs: number[], delivered: number, seconds: number, publishCalls: number[] }
+
+const IDLE_MS = 2000
 
 async function measure (ports: number[], sharded: boolean): Promise<Result> {
   const config = loadConfig({ overrides: { nodeId: 'bench', 'redis.cluster.nodes': ports.map((p) => `127.0.0.1:${p}`), 'log.level': 'silent' } })
@@ -128,6 +131,11 @@ async function measure (ports: number[], sharded: boolean): Promise<Result> {
   await sleep(500)
   delivered = 0
   const conns = ports.map((port) => new Redis({ host: '127.0.0.1', port }))
+  // what each node spends doing nothing (cron, cluster bus pings), per second, to subtract
+  const idleBefore = await sample(conns)
+  await sleep(IDLE_MS)
+  const idleAfter = await sample(conns)
+  const idlePerSec = idleAfter.map((a, i) => (a.cpu - idleBefore[i]!.cpu) / (IDLE_MS / 1000))
   const before = await sample(conns)
   const started = process.hrtime.bigint()
   let sent = 0
@@ -153,8 +161,9 @@ async function measure (ports: number[], sharded: boolean): Promise<Result> {
   const result: Result = {
     shards: ports.length,
     kind: sharded ? 'sharded' : 'plain',
-    perShardUs: after.map((a, i) => (a.cpu - before[i]!.cpu) * 1e6 / MESSAGES),
-    totalUs: after.reduce((n, a, i) => n + a.cpu - before[i]!.cpu, 0) * 1e6 / MESSAGES,
+    perShardUs: after.map((a, i) => Math.max(0, a.cpu - before[i]!.cpu - idlePerSec[i]! * seconds) * 1e6 / MESSAGES),
+    totalUs: after.reduce((n, a, i) => n + Math.max(0, a.cpu - before[i]!.cpu - idlePerSec[i]! * seconds), 0) * 1e6 / MESSAGES,
+    idleUs: idlePerSec.map((c) => c * seconds * 1e6 / MESSAGES),
     delivered,
     seconds,
     publishCalls: after.map((a, i) => (a.calls.get(publishCmd) ?? 0) - (before[i]!.calls.get(publishCmd) ?? 0))
@@ -182,10 +191,10 @@ async function main (): Promise<void> {
     }
   }
   console.log(`\n${MESSAGES} messages (64 B, \`devices/<n>/telemetry\`, n < 10,000), 1 publishing + ${PODS} subscribing emitters on \`devices/+/telemetry\`, ${CHANNELS} channels, 3 route levels\n`)
-  console.log('| Redis Cluster | pub/sub | Redis CPU µs per message, each shard | busiest shard | all shards | publish commands per shard | delivered | msg/s |')
-  console.log('|---|---|---|---|---|---|---|---|')
+  console.log('| Redis Cluster | pub/sub | Redis CPU µs per message, each shard | busiest shard | all shards | idle CPU subtracted (µs/msg, each shard) | publish commands per shard | delivered | msg/s |')
+  console.log('|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
-    console.log(`| ${r.shards} master${r.shards > 1 ? 's' : ''} | ${r.kind === 'sharded' ? 'SPUBLISH/SSUBSCRIBE' : 'PUBLISH/SUBSCRIBE'} | ${r.perShardUs.map((u) => u.toFixed(1)).join(' / ')} | ${Math.max(...r.perShardUs).toFixed(1)} | ${r.totalUs.toFixed(1)} | ${r.publishCalls.join(' / ')} | ${r.delivered}/${MESSAGES * PODS} | ${Math.round(MESSAGES / r.seconds)} |`)
+    console.log(`| ${r.shards} master${r.shards > 1 ? 's' : ''} | ${r.kind === 'sharded' ? 'SPUBLISH/SSUBSCRIBE' : 'PUBLISH/SUBSCRIBE'} | ${r.perShardUs.map((u) => u.toFixed(1)).join(' / ')} | ${Math.max(...r.perShardUs).toFixed(1)} | ${r.totalUs.toFixed(1)} | ${r.idleUs.map((u) => u.toFixed(2)).join(' / ')} | ${r.publishCalls.join(' / ')} | ${r.delivered}/${MESSAGES * PODS} | ${Math.round(MESSAGES / r.seconds)} |`)
   }
 }
 

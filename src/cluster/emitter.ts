@@ -66,6 +66,12 @@ export interface RedisEmitterOptions {
 }
 
 const CLOSE_WAIT_MS = 2000
+/**
+ * Sharded mode: how often the subscriber re-reads the slot map (ioredis' own refresh is every
+ * 5 s, and its timer can outlive quit() when a refresh is in flight: this one is ours, unref'd,
+ * stopped on close).
+ */
+const SLOTS_REFRESH_MS = 1000
 /** How long a message that reached no subscriber of a channel that had some is retried. */
 const HOLD_MS = 3000
 const RETRY_FIRST_MS = 25
@@ -92,6 +98,7 @@ export class RedisEmitter {
   readonly #offMessage: () => void
   readonly #onReady: () => void
   readonly #onNodeError: (err: Error) => void
+  #slotsTimer: NodeJS.Timeout | undefined
   /** Sharded mode: whether the channel's last message reached a subscriber. */
   readonly #heard: Uint8Array
   /** Sharded mode: messages emitted per channel (their order), and those held for a retry. */
@@ -136,9 +143,13 @@ export class RedisEmitter {
     this.#onNodeError = (err) => {
       if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
       const cluster = this.#sub
-      for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed) cluster.refreshSlotsCache() }, ms).unref()
+      for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
     }
     if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
+    if (this.#sharded && this.#sub instanceof Cluster) {
+      const cluster = this.#sub
+      this.#slotsTimer = setInterval(() => { if (cluster.status === 'ready') cluster.refreshSlotsCache() }, SLOTS_REFRESH_MS).unref()
+    }
   }
 
   /** Messages being dispatched to local listeners. */
@@ -273,6 +284,7 @@ export class RedisEmitter {
     this.#offMessage()
     this.#sub.off('ready', this.#onReady)
     this.#sub.off('nodeError', this.#onNodeError)
+    clearInterval(this.#slotsTimer)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([quit(this.#sub), quit(this.#pub)]).then(() => this.#local.close(callback))
     return this

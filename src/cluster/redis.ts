@@ -112,8 +112,8 @@ export interface ClientOptions {
   readonly autoPipelining?: boolean
   /**
    * The client subscribes (pubsub.ts): on Redis Cluster it gets one sharded subscriber per master
-   * (SSUBSCRIBE) and re-reads the slot map every second, so after a slot migration or a failover
-   * its channels are subscribed again on their new owner within about a second.
+   * (SSUBSCRIBE); after a slot migration or a failover ioredis subscribes the channels again on
+   * their new owner when it next reads the slot map (the bus reads it every second, emitter.ts).
    */
   readonly pubsub?: boolean
 }
@@ -127,8 +127,6 @@ export interface ClientOptions {
  */
 const CLUSTER_UNPIPELINED = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'xread', 'xreadgroup', 'starlingOutgoingOps']
 
-/** Slot map refresh of subscribing Cluster clients (ioredis' default is 5 s). */
-const PUBSUB_SLOTS_REFRESH_MS = 1000
 
 function commonOptions (settings: RedisSettings, options: ClientOptions): RedisOptions {
   return {
@@ -165,7 +163,7 @@ function newRedisClient (settings: RedisSettings, options: ClientOptions): Redis
       const { keyPrefix, enableAutoPipelining, ...redisOptions } = common
       const clusterOptions: ClusterOptions = {
         redisOptions,
-        ...(options.pubsub === true ? { shardedSubscribers: true, slotsRefreshInterval: PUBSUB_SLOTS_REFRESH_MS } : {}),
+        ...(options.pubsub === true ? { shardedSubscribers: true } : {}),
         clusterRetryStrategy: (times: number) => retryDelayMs(times),
         ...(keyPrefix !== undefined ? { keyPrefix } : {}),
         ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
