@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
-import { clusterSeedsOf } from './redis.js'
+import { closeBeforeClusterStops, clusterSeedsOf } from './redis.js'
 
 /** Log lines a test node wrote, parsed, so a test can assert on them. */
 export class LogCapture extends Writable {
@@ -64,6 +64,7 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
     metrics: createMetrics(config.nodeId, options.processMetrics ?? false)
   })
   t?.after(() => node.close())
+  if (typeof overrides['redis.url'] === 'string') closeBeforeClusterStops(overrides['redis.url'], async () => await node.close())
   const mqttPort = node.port('mqtt')
   return { node, logs, mqttPort, httpPort: node.port('http'), url: `mqtt://127.0.0.1:${mqttPort}` }
 }

@@ -54,6 +54,8 @@ export interface RedisClusterOptions {
   readonly replicas?: number
   /** `cluster-node-timeout`: how long a master may be unreachable before its replica takes over. */
   readonly nodeTimeoutMs?: number
+  /** Run before the nodes are killed after the test (e.g. close in-process Starling nodes first). */
+  readonly beforeStop?: () => Promise<void>
 }
 
 function ping (port: number): Promise<boolean> {
@@ -132,6 +134,7 @@ export async function startRedisCluster (t: TestContext, options: RedisClusterOp
   }
 
   const stopAll = async (): Promise<void> => {
+    await options.beforeStop?.().catch(() => {})
     await Promise.all([...children.values()].map(async (child) => {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGKILL')

@@ -18,6 +18,16 @@ export function testRedisIsCluster (): boolean {
 }
 
 const clusterSeeds = new Map<string, readonly string[]>()
+const clusterUsers = new Map<string, Array<() => Promise<void>>>()
+
+/**
+ * Closes `close` (an in-process node using the cluster at `url`) before that cluster's nodes are
+ * killed after the test: after hooks run in registration order, so Redis would go first, and a
+ * Cluster client that loses every node reports it as an error.
+ */
+export function closeBeforeClusterStops (url: string, close: () => Promise<void>): void {
+  clusterUsers.get(url)?.push(close)
+}
 
 /** The seed nodes of a Redis Cluster started for `url` (STARLING_TEST_REDIS=cluster), else undefined. */
 export function clusterSeedsOf (url: string): readonly string[] | undefined {
@@ -37,10 +47,12 @@ async function clusterCli (cluster: TestRedisCluster, args: readonly string[]): 
 }
 
 async function startClusterAsTestRedis (t: TestContext): Promise<TestRedis> {
-  const cluster = await startRedisCluster(t, { masters: 3 })
+  const users: Array<() => Promise<void>> = []
+  const cluster = await startRedisCluster(t, { masters: 3, beforeStop: async () => { await Promise.all(users.map(async (close) => await close())) } })
   const port = cluster.nodes[0]!.port
   const url = `redis://127.0.0.1:${port}`
   clusterSeeds.set(url, cluster.seeds)
+  clusterUsers.set(url, users)
   const unsupported = (what: string) => async (): Promise<void> => { throw new Error(`${what} is not supported with STARLING_TEST_REDIS=cluster`) }
   return {
     port,
