@@ -185,7 +185,10 @@ export async function startRedisCluster (t: TestContext, options: RedisClusterOp
         return { ok: info.some((l) => l.startsWith('cluster_state:ok')), owners }
       }))
       last = JSON.stringify(views)
-      if (views.length > 0 && views.every((v) => v.ok && v.owners === views[0]!.owners)) return
+      // every node ok, and every node that lists the slot owners (a node still joining may list
+      // none for a moment) agrees on them
+      const owners = new Set(views.map((v) => v.owners).filter((o) => o !== ''))
+      if (views.length > 0 && views.every((v) => v.ok) && owners.size === 1) return
       await sleep(100)
     }
     throw new Error(`the Redis Cluster did not settle: ${last}`)
