@@ -37,6 +37,7 @@ export const errorSpecs = {
   // [MQTT5 3.2.2.2] 0x87 Not authorized / [MQTT-3.1.1 3.2.2.3] return code 5
   STARLING_ERR_WILL_DENIED: { message: 'the ACL does not allow publishing to the will topic', reasonCode: 0x87, returnCode: 5 },
   // The message starts as aedes' persistences' own answer, which the replay recognizes (aedes lib/queue-drain.js storedPacketGone)
+  STARLING_ERR_INCOMING_GONE: { message: 'no such packet: the QoS 2 message %s awaiting PUBREL is not stored' },
   STARLING_ERR_OUTGOING_GONE: { message: 'no such packet: message %s is no longer in the session queue' },
   STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: 0x97 },
   // Per-client and per-installation limits (README "Limits"). 0x97 Quota exceeded: an

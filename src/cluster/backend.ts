@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import type { FaultMetrics } from '../metrics/faults.js'
 import { RedisHealth } from './health.js'
 import { RedisEmitter } from './emitter.js'
-import { emitterChannel, persistenceKeyPrefix } from './keys.js'
+import { emitterChannel, emitterShardChannel, persistenceKeyPrefix } from './keys.js'
 import { StarlingRedisPersistence } from './redis-persistence.js'
 import { createRedisClient, redisSettings, type RedisClient, type RedisClientObserver, type RedisSettings } from './redis.js'
 
@@ -52,7 +52,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   const clients: Record<'persistence' | 'publish' | 'subscribe', RedisClient> = {
     persistence: createRedisClient(settings, { ...common, role: 'persistence', keyPrefix: persistenceKeyPrefix(), autoPipelining: true }),
     publish: createRedisClient(settings, { ...common, role: 'publish', autoPipelining: true }),
-    subscribe: createRedisClient(settings, { ...common, role: 'subscribe' })
+    subscribe: createRedisClient(settings, { ...common, role: 'subscribe', pubsub: true })
   }
   for (const [role, client] of Object.entries(clients)) health.watch(role, client)
 
@@ -76,7 +76,10 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
   const emitter = new RedisEmitter({
     pubConn: clients.publish,
     subConn: clients.subscribe,
-    channelName: emitterChannel,
+    // Redis Cluster: sharded channels spread over the slots (pubsub.ts); one server: plain ones
+    channelName: settings.mode === 'cluster'
+      ? (index) => emitterShardChannel(index, config.cluster.messageChannels)
+      : emitterChannel,
     layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels },
     onInvalidFrame: (err) => {
       if (deps.faults !== undefined) deps.faults.record('bus_frame_invalid', err)

@@ -7,8 +7,14 @@
  * topics of any route key and needs every channel. Every pod must use the same `channels` and
  * `levels` (the function is part of the wire layout).
  *
- * Examples with levels 1: `sensors/+/temp`, `sensors/#`, `sensors` → channel of `sensors`;
- * `$SYS/+/heartbeat` → channel of `$SYS`; `#`, `+/x` → all channels.
+ * Examples with levels 3 (the default): `devices/42/telemetry` → its own channel, so a fleet
+ * under one prefix spreads over every channel (and so over every Redis Cluster shard);
+ * `acme/site1/dev7/temp` and `acme/site1/dev7/#` → the channel of `acme/site1/dev7`;
+ * `devices/+/telemetry`, `#` → all channels. With levels 1: `sensors/+/temp`, `sensors/#`,
+ * `sensors` → channel of `sensors` (a whole fleet under one prefix on one channel).
+ *
+ * `$SYS/...` always routes on `$SYS` alone, whatever `levels`: the pods' own listeners
+ * (`$SYS/+/heartbeat`, `$SYS/+/new/clients`, ...) then need one channel, not every channel.
  *
  * A tenant's topics all start with its mount `$t/<broker id>/` (src/tenancy/mount.ts): the route
  * key is the mount's two levels plus the tenant's own first `levels` levels, so tenants (and the
@@ -21,6 +27,8 @@ import { mountLength, TENANT_PREFIX } from '../tenancy/mount.js'
 
 /** Route key of every tenant's `$SYS/...` (no broker id is `$SYS`: ids are ULIDs). */
 const TENANT_SYS_ROUTE = '$t/$SYS'
+/** Route key of the pods' `$SYS/...`. */
+const SYS_ROUTE = '$SYS'
 
 export interface RouteLayout {
   /** Number of channels, ≥ 1. */
@@ -41,6 +49,7 @@ export function routeHash (key: string): number {
 
 /** The route key of a topic name: up to (not including) its `levels`-th separator, after a tenant's mount. */
 export function routeKey (topic: string, levels: number): string {
+  if (topic.startsWith(SYS_ROUTE) && (topic.length === SYS_ROUTE.length || topic[SYS_ROUTE.length] === '/')) return SYS_ROUTE
   if (topic.startsWith(TENANT_PREFIX)) {
     const own = mountLength(topic)
     if (own > 0 && (topic.startsWith('$SYS/', own) || topic.length === own + 4 && topic.endsWith('$SYS'))) return TENANT_SYS_ROUTE

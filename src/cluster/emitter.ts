@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events'
+import { Cluster } from 'ioredis'
 import mqemitter from 'mqemitter'
 import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, type EmittedPacket } from './emitter-codec.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
+import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
 import type { RedisClient } from './redis.js'
 import { StarlingError } from '../errors.js'
 import { withTimeout } from '../util/timeout.js'
@@ -27,6 +29,16 @@ import { withTimeout } from '../util/timeout.js'
  * Each message is published on exactly one channel and a pod subscribes a channel at most once,
  * so a pod gets each message at most once: no message ids or LRU dedupe are needed (aedes keeps
  * its per-client (brokerId, brokerCounter) dedupe for overlapping subscriptions).
+ *
+ * On Redis Cluster the channels are sharded (SPUBLISH/SSUBSCRIBE, pubsub.ts): each lives on the
+ * master that owns its slot, so the bus's load spreads over the shards. Messages of one topic
+ * still share one channel, hence one shard and one connection each way: per-topic order holds
+ * [MQTT-4.6.0-5]; messages of different topics on different shards may overtake each other.
+ * When a channel's slot moves (resharding, failover) Redis drops its subscribers there and they
+ * subscribe again on the new owner within about a second (redis.ts); an SPUBLISH in that window
+ * reaches no one. So a message on a channel that had subscribers and now reports none is held
+ * and sent again (later messages of the channel queue behind it, in order) until someone
+ * receives it or HOLD_MS passes (then the channel really has no subscriber left).
  */
 
 type Listener = (packet: EmittedPacket, done: () => void) => void
@@ -56,9 +68,23 @@ export interface RedisEmitterOptions {
    * beyond it QoS 0 messages from the bus are dropped ('dropped' on `state`). Default: unbounded.
    */
   readonly maxPending?: number
+  /** SPUBLISH/SSUBSCRIBE; defaults to whether the connections are Redis Cluster clients. */
+  readonly sharded?: boolean
 }
 
 const CLOSE_WAIT_MS = 2000
+/**
+ * Sharded mode: how often the subscriber re-reads the slot map (ioredis' own refresh is every
+ * 5 s, and its timer can outlive quit() when a refresh is in flight: this one is ours, unref'd,
+ * stopped on close).
+ */
+const SLOTS_REFRESH_MS = 1000
+/** How long a message that reached no subscriber of a channel that had some is retried. */
+const HOLD_MS = 3000
+const RETRY_FIRST_MS = 25
+const RETRY_MAX_MS = 400
+
+interface HeldMessage { readonly seq: number, readonly frame: Buffer, readonly callback: (error?: Error) => void }
 
 export class RedisEmitter {
   /** Errors of background work (SUBSCRIBE, UNSUBSCRIBE, undecodable messages), as mqemitter-redis' `state`. */
@@ -75,10 +101,20 @@ export class RedisEmitter {
   readonly #refs: Int32Array
   /** SUBSCRIBEs Redis has not answered yet, per channel. */
   readonly #pending = new Map<number, Promise<void>>()
-  readonly #onMessage: (channel: Buffer, message: Buffer) => void
+  readonly #sharded: boolean
+  readonly #offMessage: () => void
   readonly #onReady: () => void
   readonly #onInvalidFrame: (err: Error) => void
   readonly #maxPending: number
+  readonly #onNodeError: (err: Error) => void
+  #slotsTimer: NodeJS.Timeout | undefined
+  /** Sharded mode: whether the channel's last message reached a subscriber. */
+  readonly #heard: Uint8Array
+  /** Sharded mode: messages emitted per channel (their order), and those held for a retry. */
+  readonly #sent: Float64Array
+  readonly #held = new Map<number, HeldMessage[]>()
+  /** Sharded mode: channels whose SSUBSCRIBE failed, retried on the next 'ready'. */
+  readonly #failed = new Set<number>()
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -95,15 +131,36 @@ export class RedisEmitter {
     this.#names = Array.from({ length: channels }, (_, slot) => options.channelName(slot))
     this.#refs = new Int32Array(channels)
     this.#onInvalidFrame = options.onInvalidFrame ?? ((err) => this.#error(err))
-    this.#onMessage = (_channel, message) => this.#receive(message)
+    this.#heard = new Uint8Array(channels)
+    this.#sent = new Float64Array(channels)
+    this.#sharded = options.sharded ?? isSharded(options.subConn)
+    this.#offMessage = onChannelMessage(this.#sub, this.#sharded, (_channel, message) => this.#receive(message))
     // ioredis re-subscribes what it knew after a reconnect; this also retries SUBSCRIBEs that
-    // failed while Redis was away (SUBSCRIBE is idempotent)
+    // failed while Redis was away (SUBSCRIBE is idempotent). Its sharded subscribers re-subscribe
+    // themselves on every topology change: only the failed SSUBSCRIBEs are sent again.
     this.#onReady = () => {
-      const wanted = this.#names.filter((_, slot) => (this.#refs[slot] ?? 0) > 0)
-      if (wanted.length > 0 && !this.closed) this.#sub.subscribe(...wanted).catch((err: Error) => this.#error(err))
+      if (this.closed) return
+      const wanted = this.#sharded
+        ? [...this.#failed].filter((slot) => (this.#refs[slot] ?? 0) > 0)
+        : this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0)
+      this.#failed.clear()
+      if (wanted.length > 0) this.#subscribe(wanted)
     }
-    this.#sub.on('messageBuffer', this.#onMessage)
     this.#sub.on('ready', this.#onReady)
+    // A slot moved (resharding, failover): its old master drops the channel's subscribers with an
+    // SUNSUBSCRIBE nobody asked for, which ioredis reports as a node error. Re-read the slot map
+    // at once (and twice more, as the other masters learn the move), instead of at the next
+    // periodic refresh: ioredis re-subscribes every channel on its new owner when the map changes.
+    this.#onNodeError = (err) => {
+      if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
+      const cluster = this.#sub
+      for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
+    }
+    if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
+    if (this.#sharded && this.#sub instanceof Cluster) {
+      const cluster = this.#sub
+      this.#slotsTimer = setInterval(() => { if (cluster.status === 'ready') cluster.refreshSlotsCache() }, SLOTS_REFRESH_MS).unref()
+    }
   }
 
   /** Messages being dispatched to local listeners. */
@@ -146,7 +203,7 @@ export class RedisEmitter {
       for (const s of slots) if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) idle.push(this.#names[s]!)
       // no wait for the reply: nothing matches locally any more, and a later SUBSCRIBE of the
       // same channel goes out after this on the same connection
-      if (idle.length > 0 && !this.closed) this.#sub.unsubscribe(...idle).catch((err: Error) => this.#error(err))
+      if (idle.length > 0 && !this.closed) unsubscribeChannels(this.#sub, this.#sharded, idle).catch((err: Error) => this.#error(err))
     }
     this.#local.removeListener(topic, listener, done)
     return this
@@ -165,8 +222,67 @@ export class RedisEmitter {
       callback(err as Error)
       return
     }
-    const channel = this.#names[topicSlot(packet.topic, this.#layout)]!
-    this.#pub.publish(channel, frame).then(() => callback(), (err: Error) => callback(err))
+    const slot = topicSlot(packet.topic, this.#layout)
+    if (!this.#sharded) {
+      this.#pub.publish(this.#names[slot]!, frame).then(() => callback(), (err: Error) => callback(err))
+      return
+    }
+    const message: HeldMessage = { seq: this.#sent[slot] = this.#sent[slot]! + 1, frame, callback }
+    const held = this.#held.get(slot)
+    if (held !== undefined) {
+      held.push(message)
+      return
+    }
+    publishMessage(this.#pub, true, this.#names[slot]!, frame).then((receivers) => {
+      if (receivers > 0) {
+        this.#heard[slot] = 1
+        callback()
+      } else if (this.#heard[slot] === 1 && !this.closed) this.#hold(slot, message)
+      else callback()
+    }, (err: Error) => callback(err))
+  }
+
+  /** Queues a message that reached no one on a channel that had subscribers; retries the queue in order. */
+  #hold (slot: number, message: HeldMessage): void {
+    const held = this.#held.get(slot)
+    if (held !== undefined) {
+      // replies come in emit order, but later emits may already have queued: keep emit order
+      let at = held.length
+      while (at > 0 && held[at - 1]!.seq > message.seq) at--
+      held.splice(at, 0, message)
+      return
+    }
+    this.#held.set(slot, [message])
+    void this.#retry(slot)
+  }
+
+  async #retry (slot: number): Promise<void> {
+    const channel = this.#names[slot]!
+    const held = this.#held.get(slot)!
+    const deadline = Date.now() + HOLD_MS
+    let delay = RETRY_FIRST_MS
+    while (held.length > 0 && !this.closed) {
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      delay = Math.min(delay * 2, RETRY_MAX_MS)
+      const expired = Date.now() >= deadline
+      while (held.length > 0 && !this.closed) {
+        const next = held[0]!
+        let receivers: number
+        try {
+          receivers = await publishMessage(this.#pub, true, channel, next.frame)
+        } catch (err) {
+          held.shift()
+          next.callback(err as Error)
+          continue
+        }
+        if (receivers === 0 && !expired) break
+        held.shift()
+        next.callback()
+      }
+      if (expired) this.#heard[slot] = 0
+    }
+    this.#held.delete(slot)
+    for (const left of held) left.callback(new StarlingError('STARLING_ERR_CLOSED', ['the cluster emitter']))
   }
 
   close (done?: () => void): this {
@@ -176,17 +292,22 @@ export class RedisEmitter {
       return this
     }
     this.closed = true
-    this.#sub.off('messageBuffer', this.#onMessage)
+    this.#offMessage()
     this.#sub.off('ready', this.#onReady)
+    this.#sub.off('nodeError', this.#onNodeError)
+    clearInterval(this.#slotsTimer)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([quit(this.#sub), quit(this.#pub)]).then(() => this.#local.close(callback))
     return this
   }
 
   #subscribe (slots: readonly number[]): void {
-    const request = this.#sub.subscribe(...slots.map((s) => this.#names[s]!)).then(
+    const request = subscribeChannels(this.#sub, this.#sharded, slots.map((s) => this.#names[s]!)).then(
       () => {},
-      (err: Error) => this.#error(err) // retried on the next 'ready' (#onReady)
+      (err: Error) => { // retried on the next 'ready' (#onReady)
+        if (this.#sharded) for (const s of slots) this.#failed.add(s)
+        this.#error(err)
+      }
     )
     for (const s of slots) this.#pending.set(s, request)
     void request.then(() => {

@@ -11,6 +11,9 @@
  *                                               cluster.messageChannels, see emitter-route.ts; not
  *                                               `mq:`, the prefix of mqemitter-redis' per-topic
  *                                               channels, so pods of both layouts never mix)
+ *   starling:v1:bus:{<index>.<n>}               the same on Redis Cluster, as sharded channels
+ *                                               (SPUBLISH/SSUBSCRIBE, pubsub.ts) spread evenly
+ *                                               over the hash slots (emitterShardChannel)
  *   starling:v1:{nodes}:pods                    sorted set of registered pod ids (score: expiry, ms)
  *   starling:v1:{nodes}:pod:<node id>           hash describing one pod, with a TTL (membership)
  *                                               (the `{nodes}` hash tag keeps both in one Cluster slot)
@@ -30,6 +33,7 @@
  *                                               expiries (ZSET) so a revocation lasts as long as its token
  *   starling:v1:auth:revocations                channel: jtis revoked or unrevoked (every pod's local set)
  *   starling:v1:oq:{<client id>}[:p|:m]          a persistent session's queue (outgoing-store.ts)
+ *   starling:v1:in:{<client id>}:<packet id>    a QoS 2 PUBLISH received, not yet released (redis-persistence.ts)
  *
  * aedes-persistence-redis 11 writes its own keys under the persistence prefix (`clients`,
  * `client:<id>`, `retained`, `retained:<topic>`, `will`, `will:<pod>:<id>`…); the ones Starling
@@ -43,6 +47,8 @@
  *   starling:v1:{q:<broker id>}:retained        topics retained through a broker with maxRetained set (SET)
  *                                               (one slot per broker: one script per broker and flush)
  */
+
+import { CLUSTER_SLOTS, keySlot } from './slots.js'
 
 export const KEY_NAMESPACE = 'starling'
 export const KEY_VERSION = 'v1'
@@ -65,6 +71,26 @@ export function emitterChannelPrefix (): string {
 /** The pub/sub channel of one channel index of the cluster emitter (emitter.ts). */
 export function emitterChannel (index: number): string {
   return `${emitterChannelPrefix()}${index}`
+}
+
+/**
+ * The Redis Cluster (sharded pub/sub) name of bus channel `index` of `channels`:
+ * `starling:v1:bus:{<index>.<n>}` with the smallest n whose hash slot falls in the index's
+ * share of the 16384 slots (`channels` equal shares, at most 1024). The channels are so spaced
+ * evenly over the slot space, and a cluster whose slots are split evenly over its masters (what
+ * `redis-cli --cluster create` and `rebalance` do) gets an even share of them on each.
+ */
+export function emitterShardChannel (index: number, channels: number): string {
+  const shares = Math.min(channels, 1024)
+  const width = CLUSTER_SLOTS / shares
+  const share = index % shares
+  const low = Math.floor(share * width)
+  const high = Math.floor((share + 1) * width)
+  for (let n = 0; ; n++) {
+    const name = `${emitterChannelPrefix()}{${index}.${n}}`
+    const slot = keySlot(name)
+    if (slot >= low && slot < high) return name
+  }
 }
 
 /** Hash tag shared by the membership keys, so a pod's MULTI touches one Redis Cluster slot. */
@@ -216,6 +242,17 @@ export function revocationsChannel (): string {
 export function outgoingQueueKeys (clientId: string): [list: string, packets: string, ids: string] {
   const list = `oq:{${encodeURIComponent(clientId)}}`
   return [list, `${list}:p`, `${list}:m`] // the script (outgoing-script.ts) derives the last two from the first
+}
+
+/**
+ * A QoS 2 PUBLISH received and not yet released (PUBREL), per client and packet id; relative to
+ * the persistence prefix. Under the client's queue hash tag (one slot per client), so a client's
+ * PUBRELs read their packets from one Redis Cluster master, over one connection, in order: the
+ * plugin's `incoming:<id>:<packet id>` spread them over the shards, and the replies (hence the
+ * deliveries) could come back out of order [MQTT-4.6.0-5].
+ */
+export function incomingPacketKey (clientId: string, messageId: number | undefined): string {
+  return `in:{${encodeURIComponent(clientId)}}:${String(messageId)}`
 }
 
 /** aedes-persistence-redis 11's SET of the ids of sessions with stored subscriptions; relative to the persistence prefix. */

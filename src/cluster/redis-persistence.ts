@@ -1,6 +1,8 @@
+import { StarlingError } from '../errors.js'
+import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { pluginClientKey, sessionRecordKey, willClaimKey, willOwnerKey } from './keys.js'
+import { incomingPacketKey, pluginClientKey, sessionRecordKey, willClaimKey, willOwnerKey } from './keys.js'
 import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
@@ -10,6 +12,12 @@ import type { RedisClient } from './redis.js'
 
 /** Deletes the owner entry only while it still names the pod whose will is being removed. */
 const HDEL_IF_EQUAL = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"
+// The plugin's own msgpack-lite (as retained-index.ts), so stored packets are encoded as the plugin's.
+const msgpack = createRequire(createRequire(import.meta.url).resolve('aedes-persistence-redis'))('msgpack-lite') as {
+  encode: (value: unknown) => Buffer
+  decode: (buffer: Buffer) => unknown
+}
+
 /** A crashed claimant's claim lapses after this long. */
 const CLAIM_TTL_MS = 10000
 
@@ -102,6 +110,22 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   override async removeSubscriptions (client: { id: string }, subs: string[]): Promise<void> {
     await super.removeSubscriptions(client, subs)
     if (await this.#conn.exists(pluginClientKey(client.id)) === 0) await this.#outgoing.drop(client.id)
+  }
+
+  // QoS 2 packets received and awaiting PUBREL: under the client's hash tag (keys.ts
+  // incomingPacketKey), so on Redis Cluster a client's PUBRELs are answered in order.
+  async incomingStorePacket (client: { id: string }, packet: { messageId?: number }): Promise<void> {
+    await this.#conn.set(incomingPacketKey(client.id, packet.messageId), msgpack.encode(withOrderField({ ...packet } as Record<string, unknown>)))
+  }
+
+  async incomingGetPacket (client: { id: string }, packet: { messageId?: number }): Promise<unknown> {
+    const stored = await this.#conn.getBuffer(incomingPacketKey(client.id, packet.messageId))
+    if (stored === null) throw new StarlingError('STARLING_ERR_INCOMING_GONE', [packet.messageId]) // as the plugin: aedes answers PUBCOMP anyway
+    return fromOrderField(msgpack.decode(stored) as { topic: string })
+  }
+
+  async incomingDelPacket (client: { id: string }, packet: { messageId?: number }): Promise<void> {
+    await this.#conn.del(incomingPacketKey(client.id, packet.messageId))
   }
 
   /** Also records which pod holds the client's current will (see delWill). */

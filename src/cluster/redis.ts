@@ -110,7 +110,23 @@ export interface ClientOptions {
   /** ioredis key prefix for every command of this client (never applied to pub/sub channels). */
   readonly keyPrefix?: string
   readonly autoPipelining?: boolean
+  /**
+   * The client subscribes (pubsub.ts): on Redis Cluster it gets one sharded subscriber per master
+   * (SSUBSCRIBE); after a slot migration or a failover ioredis subscribes the channels again on
+   * their new owner when it next reads the slot map (the bus reads it every second, emitter.ts).
+   */
+  readonly pubsub?: boolean
 }
+
+/**
+ * Commands whose first argument is not their key. ioredis' Cluster auto-pipelining picks a
+ * command's node from its first argument, so these would join the pipeline of some other node
+ * and the whole pipeline fail ("All keys in the pipeline should belong to the same slots
+ * allocation group"): they are sent outside the auto-pipeline (routed by their real keys).
+ * `starlingOutgoingOps` is outgoing-store.ts' script, whose first argument is its key count.
+ */
+const CLUSTER_UNPIPELINED = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'xread', 'xreadgroup', 'starlingOutgoingOps']
+
 
 function commonOptions (settings: RedisSettings, options: ClientOptions): RedisOptions {
   return {
@@ -147,9 +163,11 @@ function newRedisClient (settings: RedisSettings, options: ClientOptions): Redis
       const { keyPrefix, enableAutoPipelining, ...redisOptions } = common
       const clusterOptions: ClusterOptions = {
         redisOptions,
+        ...(options.pubsub === true ? { shardedSubscribers: true } : {}),
         clusterRetryStrategy: (times: number) => retryDelayMs(times),
         ...(keyPrefix !== undefined ? { keyPrefix } : {}),
-        ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {})
+        ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+        autoPipeliningIgnoredCommands: CLUSTER_UNPIPELINED
       }
       return new Cluster(settings.clusterNodes.map((n) => ({ ...n })), clusterOptions)
     }

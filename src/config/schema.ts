@@ -93,9 +93,9 @@ export const configSchema = z.object({
     advertiseHost: z.string().default('')
       .describe('Host other pods and `starling cluster status` show for this pod\'s ports (default: the bound host, or the host name when bound to all interfaces).'),
     messageChannels: z.number().int().min(1).max(4096).default(64)
-      .describe('Cluster mode: Redis pub/sub channels that carry messages between pods; a topic goes to the channel its first `messageRouteLevels` levels hash to, a filter with a wildcard in those levels listens on all of them. Must be the same on every pod.'),
-    messageRouteLevels: z.number().int().min(1).max(16).default(1)
-      .describe('Cluster mode: how many leading topic levels choose a message\'s channel (more levels: a pod receives fewer messages it has no subscriber for, but filters with a wildcard in those levels listen on every channel). Must be the same on every pod.')
+      .describe('Cluster mode: Redis pub/sub channels that carry messages between pods; a topic goes to the channel its first `messageRouteLevels` levels hash to, a filter with a wildcard in those levels listens on all of them. On Redis Cluster they are sharded channels (SPUBLISH) spread evenly over the hash slots. Must be the same on every pod.'),
+    messageRouteLevels: z.number().int().min(1).max(16).default(3)
+      .describe('Cluster mode: how many leading topic levels choose a message\'s channel (and so its Redis Cluster shard). 3 spreads `devices/<id>/...` and `<tenant>/<site>/<device>/...` fleets over every channel; fewer levels put a whole prefix on one channel, while filters with a wildcard within the levels listen on every channel. One topic always has one channel (per-topic order). Must be the same on every pod: changing it is not a rolling change (docs/scaling.md).')
   }).strict().prefault({}),
   limits: z.object({
     maxConnections: z.number().int().min(1).default(100000)

@@ -1,4 +1,5 @@
 import { shareGroupsChannel, shareGroupsKey } from '../cluster/keys.js'
+import { isSharded, onChannelText, publishMessage, subscribeChannels } from '../cluster/pubsub.js'
 import type { RedisClient } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
 import { shareFromKey, type ShareFilter } from './parse.js'
@@ -27,10 +28,11 @@ export class ClusterGroups {
   }
 
   async start (): Promise<void> {
-    this.#subscriber.on('message', (channel: string, key: string) => {
+    const sharded = isSharded(this.#subscriber)
+    onChannelText(this.#subscriber, sharded, (channel, key) => {
       if (channel === shareGroupsChannel()) this.#add(key)
     })
-    await this.#subscriber.subscribe(shareGroupsChannel())
+    await subscribeChannels(this.#subscriber, sharded, [shareGroupsChannel()])
     await this.refresh()
   }
 
@@ -42,7 +44,7 @@ export class ClusterGroups {
   async announce (share: ShareFilter): Promise<void> {
     this.#add(share.key)
     await this.#commands.zadd(shareGroupsKey(), Date.now(), share.key)
-    await this.#commands.publish(shareGroupsChannel(), share.key)
+    await publishMessage(this.#commands, isSharded(this.#commands), shareGroupsChannel(), share.key)
   }
 
   /** Groups this pod has members of are still alive. */

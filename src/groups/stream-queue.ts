@@ -79,7 +79,7 @@ export class StreamQueueBackend implements QueueBackend {
   static async start (settings: RedisSettings, options: StreamQueueOptions): Promise<StreamQueueBackend> {
     const { nodeId, logger } = options
     const commands = createRedisClient(settings, { role: 'share', nodeId, logger, autoPipelining: true })
-    const subscriber = createRedisClient(settings, { role: 'share-sub', nodeId, logger })
+    const subscriber = createRedisClient(settings, { role: 'share-sub', nodeId, logger, pubsub: true })
     for (const conn of [commands, subscriber]) conn.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis share connection error'))
     commands.defineCommand('starlingShareTrim', { numberOfKeys: 1, lua: TRIM_SCRIPT })
     const groups = new ClusterGroups(commands, subscriber, { maxAgeMs: options.maxAgeMs, logger })

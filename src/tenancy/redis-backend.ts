@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { issuedTokensKey, revocationExpiryKey, revocationsChannel, revocationTimesKey, tenancyBrokersKey, tenancyChangesChannel, tenancyNamespacesKey } from '../cluster/keys.js'
+import { isSharded, onChannelText, publishMessage, subscribeChannels } from '../cluster/pubsub.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
 import { ISSUED_KEPT_MAX, type IdentityBackend, type IdentityEvent, type PutResult, type RevocationEntry } from './backend.js'
@@ -77,7 +78,7 @@ export class RedisBackend implements IdentityBackend {
   /** Connects and subscribes to the change channels before returning, so no change is missed. */
   static async connect (settings: RedisSettings, options: { nodeId: string, logger: Logger }): Promise<RedisBackend> {
     const commands = createRedisClient(settings, { role: 'identity', nodeId: options.nodeId, logger: options.logger, autoPipelining: true })
-    const subscriber = createRedisClient(settings, { role: 'identity-events', nodeId: options.nodeId, logger: options.logger })
+    const subscriber = createRedisClient(settings, { role: 'identity-events', nodeId: options.nodeId, logger: options.logger, pubsub: true })
     const backend = new RedisBackend(commands, subscriber, options.logger)
     try {
       await backend.#listen()
@@ -89,7 +90,7 @@ export class RedisBackend implements IdentityBackend {
   }
 
   async #listen (): Promise<void> {
-    this.#subscriber.on('message', (channel: string, message: string) => {
+    onChannelText(this.#subscriber, isSharded(this.#subscriber), (channel, message) => {
       if (channel !== tenancyChangesChannel() && channel !== revocationsChannel()) return
       let event: IdentityEvent
       try {
@@ -100,7 +101,7 @@ export class RedisBackend implements IdentityBackend {
       }
       this.#events.emit('event', event)
     })
-    await this.#subscriber.subscribe(tenancyChangesChannel(), revocationsChannel())
+    await subscribeChannels(this.#subscriber, isSharded(this.#subscriber), [tenancyChangesChannel(), revocationsChannel()])
     // ioredis re-subscribes after a reconnect; what was announced meanwhile is lost, so reload.
     let first = true
     this.#subscriber.on('ready', () => {
@@ -189,7 +190,7 @@ export class RedisBackend implements IdentityBackend {
 
   async publish (event: IdentityEvent): Promise<void> {
     const channel = event.type === 'namespace' || event.type === 'broker' ? tenancyChangesChannel() : revocationsChannel()
-    await this.#commands.publish(channel, JSON.stringify(event))
+    await publishMessage(this.#commands, isSharded(this.#commands), channel, JSON.stringify(event))
   }
 
   onEvent (listener: (event: IdentityEvent) => void): void {

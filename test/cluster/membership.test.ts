@@ -6,7 +6,7 @@ import { connectClient } from '../helpers/clients.js'
 import { freePort } from '../helpers/haproxy.js'
 import { startTestNode } from '../helpers/node.js'
 import { startPods, type Pod } from '../helpers/pods.js'
-import { startRedis } from '../helpers/redis.js'
+import { startRedis, testRedisIsCluster } from '../helpers/redis.js'
 
 // Cluster membership: three `starling serve` processes on one redis-server register themselves
 // with a short heartbeat; GET /cluster and `starling cluster status` list the live ones.
@@ -87,7 +87,15 @@ test('cluster membership: /cluster and `starling cluster status` list live pods;
       assert.ok(row !== undefined, `row for ${pod.id} in\n${result.stdout}`)
       assert.ok(row.includes(`127.0.0.1:${pod.mqttPort}`) && row.includes(`127.0.0.1:${pod.httpPort}`), row)
     }
-    assert.match(lines.at(-1) ?? '', /^3 pods live$/)
+    assert.ok(lines.includes('3 pods live'), result.stdout)
+    // then Redis: its topology and, per shard, the bus channels and their subscriptions
+    const redisTitle = lines.findIndex((line) => line.startsWith('Redis'))
+    assert.ok(redisTitle > lines.indexOf('3 pods live'), result.stdout)
+    assert.match(lines[redisTitle + 1] ?? '', /^NODE\s+ROLE\s+SLOTS\s+BUS CHANNELS\s+SUBSCRIPTIONS\s+SPUBLISH\/S\s+PUBLISH\/S\s+CPU%$/)
+    const masters = lines.slice(redisTitle + 2).filter((line) => /\smaster\s/.test(line))
+    assert.equal(masters.length, testRedisIsCluster() ? 3 : 1, result.stdout)
+    const channels = masters.reduce((n, line) => n + Number(line.split(/\s{2,}/)[3]), 0)
+    assert.equal(channels, 64, 'every bus channel on exactly one shard')
   })
 
   await t.test('a SIGKILLed pod stays listed until its TTL runs out, then disappears', async () => {

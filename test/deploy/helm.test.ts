@@ -188,8 +188,9 @@ const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
   'redis-cluster-values.yaml': (_objects, r) => {
     const settings = redisSettings(r.config.redis)
     assert.equal(settings?.mode, 'cluster')
-    assert.equal(settings?.clusterNodes.length, 2)
+    assert.equal(settings?.clusterNodes.length, 3)
     assert.equal(settings?.password, 'cluster-Pw-0815')
+    assert.deepEqual([r.config.cluster.messageChannels, r.config.cluster.messageRouteLevels], [64, 3], 'the bus layout reaches the pods')
   },
   'sentinel-values.yaml': (objects, r) => {
     const settings = redisSettings(r.config.redis)

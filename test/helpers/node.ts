@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
+import { closeBeforeClusterStops, clusterSeedsOf } from './redis.js'
 
 /** Log lines a test node wrote, parsed, so a test can assert on them. */
 export class LogCapture extends Writable {
@@ -29,6 +30,13 @@ export interface TestNode {
   readonly mqttPort: number
   readonly httpPort: number
   readonly url: string
+}
+
+/** STARLING_TEST_REDIS=cluster: a `redis.url` naming a test Redis Cluster node connects as a Redis Cluster. */
+function clusterOverrides (overrides: Record<string, unknown>): Record<string, unknown> {
+  const url = overrides['redis.url']
+  const seeds = typeof url === 'string' && overrides['redis.cluster.nodes'] === undefined ? clusterSeedsOf(url) : undefined
+  return seeds !== undefined ? { 'redis.cluster.nodes': [...seeds] } : {}
 }
 
 /**
@@ -56,6 +64,7 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
       // broker TOKEN: tests of other areas connect anonymously. Identity tests override both.
       'auth.secretKey': 'test node secret key, at least thirty-two characters',
       'auth.defaultBrokerAuthType': 'NONE',
+      ...clusterOverrides(overrides),
       ...overrides
     }
   })
@@ -68,6 +77,7 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
     await node.close()
     rmSync(dataDir, { recursive: true, force: true })
   })
+  if (typeof overrides['redis.url'] === 'string') closeBeforeClusterStops(overrides['redis.url'], async () => await node.close())
   const mqttPort = node.port('mqtt')
   return { node, logs, mqttPort, httpPort: node.port('http'), url: `mqtt://127.0.0.1:${mqttPort}` }
 }

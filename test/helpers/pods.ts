@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { clusterSeedsOf } from './redis.js'
 
 // Pods run the compiled code in dist/: `npm run build` first (`npm test` does).
 const BIN = fileURLToPath(new URL('../../bin/starling.js', import.meta.url))
@@ -54,6 +55,9 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
   // Cluster mode needs the operator secret (auth.secretKey); an embedded pod writes its data
   // directory (tenancy, generated secret): a private one, never the working directory.
   const dataDir = mkdtempSync(join(tmpdir(), `starling-pod-${id}-`))
+  // STARLING_TEST_REDIS=cluster: the url names a node of a Redis Cluster (helpers/redis.ts)
+  const seeds = clusterSeedsOf(options.redisUrl)
+  const clusterEnv = seeds !== undefined ? { STARLING_REDIS_CLUSTER_NODES: JSON.stringify(seeds) } : {}
   const child = spawn(process.execPath, [BIN, 'serve', '--node-id', id, ...redisFlag, '--mqtt-port', '0', '--http-port', '0'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -69,6 +73,7 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
       // Cluster mode makes the default broker TOKEN; tests of other areas connect anonymously.
       // Identity tests set TOKEN here.
       STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
+      ...clusterEnv,
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']

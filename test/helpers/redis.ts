@@ -5,6 +5,64 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { freePort } from './haproxy.js'
+import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js'
+
+/**
+ * `STARLING_TEST_REDIS=cluster` (`npm run test:redis-cluster`): every `startRedis` that asks for
+ * no special persistence starts a 3-master Redis Cluster instead of one server, and the pods and
+ * test nodes given its `url` connect to it as a Redis Cluster (`redis.cluster.nodes`), so the
+ * cluster tier runs unchanged against sharded keys and sharded pub/sub.
+ */
+export function testRedisIsCluster (): boolean {
+  return process.env.STARLING_TEST_REDIS === 'cluster'
+}
+
+const clusterSeeds = new Map<string, readonly string[]>()
+const clusterUsers = new Map<string, Array<() => Promise<void>>>()
+
+/**
+ * Closes `close` (an in-process node using the cluster at `url`) before that cluster's nodes are
+ * killed after the test: after hooks run in registration order, so Redis would go first, and a
+ * Cluster client that loses every node reports it as an error.
+ */
+export function closeBeforeClusterStops (url: string, close: () => Promise<void>): void {
+  clusterUsers.get(url)?.push(close)
+}
+
+/** The seed nodes of a Redis Cluster started for `url` (STARLING_TEST_REDIS=cluster), else undefined. */
+export function clusterSeedsOf (url: string): readonly string[] | undefined {
+  return clusterSeeds.get(url)
+}
+
+/** Commands whose answer is per node: asked of every master, lines together (counts summed). */
+async function clusterCli (cluster: TestRedisCluster, args: readonly string[]): Promise<string[]> {
+  const [command = '', sub = ''] = args.map((a) => a.toUpperCase())
+  const sum = (lines: string[]): string[] => [String(lines.reduce((n, line) => n + Number(line), 0))]
+  if (command === 'KEYS' || (command === 'CONFIG' && sub === 'RESETSTAT') || command === 'INFO') return await cluster.cliMasters(args)
+  if (command === 'DBSIZE') return sum(await cluster.cliMasters(args))
+  if (command === 'PUBSUB' && sub === 'NUMPAT') return sum(await cluster.cliMasters(args))
+  // the bus's channels are sharded channels on a Redis Cluster
+  if (command === 'PUBSUB' && sub === 'CHANNELS') return await cluster.cliMasters(['PUBSUB', 'SHARDCHANNELS', ...args.slice(2)])
+  return await cluster.cli(args)
+}
+
+async function startClusterAsTestRedis (t: TestContext): Promise<TestRedis> {
+  const users: Array<() => Promise<void>> = []
+  const cluster = await startRedisCluster(t, { masters: 3, beforeStop: async () => { await Promise.all(users.map(async (close) => await close())) } })
+  const port = cluster.nodes[0]!.port
+  const url = `redis://127.0.0.1:${port}`
+  clusterSeeds.set(url, cluster.seeds)
+  clusterUsers.set(url, users)
+  const unsupported = (what: string) => async (): Promise<void> => { throw new Error(`${what} is not supported with STARLING_TEST_REDIS=cluster`) }
+  return {
+    port,
+    url,
+    stop: unsupported('stop()'),
+    start: unsupported('start()'),
+    signal () { throw new Error('signal() is not supported with STARLING_TEST_REDIS=cluster') },
+    cli: async (args) => await clusterCli(cluster, args)
+  }
+}
 
 /** A real `redis-server` on a loopback port, without persistence to disk. */
 export interface TestRedis {
@@ -63,6 +121,7 @@ function cliRun (port: number, args: readonly string[]): Promise<string[]> {
 
 /** Starts redis-server on a free 127.0.0.1 port (`--save '' --appendonly no`), stopped after the test. */
 export async function startRedis (t: TestContext, options: RedisOptions = {}): Promise<TestRedis> {
+  if (testRedisIsCluster() && options.appendOnly !== true) return await startClusterAsTestRedis(t)
   let child: ChildProcess | undefined
   let port = 0
   let log = ''
