@@ -12,8 +12,11 @@ import type { RedisClient } from './redis.js'
 
 /** Deletes the owner entry only while it still names the pod whose will is being removed. */
 const HDEL_IF_EQUAL = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0"
+const pluginRequire = createRequire(createRequire(import.meta.url).resolve('aedes-persistence-redis'))
+// The plugin's own Packet (the fields a stored PUBLISH keeps: no wire `length`), as the plugin stores them.
+const Packet = pluginRequire('aedes-persistence').Packet as new (packet: object) => Record<string, unknown>
 // The plugin's own msgpack-lite (as retained-index.ts), so stored packets are encoded as the plugin's.
-const msgpack = createRequire(createRequire(import.meta.url).resolve('aedes-persistence-redis'))('msgpack-lite') as {
+const msgpack = pluginRequire('msgpack-lite') as {
   encode: (value: unknown) => Buffer
   decode: (buffer: Buffer) => unknown
 }
@@ -115,7 +118,10 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   // QoS 2 packets received and awaiting PUBREL: under the client's hash tag (keys.ts
   // incomingPacketKey), so on Redis Cluster a client's PUBRELs are answered in order.
   async incomingStorePacket (client: { id: string }, packet: { messageId?: number }): Promise<void> {
-    await this.#conn.set(incomingPacketKey(client.id, packet.messageId), msgpack.encode(withOrderField({ ...packet } as Record<string, unknown>)))
+    // as the plugin: its Packet fields plus the packet id [MQTT-4.3.3-2]
+    const stored = new Packet(packet)
+    stored.messageId = packet.messageId
+    await this.#conn.set(incomingPacketKey(client.id, packet.messageId), msgpack.encode(withOrderField(stored)))
   }
 
   async incomingGetPacket (client: { id: string }, packet: { messageId?: number }): Promise<unknown> {

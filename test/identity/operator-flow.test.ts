@@ -61,7 +61,9 @@ test('operator flow on two pods through the CLI: namespace, two TOKEN brokers, t
     STARLING_WS_ENABLED: 'true',
     STARLING_WS_PORT: '0',
     // The slow-down after refusals has its own test; here a refusal must not delay later steps.
-    STARLING_AUTH_FAILURE_DELAY_MAX_MS: '0'
+    STARLING_AUTH_FAILURE_DELAY_MAX_MS: '0',
+    // `$SYS` needs a grant (README "Access control"): the operator's watchers read each broker's own.
+    STARLING_ACL: JSON.stringify([{ action: 'subscribe', topic: '$SYS/#', allow: true }])
   }
   const [a, b] = await startPods(t, ['pod-a', 'pod-b'], { redisUrl: redis.url, env }) as [Pod, Pod]
   const apiA = `http://127.0.0.1:${a.httpPort}`
