@@ -58,7 +58,8 @@ export interface RedisClusterOptions {
   readonly beforeStop?: () => Promise<void>
 }
 
-function ping (port: number): Promise<boolean> {
+/** True when a Redis on 127.0.0.1:`port` answers PING with PONG within half a second. */
+export function ping (port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port })
     let answer = ''
