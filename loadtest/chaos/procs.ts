@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { httpOk, tcpOpen } from '../../src/cli/probes.js'
 import { haproxyConfig, planCluster, type ClusterPlan, type PodPlan } from '../../src/cli/local-cluster-plan.js'
 
 /**
@@ -48,25 +48,14 @@ function exited (child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()))
 }
 
+/** SIGKILL a live child and wait for its exit (a no-op for one already gone). */
+async function killAndWait (child: ChildProcess | undefined): Promise<void> {
+  if (!alive(child)) return
+  child.kill('SIGKILL')
+  await exited(child)
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-function tcpOpen (port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    const timer = setTimeout(() => { socket.destroy(); resolve(false) }, 1000)
-    socket.once('connect', () => { clearTimeout(timer); socket.destroy(); resolve(true) })
-    socket.once('error', () => { clearTimeout(timer); resolve(false) })
-  })
-}
-
-async function httpOk (port: number, path: string): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) })
-    return res.status === 200
-  } catch {
-    return false
-  }
-}
 
 async function until (what: string, child: ChildProcess, check: () => Promise<boolean>, timeoutMs: number, log: string[]): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -102,11 +91,7 @@ async function startRedis (port: number, dir: string): Promise<ChaosRedis> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
-    async kill () {
-      if (!alive(child)) return
-      child.kill('SIGKILL')
-      await exited(child)
-    },
+    async kill () { await killAndWait(child) },
     async start () {
       if (alive(child)) return
       await launch()
@@ -152,11 +137,7 @@ function podProcess (pod: PodPlan, slot: number, redisUrl: string, dataDir: stri
     slot,
     id: () => id,
     alive: () => alive(child),
-    async kill () {
-      if (!alive(child)) return
-      child.kill('SIGKILL')
-      await exited(child)
-    },
+    async kill () { await killAndWait(child) },
     async start () {
       if (alive(child)) return
       id = generation === 0 ? pod.id : `${pod.id}-r${generation}`

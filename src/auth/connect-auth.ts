@@ -35,14 +35,6 @@ export interface ConnectAuthOptions {
   readonly endpointBroker?: EndpointBroker | undefined
 }
 
-/** aedes fields the step reads and sets (MQTT 5 Assigned Client Identifier). */
-interface ConnectingClient {
-  id: string
-  readonly version: number
-  /** Set by aedes when the CONNECT had an empty client id: the id it generated, sent back in a v5 CONNACK. */
-  _assignedClientId: string | undefined
-}
-
 /**
  * The token as the client sent it: the CONNECT password (any username), or the username when
  * there is no password, for clients with only one field.
@@ -108,7 +100,7 @@ async function verifyAndBind (options: ConnectAuthOptions, client: Client, broke
   let grant: VerifiedToken
   try {
     grant = await options.tokens.verify(broker, token)
-    bindClientId(client as unknown as ConnectingClient, grant.clientId)
+    bindClientId(client, grant.clientId)
   } catch (err) {
     // The identity provider being unreachable is not the client's failure.
     if (!isStarlingError(err, 'STARLING_ERR_JWKS_UNAVAILABLE')) options.throttle.recordFailure(address)
@@ -117,7 +109,8 @@ async function verifyAndBind (options: ConnectAuthOptions, client: Client, broke
   identities.set(client, { broker, token: grant })
 }
 
-function bindClientId (client: ConnectingClient, tokenClientId: string): void {
+/** MQTT 5 Assigned Client Identifier: the token's client id replaces the one aedes generated. */
+function bindClientId (client: Client, tokenClientId: string): void {
   // aedes generated an id for an empty one: the client sent none.
   const sent = client._assignedClientId !== undefined ? '' : client.id
   if (client.version === 5) {

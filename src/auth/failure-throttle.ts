@@ -1,3 +1,5 @@
+import { setNewest } from '../util/bounded-map.js'
+
 /**
  * Slows down token guessing: every CONNECT needing a token from an address with recent failures
  * is answered only after a delay that doubles with each failure — base × 2^(failures − 1), at most
@@ -47,12 +49,7 @@ export class FailureThrottle {
     const now = this.#clock()
     const entry = this.#entries.get(address)
     const failures = entry !== undefined && now - entry.last <= this.#o.forgetMs ? entry.failures + 1 : 1
-    this.#entries.delete(address)
-    this.#entries.set(address, { failures, last: now })
-    if (this.#entries.size > this.#o.maxAddresses) {
-      const oldest = this.#entries.keys().next().value
-      if (oldest !== undefined) this.#entries.delete(oldest)
-    }
+    setNewest(this.#entries, address, { failures, last: now }, this.#o.maxAddresses)
   }
 
   get size (): number {

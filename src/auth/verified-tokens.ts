@@ -1,4 +1,5 @@
 import type { VerifiedToken } from '../tenancy/types.js'
+import { setNewest } from '../util/bounded-map.js'
 
 /**
  * Tokens whose signature and claims this pod has verified, so a client that reconnects with the
@@ -49,12 +50,7 @@ export class VerifiedTokenCache {
 
   set (token: string, entry: VerifiedEntry): void {
     if (this.max <= 0) return
-    this.#entries.delete(token)
-    this.#entries.set(token, entry)
-    if (this.#entries.size > this.max) {
-      const oldest = this.#entries.keys().next()
-      if (oldest.done !== true) this.#entries.delete(oldest.value)
-    }
+    setNewest(this.#entries, token, entry, this.max)
   }
 
   /** Forgets every entry of a broker (a key retired, the broker gone). */

@@ -4,6 +4,7 @@ import type { TopicAclClaims } from '../tenancy/types.js'
 import { StarlingError } from '../errors.js'
 import type { ConnectStep } from './connect-guard.js'
 import { filterMayMatchAllowed, grantOnlyDefault, topicCheck, type Policy, type RuleList } from './acl-policy.js'
+import { setNewest } from '../util/bounded-map.js'
 
 /**
  * Per-client access control, Mosquitto's model: a subscription is granted when its filter can
@@ -48,8 +49,7 @@ class VerdictCache {
     let verdict = this.#verdicts.get(topic)
     if (verdict === undefined) {
       verdict = this.#check(topic)
-      if (this.#verdicts.size >= VERDICT_CACHE_TOPICS) this.#verdicts.delete(this.#verdicts.keys().next().value as string)
-      this.#verdicts.set(topic, verdict)
+      setNewest(this.#verdicts, topic, verdict, VERDICT_CACHE_TOPICS)
     }
     return verdict
   }
@@ -140,8 +140,7 @@ export class ClientAcls {
       // `$SYS/...` and `$trigger/...` are read only with a grant in one of these lists
       read.push(grantOnlyDefault(read))
       acl = new TopicAcl(restrictive(publish), restrictive(read))
-      if (this.#identities.size >= ACL_IDENTITIES) this.#identities.delete(this.#identities.keys().next().value as string)
-      this.#identities.set(key, acl)
+      setNewest(this.#identities, key, acl, ACL_IDENTITIES)
     }
     return acl
   }

@@ -36,6 +36,10 @@ export interface Client extends aedesModule.Client {
   readonly subscriptions: Readonly<Record<string, ClientSubscription | undefined>>
   /** Our patch: number of subscriptions (kept for the overlap merge). */
   readonly _subCount?: number
+  /** Our patch: the tenant's topic-space mount, '' for the default broker (set with the tenant-scoped `id`, src/tenancy/context.ts). */
+  _mount?: string
+  /** Set by aedes when the CONNECT had an empty client id: the id it generated, sent back in a v5 CONNACK. */
+  _assignedClientId?: string | undefined
   /** The will of the CONNECT being handled (set before the authenticate hook runs). */
   readonly _will?: { readonly topic: string, readonly payload: Buffer | string } | null
   /**

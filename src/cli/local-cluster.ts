@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +8,7 @@ import { parseCommandArgs } from './args.js'
 import { StarlingError } from '../errors.js'
 import { haproxyConfig, planCluster, type ClusterPlan } from './local-cluster-plan.js'
 import { withTimeout } from '../util/timeout.js'
+import { httpOk, tcpOpen } from './probes.js'
 
 export const LOCAL_CLUSTER_USAGE = 'usage: starling local-cluster [--pods N] [--base-port P] [--keep-logs]'
 
@@ -20,23 +20,6 @@ interface Child { readonly name: string, readonly process: ChildProcess, readonl
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function tcpOpen (port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
-}
-
-async function httpOk (port: number, path: string): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(1000) })
-    return res.status === 200
-  } catch {
-    return false
-  }
 }
 
 function parseLocalClusterArgs (argv: readonly string[]): { pods: number, basePort: number, keepLogs: boolean } {

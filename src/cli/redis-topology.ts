@@ -61,9 +61,10 @@ function rate (before: Sample | undefined, after: Sample | undefined, ms: number
   return Math.max(0, (pick(after) - pick(before)) * 1000 / ms)
 }
 
-interface ParsedNode { id: string, address: string, role: 'master' | 'replica', masterId: string | undefined, slots: Array<readonly [number, number]>, failed: boolean }
+/** One line of `CLUSTER NODES`: `address` is `host:port` (the cluster bus port dropped). */
+export interface ParsedNode { id: string, address: string, role: 'master' | 'replica', masterId: string | undefined, slots: Array<readonly [number, number]>, failed: boolean }
 
-function parseNodes (text: string): ParsedNode[] {
+export function parseNodes (text: string): ParsedNode[] {
   return text.split('\n').filter((line) => line.trim() !== '').map((line) => {
     const [id = '', address = '', flags = '', master = '-', , , , , ...slots] = line.trim().split(' ')
     const flagList = flags.split(',')

@@ -1,21 +1,18 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { MAX_BROKER_SERIES, OTHER_LABEL } from './quotas.js'
+import { BrokerLabeller, type BrokerLabels } from './broker-labels.js'
 
 /** Why a hook request failed (or was not made). */
 export type HookErrorKind = 'status' | 'timeout' | 'network' | 'malformed' | 'refused' | 'open' | 'overflow'
 /** Why the hook kept a message from subscribers. */
 export type HookDropReason = 'failure' | 'refused' | 'filtered'
 
-type Labels = { namespace: string, broker: string }
-
 /**
  * On-publish hook series, labelled by namespace and broker. Brokers are the operator's, but one
  * pod labels at most `maxBrokers` of them (the first it sees); the rest are summed under
- * `_other`, as the quota series are (src/metrics/quotas.ts).
+ * `_other`, as the quota series are (src/metrics/broker-labels.ts).
  */
 export class HookMetrics {
-  readonly #maxBrokers: number
-  readonly #labelled = new Map<string, Labels>()
+  readonly #labeller: BrokerLabeller
   readonly duration: Histogram<'namespace' | 'broker'>
   readonly batches: Counter<'namespace' | 'broker'>
   readonly messages: Counter<'namespace' | 'broker'>
@@ -25,7 +22,7 @@ export class HookMetrics {
   readonly breakerOpen: Gauge<'namespace' | 'broker'>
 
   constructor (registry: Registry, options: { maxBrokers?: number } = {}) {
-    this.#maxBrokers = options.maxBrokers ?? MAX_BROKER_SERIES
+    this.#labeller = new BrokerLabeller(options.maxBrokers)
     const registers = [registry]
     const labelNames = ['namespace', 'broker'] as const
     this.duration = new Histogram({
@@ -43,12 +40,7 @@ export class HookMetrics {
     this.breakerOpen = new Gauge({ name: 'starling_hook_breaker_open', help: '1 while a broker\'s on-publish circuit breaker is open on this pod', labelNames, registers })
   }
 
-  labels (broker: { id: string, namespace: string, name: string }): Labels {
-    let labels = this.#labelled.get(broker.id)
-    if (labels === undefined) {
-      labels = this.#labelled.size < this.#maxBrokers ? { namespace: broker.namespace, broker: broker.name } : { namespace: OTHER_LABEL, broker: OTHER_LABEL }
-      this.#labelled.set(broker.id, labels)
-    }
-    return labels
+  labels (broker: { id: string, namespace: string, name: string }): BrokerLabels {
+    return this.#labeller.labels(broker)
   }
 }

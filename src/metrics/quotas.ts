@@ -1,32 +1,30 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { QUOTA_REFUSALS, type BrokerCounters, type QuotaRefusal } from '../quotas/engine.js'
 
+import { BrokerLabeller } from './broker-labels.js'
+
+export { MAX_BROKER_SERIES, OTHER_LABEL } from './broker-labels.js'
+
 /**
- * Per-broker series, labelled by namespace and broker. Brokers are created by the operator,
- * never by a client, but one pod still labels at most MAX_BROKER_SERIES of them (the first it
- * counts); the others are summed under `namespace="_other", broker="_other"`, so a large
- * installation cannot make the scrape unbounded. Nothing here runs per message: the engine
- * keeps plain per-broker totals and these series read them at scrape time.
+ * Per-broker series, labelled by namespace and broker, capped per pod (src/metrics/broker-labels.ts:
+ * past MAX_BROKER_SERIES brokers, the first it counts, the others are summed under `_other`).
+ * Nothing here runs per message: the engine keeps plain per-broker totals and these series read
+ * them at scrape time.
  */
-export const MAX_BROKER_SERIES = 1000
-export const OTHER_LABEL = '_other'
 
 export interface QuotaCounterSource {
   counters (): Iterable<BrokerCounters>
 }
 
-type Labels = { namespace: string, broker: string }
-
 export class QuotaMetrics {
   readonly #source: QuotaCounterSource
-  readonly #maxBrokers: number
-  readonly #labelled = new Map<string, Labels>()
+  readonly #labeller: BrokerLabeller
   /** What each broker's totals were at the last scrape (counters grow by the difference). */
   readonly #seen = new Map<string, { messagesIn: number, messagesOut: number, bytesIn: number, bytesOut: number, refusals: Record<QuotaRefusal, number> }>()
 
   constructor (registry: Registry, source: QuotaCounterSource, options: { maxBrokers?: number } = {}) {
     this.#source = source
-    this.#maxBrokers = options.maxBrokers ?? MAX_BROKER_SERIES
+    this.#labeller = new BrokerLabeller(options.maxBrokers)
     const registers = [registry]
     const labelNames = ['namespace', 'broker'] as const
     // The first series registered folds every broker's totals into all of them (a scrape reads
@@ -45,19 +43,10 @@ export class QuotaMetrics {
     const connections = new Gauge({ name: 'starling_broker_connections', help: 'Open connections of a broker on this pod (sum over pods for the cluster)', labelNames, registers })
   }
 
-  #labels (broker: BrokerCounters['broker']): Labels {
-    let labels = this.#labelled.get(broker.id)
-    if (labels === undefined) {
-      labels = this.#labelled.size < this.#maxBrokers ? { namespace: broker.namespace, broker: broker.name } : { namespace: OTHER_LABEL, broker: OTHER_LABEL }
-      this.#labelled.set(broker.id, labels)
-    }
-    return labels
-  }
-
   #collect (series: { received: Counter, sent: Counter, bytesIn: Counter, bytesOut: Counter, refusals: Counter, connections: Gauge }): void {
     series.connections.reset()
     for (const counters of this.#source.counters()) {
-      const labels = this.#labels(counters.broker)
+      const labels = this.#labeller.labels(counters.broker)
       const seen = this.#seen.get(counters.broker.id) ?? { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, refusals: { max_connections: 0, publish_rate: 0, bytes_per_second: 0, max_retained: 0 } }
       const t = counters.totals
       series.received.inc(labels, t.messagesIn - seen.messagesIn)

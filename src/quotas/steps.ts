@@ -30,12 +30,6 @@ export interface QuotaHooks {
 /** The broker a client belongs to (the tenant context); undefined: no quotas apply. */
 export type BrokerOf = (client: Client) => QuotaBroker | undefined
 
-interface ClientView {
-  readonly id: string
-  readonly closed: boolean
-  readonly conn?: { once (event: 'close', listener: () => void): unknown, readonly destroyed?: boolean }
-}
-
 export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks {
   let clients: Readonly<Record<string, Client>> = {}
   /** The broker each admitted client was counted for (deliveries are counted against it too). */
@@ -44,7 +38,7 @@ export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks
   const connectStep: ConnectStep = function enforceBrokerQuotas (ctx) {
     const broker = brokerOf(ctx.client)
     if (broker === undefined) return
-    const view = ctx.client as unknown as ClientView
+    const view = ctx.client
     const existing = clients[view.id]
     const replacing = existing !== undefined && existing !== ctx.client && !existing.closed
     return engine.admitConnection(broker, { replacing }).then((refusal) => {

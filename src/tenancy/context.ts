@@ -5,14 +5,6 @@ import { StarlingError } from '../errors.js'
 import { internalClientId, isTenantTopic, TENANT_PREFIX } from './mount.js'
 import { DEFAULT_TENANT, selectTenant, type TenantContext, type TenantSelectionDeps } from './select.js'
 
-/** The fields of an aedes client the engine's tenant hunks read (aedes lib/tenant.js). */
-interface TenantFields {
-  id: string
-  /** The client's mount; '' or absent for the default broker. */
-  _mount?: string
-  _will?: { topic: string } | null
-}
-
 const tenants = new WeakMap<Client, TenantContext>()
 
 /** The tenant a connected (or connecting) client belongs to; the default broker's until chosen. */
@@ -23,7 +15,7 @@ export function tenantOf (client: Client): TenantContext {
 /** The client id the client itself knows (without the tenant scope). */
 export function clientIdOf (client: Client): string {
   // By the client's own mount: a default-broker client id may itself look like `$t/...`.
-  return client.id.slice((client as unknown as TenantFields)._mount?.length ?? 0)
+  return client.id.slice(client._mount?.length ?? 0)
 }
 
 /**
@@ -36,9 +28,8 @@ export function clientIdOf (client: Client): string {
 export function enterTenant (client: Client, tenant: TenantContext, clientId: string = clientIdOf(client)): void {
   // A default-broker client id must not look like a tenant-scoped one: it would share its session.
   if (tenant.mount === '' && clientId.startsWith(TENANT_PREFIX)) throw new StarlingError('STARLING_ERR_CLIENT_ID_RESERVED')
-  const fields = client as unknown as TenantFields
-  fields._mount = tenant.mount
-  fields.id = internalClientId(tenant.mount, clientId)
+  client._mount = tenant.mount
+  client.id = internalClientId(tenant.mount, clientId)
   tenants.set(client, tenant)
 }
 
@@ -56,7 +47,7 @@ export interface TenantStepDeps extends TenantSelectionDeps {
  */
 export function tenantStep (deps: TenantStepDeps): ConnectStep {
   return function selectTenantStep (ctx) {
-    const will = (ctx.client as unknown as TenantFields)._will
+    const will = ctx.client._will
     // The will topic is in the client's own space: `$t/` is nobody's (CONNACK 0x90 Topic Name
     // invalid, which MQTT 5 §3.2.2.2 gives for a will topic the server does not accept).
     if (will !== null && will !== undefined && isTenantTopic(will.topic)) throw new StarlingError('STARLING_ERR_WILL_TOPIC_RESERVED')

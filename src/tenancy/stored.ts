@@ -1,4 +1,4 @@
-import type { BrokerRecord, BrokerSettings, NamespaceRecord } from './types.js'
+import type { BrokerFields, BrokerRecord, NamespaceRecord } from './types.js'
 
 /** A broker signing key as stored: the public half in the clear, the private half sealed. */
 export interface StoredKey {
@@ -13,13 +13,7 @@ export interface StoredKey {
 export type StoredNamespace = NamespaceRecord
 
 /** A broker as stored: its record without derived fields, with its signing keys (oldest first). */
-export interface StoredBroker extends BrokerSettings {
-  readonly id: string
-  readonly name: string
-  readonly namespace: string
-  readonly description: string
-  readonly created_on: string
-  readonly modified_on: string
+export interface StoredBroker extends BrokerFields {
   readonly keys: readonly StoredKey[]
 }
 

@@ -78,7 +78,8 @@ export interface NamespaceRecord {
   readonly modified_on: string
 }
 
-export interface BrokerRecord extends BrokerSettings {
+/** A broker's own fields: what the API record (BrokerRecord) and the stored form (StoredBroker) share. */
+export interface BrokerFields extends BrokerSettings {
   readonly id: string
   /** RFC 1035 label, unique within its namespace. */
   readonly name: string
@@ -86,6 +87,9 @@ export interface BrokerRecord extends BrokerSettings {
   readonly description: string
   readonly created_on: string
   readonly modified_on: string
+}
+
+export interface BrokerRecord extends BrokerFields {
   /** `mqtts://<broker>.<namespace>.<tenancy.domain>:8883` (the TLS listener's port). */
   readonly endpoint: string
   /** Hex Ed25519 public key of the broker's newest signing key (verifies tokens and on-publish signatures). */

@@ -1,3 +1,5 @@
+import { setNewest } from './bounded-map.js'
+
 /**
  * A token bucket: `ratePerSecond` tokens a second, holding at most one second's worth (the
  * burst). A take of `n` needs `n` tokens, or a full bucket when `n` is more than a second's worth
@@ -44,17 +46,9 @@ export class KeyedTokenBuckets {
   }
 
   take (key: string, n: number, now: number): boolean {
-    let bucket = this.#buckets.get(key)
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.#rate, now)
-      if (this.#buckets.size >= this.#maxKeys) {
-        const oldest = this.#buckets.keys().next().value
-        if (oldest !== undefined) this.#buckets.delete(oldest)
-      }
-    } else {
-      this.#buckets.delete(key) // re-inserted below: Map order is the recency order
-    }
-    this.#buckets.set(key, bucket)
+    const bucket = this.#buckets.get(key) ?? new TokenBucket(this.#rate, now)
+    // Re-inserted on every take: the least recently used address is the one dropped.
+    setNewest(this.#buckets, key, bucket, this.#maxKeys)
     return bucket.take(n, now)
   }
 

@@ -4,6 +4,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
+import { parseNodes } from '../../src/cli/redis-topology.js'
 import { freePort } from './haproxy.js'
 
 /**
@@ -58,7 +59,8 @@ export interface RedisClusterOptions {
   readonly beforeStop?: () => Promise<void>
 }
 
-function ping (port: number): Promise<boolean> {
+/** True when a Redis on 127.0.0.1:`port` answers PING with PONG within half a second. */
+export function ping (port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port })
     let answer = ''
@@ -86,22 +88,9 @@ function run (command: string, args: readonly string[], timeoutMs = 60000): Prom
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** `CLUSTER NODES` (redis-cli's lines), parsed as `starling cluster status` does, by port. */
 export function parseClusterNodes (text: readonly string[]): ClusterNodeInfo[] {
-  return text.filter((line) => line.trim() !== '').map((line) => {
-    const [id, address, flags, master, , , , , ...slots] = line.trim().split(' ')
-    const flagList = (flags ?? '').split(',')
-    return {
-      id: id ?? '',
-      port: Number((address ?? '').split('@')[0]?.split(':')[1]),
-      role: flagList.includes('master') ? 'master' : 'replica',
-      masterId: master === '-' ? undefined : master,
-      failed: flagList.includes('fail') || flagList.includes('fail?'),
-      slots: slots.filter((s) => !s.startsWith('[')).map((s) => {
-        const [low, high] = s.split('-')
-        return [Number(low), Number(high ?? low)] as const
-      })
-    }
-  })
+  return parseNodes(text.join('\n')).map(({ address, ...node }) => ({ ...node, port: Number(address.split(':')[1]) }))
 }
 
 export async function startRedisCluster (t: TestContext, options: RedisClusterOptions = {}): Promise<TestRedisCluster> {

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { freePort } from './haproxy.js'
-import { startRedisCluster, type TestRedisCluster } from './redis-cluster.js'
+import { ping, startRedisCluster, type TestRedisCluster } from './redis-cluster.js'
 
 /**
  * `STARLING_TEST_REDIS=cluster` (`npm run test:redis-cluster`): every `startRedis` that asks for
@@ -75,20 +74,6 @@ export interface TestRedis {
   signal (signal: NodeJS.Signals): void
   /** One command through redis-cli, e.g. `['KEYS', '*']`; stdout lines. */
   cli (args: readonly string[]): Promise<string[]>
-}
-
-function ping (port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    let answer = ''
-    const timer = setTimeout(() => { socket.destroy(); resolve(false) }, 500)
-    socket.once('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (d: Buffer) => {
-      answer += d.toString()
-      if (answer.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(answer.startsWith('+PONG')) }
-    })
-    socket.once('error', () => { clearTimeout(timer); resolve(false) })
-  })
 }
 
 function exited (child: ChildProcess): Promise<void> {

@@ -8,10 +8,10 @@ import { identityConfig, openIdentity } from '../helpers/identity.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { brokerArgs, mosquittoPub, mosquittoSub } from '../helpers/mosquitto.js'
 import { POD_SECRET_KEY, startPods, type Pod } from '../helpers/pods.js'
-import { startRedis } from '../helpers/redis.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 
 /** Two pods on one Redis whose default broker needs tokens, and the operator's side of the same store. */
-async function tokenCluster (t: TestContext): Promise<{ a: Pod, b: Pod, identity: Identity, broker: BrokerRecord }> {
+async function tokenCluster (t: TestContext): Promise<{ redis: TestRedis, a: Pod, b: Pod, identity: Identity, broker: BrokerRecord }> {
   const redis = await startRedis(t)
   const [a, b] = await startPods(t, ['pod-a', 'pod-b'], {
     redisUrl: redis.url,
@@ -19,7 +19,7 @@ async function tokenCluster (t: TestContext): Promise<{ a: Pod, b: Pod, identity
   }) as [Pod, Pod]
   const identity = await openIdentity(t, identityConfig({ redis: { url: redis.url }, auth: { secretKey: POD_SECRET_KEY, defaultBrokerAuthType: 'TOKEN' } }))
   const broker = await identity.tenancy.getBroker('default', 'default')
-  return { a, b, identity, broker }
+  return { redis, a, b, identity, broker }
 }
 
 async function issueOne (identity: Identity, broker: BrokerRecord, options: Parameters<Identity['tokens']['issue']>[1] = { number: 1 }): Promise<{ clientId: string, token: string }> {
@@ -118,13 +118,7 @@ test('two pods: a client id moves to another pod only with a valid token for it 
 })
 
 test('two pods: Redis restarted empty: the default broker is created again (TOKEN, new keys); new tokens connect, tokens of the lost keys are refused', async (t) => {
-  const redis = await startRedis(t)
-  const [a, b] = await startPods(t, ['pod-a', 'pod-b'], {
-    redisUrl: redis.url,
-    env: { STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'TOKEN', STARLING_AUTH_FAILURE_DELAY_MAX_MS: '0' }
-  }) as [Pod, Pod]
-  const identity = await openIdentity(t, identityConfig({ redis: { url: redis.url }, auth: { secretKey: POD_SECRET_KEY, defaultBrokerAuthType: 'TOKEN' } }))
-  const original = await identity.tenancy.getBroker('default', 'default')
+  const { redis, a, b, identity, broker: original } = await tokenCluster(t)
   const before = await issueOne(identity, original)
   await stopClient(await connectClient(t, a.url, { protocolVersion: 5, username: 'x', password: before.token }))
   await redis.stop('SIGKILL')
