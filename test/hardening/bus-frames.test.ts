@@ -6,7 +6,7 @@ import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic } from '../
 import { emitterChannel } from '../../src/cluster/keys.js'
 import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
-import { redisAndNodes } from './fixture.js'
+import { redisAndNodes } from '../helpers/redis-and-nodes.js'
 
 /** A frame as the codec lays it out, with any topic and any body bytes. */
 function frame (topic: string, body: Buffer): Buffer {

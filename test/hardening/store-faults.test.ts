@@ -7,7 +7,7 @@ import { scrape, value } from '../helpers/metrics.js'
 import type { TestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 import type { TestRedis } from '../helpers/redis.js'
-import { redisAndNodes } from './fixture.js'
+import { redisAndNodes } from '../helpers/redis-and-nodes.js'
 
 // Faults injected into the store under a cluster-mode node (real redis-server, real sockets):
 // the affected client gets a refusal or a DISCONNECT, the fault is counted, and the pod keeps

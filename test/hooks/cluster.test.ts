@@ -6,7 +6,7 @@ import { openIdentity, within } from '../helpers/identity.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { POD_SECRET_KEY, startPod } from '../helpers/pods.js'
 import { startRedis } from '../helpers/redis.js'
-import { startWorker } from './helpers.js'
+import { startWorker } from '../helpers/hooks.js'
 
 /**
  * Two `starling serve` pods (dist/: `npm run build` first) on one real Redis: the default broker's hook, set through the tenancy store, applies on both

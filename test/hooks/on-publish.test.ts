@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
-import { startHookNode, startWorker, type PubSubMessage } from './helpers.js'
+import { startHookNode, startWorker, type PubSubMessage } from '../helpers/hooks.js'
 
 /**
  * On-publish hooks end to end: an embedded node whose default broker has a hook, a Worker

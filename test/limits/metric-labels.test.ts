@@ -5,7 +5,7 @@ import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { parseScrape, scrapeText, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
-import { subackCodes } from './suback.js'
+import { subackCodes } from '../helpers/suback.js'
 
 // No label value taken from a client without a bound: the group name is the `group` label of the
 // starling_share_* series only for the first share.metricsMaxGroups groups; the others are summed

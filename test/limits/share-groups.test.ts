@@ -4,7 +4,7 @@ import { collect, connectClient, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
-import { subackCodes } from './suback.js'
+import { subackCodes } from '../helpers/suback.js'
 
 // share.maxGroupsPerClient, share.maxGroups (per installation), share.maxGroupNameLength and the
 // characters of a group name: SUBACK 0x97 / 0x8F (v5), 0x80 (3.1.1), for that entry only.

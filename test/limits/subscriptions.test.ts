@@ -5,7 +5,7 @@ import { collect, connectClient, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
-import { subackCodes } from './suback.js'
+import { subackCodes } from '../helpers/suback.js'
 
 // limits.maxSubscriptionsPerClient: a subscription beyond it gets SUBACK 0x97 (v5) / 0x80 (3.1.1)
 // for that entry only; the connection and the granted subscriptions stay.

@@ -5,7 +5,7 @@ import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startTestNode } from '../helpers/node.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
-import { subackCodes } from './suback.js'
+import { subackCodes } from '../helpers/suback.js'
 
 // limits.maxTopicLength (UTF-8 bytes) and limits.maxTopicLevels. A PUBLISH beyond them is refused
 // with PUBACK/PUBREC 0x90 Topic Name invalid ("correctly formed, but not accepted by this

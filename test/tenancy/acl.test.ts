@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { collect, connectClient, connectWithAck, endClient, sleep, waitFor } from '../helpers/clients.js'
-import { ALPHA, startTenancyNode } from './helpers.js'
+import { ALPHA, startTenancyNode } from '../helpers/tenancy.js'
 
 // The config file's ACL rules name a client's own topics, in a tenant's space too: a tenant
 // client's `#` gets nothing its rules deny, live or from its offline queue (the delivery check

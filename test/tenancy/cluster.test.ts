@@ -4,7 +4,7 @@ import type { IClientOptions } from 'mqtt'
 import { collect, connectClient, connectWithAck, endClient, sleep, waitFor, type MqttClient, type Received } from '../helpers/clients.js'
 import { makeTestPki } from '../helpers/certs.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
-import { ALPHA, BETA, startTenancyNode, type BrokerEntry, type TenancyNode } from './helpers.js'
+import { ALPHA, BETA, startTenancyNode, type BrokerEntry, type TenancyNode } from '../helpers/tenancy.js'
 
 // Two pods (in-process nodes) on one real Redis: the bus, sessions, retained index, groups,
 // wills and takeovers of one broker's space stay in it across pods.

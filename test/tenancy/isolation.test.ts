@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test'
 import type { IClientOptions } from 'mqtt'
 import type { ISubackPacket } from 'mqtt-packet'
 import { collect, connectClient, refusedCode, sleep, waitFor, type MqttClient, type Received } from '../helpers/clients.js'
-import { ALPHA, BETA, DOMAIN, startTenancyNode, type BrokerEntry, type TenancyNode } from './helpers.js'
+import { ALPHA, BETA, DOMAIN, startTenancyNode, type BrokerEntry, type TenancyNode } from '../helpers/tenancy.js'
 
 type Via = 'ws' | 'tls'
 

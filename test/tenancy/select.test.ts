@@ -5,7 +5,7 @@ import { compileFilter, filterMatches } from '../../src/broker/topics.js'
 import { filterSlot, routeKey, topicSlot } from '../../src/cluster/emitter-route.js'
 import { isTenantTopic, mountedWill, mountFor, mountLength } from '../../src/tenancy/mount.js'
 import { DEFAULT_TENANT, endpointOf, selectTenant } from '../../src/tenancy/select.js'
-import { ALPHA, BETA, brokersOf, DOMAIN } from './helpers.js'
+import { ALPHA, BETA, brokersOf, DOMAIN } from '../helpers/tenancy.js'
 
 const deps = { findBroker: brokersOf([ALPHA, BETA]), domain: DOMAIN }
 

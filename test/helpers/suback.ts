@@ -1,5 +1,5 @@
 import type { ISubackPacket, Packet } from 'mqtt-packet'
-import type { RawClient } from '../helpers/raw-client.js'
+import type { RawClient } from './raw-client.js'
 
 let nextId = 1
 

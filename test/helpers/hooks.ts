@@ -7,8 +7,8 @@ import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
 import type { Identity } from '../../src/tenancy/identity.js'
 import type { BrokerRecord } from '../../src/tenancy/types.js'
-import { LogCapture } from '../helpers/node.js'
-import { TEST_SECRET, tempDataDir } from '../helpers/identity.js'
+import { LogCapture } from './node.js'
+import { TEST_SECRET, tempDataDir } from './identity.js'
 
 /**
  * A hook endpoint written the way Cloudflare's guide writes an on-publish Worker: a

@@ -1,6 +1,6 @@
 import type { TestContext } from 'node:test'
-import { startTestNode, type TestNode } from '../helpers/node.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { startTestNode, type TestNode } from './node.js'
+import { startRedis, type TestRedis } from './redis.js'
 
 /**
  * A real redis-server and in-process cluster-mode nodes on it, torn down in reverse order
