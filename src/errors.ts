@@ -55,6 +55,8 @@ export const errorSpecs = {
   STARLING_ERR_PUBLISH_RATE: { message: 'publish %s above limits.%s', reasonCode: 0x97 },
   // 0x9F Connection rate exceeded (CONNACK §3.2.2.2)
   STARLING_ERR_RETAINED_LIMIT: { message: 'the installation already keeps %s retained messages (limits.maxRetainedMessages)', reasonCode: 0x97 },
+  STARLING_ERR_RETAINED_BYTES_LIMIT: { message: 'the retained messages would hold more than %s payload bytes (limits.maxRetainedBytes)', reasonCode: 0x97 },
+  STARLING_ERR_SESSIONS_LIMIT: { message: 'the installation already keeps %s persistent sessions (limits.maxPersistentSessions)', reasonCode: 0x97, returnCode: 3 },
   STARLING_ERR_CONNECT_RATE: { message: 'too many CONNECTs from this address (limits.connectRatePerAddress)', reasonCode: 0x9F, returnCode: 3 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },
   STARLING_ERR_CLI_USAGE: { message: '%s' },

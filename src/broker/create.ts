@@ -21,7 +21,8 @@ import { trackTokenSessions } from '../auth/token-sessions.js'
 import { originOf } from './observe.js'
 import type { BrokerRecord, TenancyStore, TokenAuthority } from '../tenancy/types.js'
 import { ClientLimits } from './limits.js'
-import { persistenceRetainedCount, RetainedQuota } from './retained-quota.js'
+import { payloadBytes, persistenceRetainedBytes, persistenceRetainedCount, persistenceSessionCount, RetainedQuota } from './retained-quota.js'
+import { enforceMaxPersistentSessions, SessionQuota } from './session-quota.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -130,6 +131,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   const groups = deps.groups
   /** Set once listen() has set up the persistence that counts the retained messages. */
   let retainedQuota: RetainedQuota | undefined
+  let retainedBytesQuota: RetainedQuota | undefined
+  let sessionQuota: SessionQuota | undefined
   const clientLimits = new ClientLimits({ limits, share: config.share, metrics, groups })
   broker.on('slowReader', (client) => {
     clientLimits.hit('slow_reader_disconnect')
@@ -176,6 +179,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     authorizeWill((client, topic) => !reservedForPublish(topic) && (!acls.restricts || acls.of(client).mayPublish(topic))),
     enforceMaxConnections(broker, limits.maxConnections, deps.halfOpenBefore, () => { clientLimits.hit('connections') }),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners),
+    // After the id is decided: is this a new persistent session, and is there room for it?
+    enforceMaxPersistentSessions(() => sessionQuota),
     ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
   ], metrics, logger)
 
@@ -197,11 +202,17 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(refused)
       return
     }
-    if (retainedQuota !== undefined && !retainedQuota.admit(packet)) {
+    if (retainedQuota !== undefined && !retainedQuota.fits(packet)) {
       clientLimits.hit('retained_messages')
       callback(new StarlingError('STARLING_ERR_RETAINED_LIMIT', [limits.maxRetainedMessages]))
       return
     }
+    if (retainedBytesQuota !== undefined && !retainedBytesQuota.admit(packet)) {
+      clientLimits.hit('retained_bytes')
+      callback(new StarlingError('STARLING_ERR_RETAINED_BYTES_LIMIT', [limits.maxRetainedBytes]))
+      return
+    }
+    retainedQuota?.take(packet)
     if (client === null) { callback(null); return }
     const hooks = deps.onPublish
     const next = hooks === undefined ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
@@ -253,6 +264,20 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     const quota = new RetainedQuota({ max: limits.maxRetainedMessages, count: persistenceRetainedCount(broker.persistence), refreshMs: RETAINED_COUNT_REFRESH_MS, logger })
     await quota.refresh()
     retainedQuota = quota
+    broker.once('closed', () => { quota.stop() })
+  }
+  // Payload bytes of the retained messages per installation, the same way.
+  if (limits.maxRetainedBytes > 0) {
+    const quota = new RetainedQuota({ max: limits.maxRetainedBytes, count: persistenceRetainedBytes(broker.persistence), refreshMs: RETAINED_COUNT_REFRESH_MS, logger, name: 'retained bytes', weigh: payloadBytes })
+    await quota.refresh()
+    retainedBytesQuota = quota
+    broker.once('closed', () => { quota.stop() })
+  }
+  // Persistent sessions per installation: the persistence records each one (recordSession).
+  if (limits.maxPersistentSessions > 0) {
+    const quota = new SessionQuota({ max: limits.maxPersistentSessions, count: persistenceSessionCount(broker.persistence), persistence: broker.persistence, refreshMs: RETAINED_COUNT_REFRESH_MS, logger, onRefused: () => { clientLimits.hit('persistent_sessions') } })
+    await quota.refresh()
+    sessionQuota = quota
     broker.once('closed', () => { quota.stop() })
   }
   return broker

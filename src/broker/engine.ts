@@ -165,6 +165,12 @@ export interface EnginePersistence extends OutgoingPersistence {
   destroy? (): Promise<void>
   /** Starling's Redis persistence: retained messages stored, cluster-wide (one HLEN / ZCARD). */
   retainedCount? (): Promise<number>
+  /** Starling's Redis persistence: payload bytes of the retained messages, cluster-wide (one GET). */
+  retainedBytes? (): Promise<number>
+  /** Starling's Redis persistence: sessions that outlive their connection, cluster-wide (one SCARD). */
+  sessionCount? (): Promise<number>
+  /** Does a session that outlives its connection exist for this client id? (our aedes-persistence patch) */
+  hasSession? (client: { id: string }): Promise<boolean>
 }
 
 /** What aedes needs of an emitter (mqemitter's interface); Starling passes its Redis one in cluster mode. */

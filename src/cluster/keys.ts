@@ -133,6 +133,14 @@ export function sessionRecordKey (clientId: string): string {
   return `session:${encodeURIComponent(clientId)}`
 }
 
+/**
+ * SET of the client ids with a `sessionRecordKey` (limits.maxPersistentSessions counts it with
+ * SCARD); relative to the persistence prefix. Not `session:…`, the records' own prefix.
+ */
+export function sessionRecordsKey (): string {
+  return 'session-records'
+}
+
 /** ZSET of wills waiting for their Will Delay Interval (member: JSON [pod id, client id], score: due, ms); relative to the persistence prefix. */
 export function willDueKey (): string {
   return 'wills:due'
@@ -170,6 +178,21 @@ export function retainedIndexLockKey (): string {
 /** Redis Cluster: set once the retained index holds every retained topic; relative to the persistence prefix. */
 export function retainedIndexBuiltKey (): string {
   return 'retained-index:built'
+}
+
+/** STRING: payload bytes of all retained messages (limits.maxRetainedBytes); relative to the persistence prefix. */
+export function retainedBytesKey (): string {
+  return 'retained-bytes'
+}
+
+/** Standalone/Sentinel: HASH topic → payload bytes of its retained message (keeps `retainedBytesKey` exact); relative to the persistence prefix. */
+export function retainedSizesKey (): string {
+  return 'retained-sizes'
+}
+
+/** Redis Cluster: STRING payload bytes of one topic's retained message; relative to the persistence prefix. */
+export function retainedSizeKey (topic: string): string {
+  return `retained-size:${encodeURIComponent(topic)}`
 }
 
 /**

@@ -2,7 +2,7 @@ import { StarlingError } from '../errors.js'
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
-import { incomingPacketKey, pluginClientKey, sessionRecordKey, willClaimKey, willOwnerKey } from './keys.js'
+import { incomingPacketKey, pluginClientKey, sessionRecordKey, sessionRecordsKey, willClaimKey, willOwnerKey } from './keys.js'
 import { OutgoingStore, type StoredPacket } from './outgoing-store.js'
 import { RetainedIndex } from './retained-index.js'
 import type { Logger } from '../logger.js'
@@ -59,6 +59,16 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     return await this.#retained.count()
   }
 
+  /** Payload bytes of the retained messages, cluster-wide (limits.maxRetainedBytes). */
+  async retainedBytes (): Promise<number> {
+    return await this.#retained.bytes()
+  }
+
+  /** Sessions that outlive their connection, cluster-wide (limits.maxPersistentSessions). */
+  async sessionCount (): Promise<number> {
+    return await this.#conn.scard(sessionRecordsKey())
+  }
+
   override async setup (broker: unknown): Promise<void> {
     this.#brokerId = (broker as { id: string }).id
     await super.setup(broker)
@@ -97,7 +107,7 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
 
   /** A session that outlives its connection exists, subscriptions or not (aedes patch: connect.js recordSession) [MQTT-3.2.2-2]. */
   async recordSession (client: { id: string }): Promise<void> {
-    await this.#conn.set(sessionRecordKey(client.id), '1')
+    await Promise.all([this.#conn.set(sessionRecordKey(client.id), '1'), this.#conn.sadd(sessionRecordsKey(), client.id)])
   }
 
   async hasSession (client: { id: string }): Promise<boolean> {
@@ -106,7 +116,7 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
 
   /** The session ends (clean start, Session Expiry reached, expiry 0 at close): its record goes too. */
   override async cleanSubscriptions (client: { id: string }): Promise<void> {
-    await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id))])
+    await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id)), this.#conn.srem(sessionRecordsKey(), client.id)])
   }
 
   /** As the plugin: a session left with no subscription loses its offline queue too. */

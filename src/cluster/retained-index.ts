@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import type { Logger } from '../logger.js'
 import { StarlingError } from '../errors.js'
 import { compileFilter, filterMatches } from '../broker/topics.js'
-import { pluginRetainedHashKey, pluginRetainedKey, pluginRetainedKeyPrefix, retainedIndexBuiltKey, retainedIndexKey, retainedIndexLockKey, topicOfPluginRetainedKey } from './keys.js'
+import { pluginRetainedHashKey, pluginRetainedKey, pluginRetainedKeyPrefix, retainedBytesKey, retainedIndexBuiltKey, retainedIndexKey, retainedIndexLockKey, retainedSizeKey, retainedSizesKey, topicOfPluginRetainedKey } from './keys.js'
 import type { RedisClient } from './redis.js'
 import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 
@@ -37,15 +37,23 @@ const LOCK_TTL_MS = 30000
 const WAIT_POLL_MS = 250
 
 /**
- * KEYS: hash, index. ARGV: topic[, packet]. Without a packet: clear. The index is touched only
- * when the topic appears or disappears (HSET / HDEL answer 1), not when a retained message is
- * replaced, the common case.
+ * KEYS: hash, index, sizes, bytes. ARGV: topic[, packet, payload bytes]. Without a packet: clear.
+ * The index is touched only when the topic appears or disappears (HSET / HDEL answer 1), not when
+ * a retained message is replaced, the common case. `bytes` is the running payload total
+ * (limits.maxRetainedBytes), kept exact with each topic's size in `sizes`.
  */
-const STORE_LUA = `if #ARGV == 1 then
+const STORE_LUA = `local old = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+if #ARGV == 1 then
   if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('ZREM', KEYS[2], ARGV[1]) end
-elseif redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then redis.call('DECRBY', KEYS[4], old) end
+  return 1
+end
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('ZADD', KEYS[2], 0, ARGV[1])
 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+local delta = tonumber(ARGV[3]) - old
+if delta ~= 0 then redis.call('INCRBY', KEYS[4], delta) end
 return 1`
 /** KEYS: hash, index. ARGV: topics. Indexes those still in the hash, unindexes the others. */
 const RECONCILE_LUA = `for _, topic in ipairs(ARGV) do
@@ -113,7 +121,7 @@ export class RetainedIndex {
     this.#logger = options.logger
     this.#onCorrupt = options.onCorrupt
     if (!this.#cluster) {
-      this.#conn.defineCommand('starlingRetainedStore', { numberOfKeys: 2, lua: STORE_LUA })
+      this.#conn.defineCommand('starlingRetainedStore', { numberOfKeys: 4, lua: STORE_LUA })
       this.#conn.defineCommand('starlingRetainedReconcile', { numberOfKeys: 2, lua: RECONCILE_LUA })
     }
   }
@@ -128,14 +136,34 @@ export class RetainedIndex {
     return this.#cluster ? await this.#conn.zcard(retainedIndexKey()) : await this.#conn.hlen(pluginRetainedHashKey())
   }
 
+  /**
+   * Payload bytes of all retained messages, cluster-wide (limits.maxRetainedBytes). Counted from
+   * the writes of this version on: retained messages stored by an older version count 0 until
+   * replaced or cleared.
+   */
+  async bytes (): Promise<number> {
+    return Math.max(0, Number(await this.#conn.get(retainedBytesKey()) ?? 0))
+  }
+
   /** Stores (or, with an empty payload, clears) a retained message and its index entry. */
   async store (packet: RetainedPacket): Promise<void> {
     const clear = packet.payload.length === 0
     if (!this.#cluster) {
-      const args = clear ? [packet.topic] : [packet.topic, msgpack.encode(withOrderField(packet))]
-      await this.#custom('starlingRetainedStore')(pluginRetainedHashKey(), retainedIndexKey(), ...args)
+      const args = clear ? [packet.topic] : [packet.topic, msgpack.encode(withOrderField(packet)), String(packet.payload.length)]
+      await this.#custom('starlingRetainedStore')(pluginRetainedHashKey(), retainedIndexKey(), retainedSizesKey(), retainedBytesKey(), ...args)
       return
     }
+    // Redis Cluster: the topic's size key is swapped atomically (SET … GET, GETDEL) and the total
+    // moved by the difference, so concurrent writes of one topic still add up; a crash between
+    // the two commands leaves the total off by one message (re-counted when that topic changes).
+    await this.#storeCluster(packet, clear)
+    const size = clear ? 0 : packet.payload.length
+    const previous = clear ? await this.#conn.getdel(retainedSizeKey(packet.topic)) : await this.#conn.set(retainedSizeKey(packet.topic), size, 'GET')
+    const delta = size - Number(previous ?? 0)
+    if (delta !== 0) await this.#conn.incrby(retainedBytesKey(), delta)
+  }
+
+  async #storeCluster (packet: RetainedPacket, clear: boolean): Promise<void> {
     // Redis Cluster: no atomic write across slots. Index before and after the value, and on a
     // clear re-check the value, so a concurrent set and clear never leave a value unindexed.
     const key = pluginRetainedKey(packet.topic)

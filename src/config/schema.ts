@@ -136,6 +136,10 @@ export const configSchema = z.object({
       .describe('Cluster mode: messages from the cluster bus being delivered to this pod\'s subscribers at once; beyond it further QoS 0 messages from the bus are dropped and counted (`reason="bus_backlog"`), QoS 1/2 still delivered.'),
     maxRetainedMessages: z.number().int().min(0).default(1000000)
       .describe('Retained messages the installation keeps (cluster-wide, the count re-read every second); a retained PUBLISH storing one more is refused: PUBACK/PUBREC 0x97 (v5; QoS 0 and 3.1.1: dropped); clearing one (empty payload) always works. 0: no limit.'),
+    maxRetainedBytes: z.number().int().min(0).default(268435456)
+      .describe('Payload bytes of all retained messages the installation keeps (cluster-wide, the total re-read every second; default 256 MiB); a retained PUBLISH that would go over it is refused: PUBACK/PUBREC 0x97 (v5; QoS 0 and 3.1.1: dropped); clearing one (empty payload) always works. In cluster mode counted from the writes of this version on (retained messages stored before count 0 until replaced). 0: no limit.'),
+    maxPersistentSessions: z.number().int().min(0).default(1000000)
+      .describe('Sessions that outlive their connection (MQTT 5 Session Expiry > 0, 3.1.1 Clean Session 0) the installation keeps (cluster-wide, the count re-read every second); a CONNECT that would create one more is refused: CONNACK 0x97 Quota exceeded (3.1.1: return code 3); resuming an existing session always works. 0: no limit.'),
     maxRetainedScan: z.number().int().min(1000).default(100000)
       .describe('Cluster mode: retained topic names one SUBSCRIBE reads from the retained index at most (a filter starting with a wildcard that matches few topics would read them all); beyond it the lookup ends and is counted.'),
     maxRetainedPerSubscription: z.number().int().min(1).default(10000)

@@ -44,7 +44,8 @@ export interface BrokerMetrics {
 export const LIMIT_NAMES = [
   'connections', 'sockets', 'connect_rate', 'will_size', 'subscriptions', 'share_groups', 'share_groups_per_client',
   'share_group_name', 'topic_length', 'topic_levels', 'publish_rate', 'publish_bytes', 'slow_reader_drop',
-  'slow_reader_disconnect', 'bus_backlog', 'retained_per_subscription', 'retained_scan', 'retained_messages'
+  'slow_reader_disconnect', 'bus_backlog', 'retained_per_subscription', 'retained_scan', 'retained_messages',
+  'retained_bytes', 'persistent_sessions'
 ] as const
 export type LimitName = typeof LIMIT_NAMES[number]
 

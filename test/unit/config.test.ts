@@ -42,6 +42,8 @@ test('defaults give a working embedded broker', () => {
     slowReaderTimeoutMs: 10000,
     maxPendingDeliveries: 10000,
     maxRetainedMessages: 1000000,
+    maxRetainedBytes: 268435456,
+    maxPersistentSessions: 1000000,
     maxRetainedScan: 100000,
     maxRetainedPerSubscription: 10000
   })
