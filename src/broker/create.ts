@@ -12,6 +12,7 @@ import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 import { tenantStep } from '../tenancy/context.js'
 import type { FindBroker } from '../tenancy/select.js'
 import type { QuotaHooks } from '../quotas/steps.js'
+import { isTriggerTopic, triggerGrants, triggerSubscribeAllowed } from '../events/index.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -47,6 +48,9 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // Each client's rules: the config file's today; the identity step adds a ClientAclSource here
   // (its tenant broker's rules, its token's topic ACL), intersected with them.
   const acls = new ClientAcls(config.acl)
+  // `$trigger/...` needs an explicit grant (src/events/acl.ts); the token's subscribe filters join
+  // it once the identity step provides them.
+  const triggerGrantFilters = triggerGrants(config.acl)
 
   // Throws STARLING_ERR_ENGINE_UNPATCHED on an aedes without our patch.
   const broker = createEngine({
@@ -109,7 +113,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
     // `$share/...` names subscriptions, never a topic: a message published to it would reach
     // offline members as if through an ordinary subscription [MQTT-4.8.2].
-    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic)) {
+    // `$trigger/...` are the broker's events (src/events): no client may forge one.
+    if (packet.topic.startsWith('$SYS/') || packet.topic === '$SYS' || isSharedTopic(packet.topic) || isTriggerTopic(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
@@ -132,6 +137,11 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     // Granted when the filter can match a topic the client may read; delivery checks each message.
     if ((isSharedTopic(sub.topic) && (groups === undefined || share === undefined)) || (acls.restricts && !acls.of(client).maySubscribe(filter))) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe denied')
+      callback(null, null)
+      return
+    }
+    if (isTriggerTopic(filter) && !triggerSubscribeAllowed(triggerGrantFilters, filter)) {
+      logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe to $trigger denied: no ACL grant')
       callback(null, null)
       return
     }

@@ -13,6 +13,7 @@ import { RedisBackend } from './redis-backend.js'
 import { newestKey } from './stored.js'
 import { CachedTenancyStore } from './store.js'
 import type { AuthType, TenancyStore, TokenAuthority } from './types.js'
+import { DeviceStore } from '../mqtt-auth/devices.js'
 
 /**
  * Tenancy and tokens for one pod: the store (Redis in cluster mode, `dataDir` otherwise), the
@@ -22,6 +23,8 @@ import type { AuthType, TenancyStore, TokenAuthority } from './types.js'
 export interface Identity {
   readonly tenancy: TenancyStore
   readonly tokens: TokenAuthority
+  /** Devices of auth over MQTT (name and hashed key per broker). */
+  readonly devices: DeviceStore
   close (): Promise<void>
 }
 
@@ -92,6 +95,7 @@ export async function createIdentity (options: IdentityOptions): Promise<Identit
   return {
     tenancy: opened.store,
     tokens: opened.tokens,
+    devices: new DeviceStore(backend, options.clock),
     close () {
       closing ??= (async () => {
         await opened.tokens.close()
