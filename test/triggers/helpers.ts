@@ -1,0 +1,96 @@
+import type { TestContext } from 'node:test'
+import type { IClientOptions } from 'mqtt'
+import { loadConfig } from '../../src/config/load.js'
+import { redisSettings } from '../../src/cluster/redis.js'
+import { createLogger } from '../../src/logger.js'
+import { createMetrics } from '../../src/metrics/registry.js'
+import { StarlingNode } from '../../src/node.js'
+import { createIdentity, type Identity } from '../../src/tenancy/identity.js'
+import { collect, connectClient, type MqttClient, type Received } from '../helpers/clients.js'
+import { LogCapture } from '../helpers/node.js'
+import { tempDataDir, TEST_SECRET } from '../helpers/identity.js'
+
+export const ADMIN = 'triggers-admin-token-0123456789abcdef'
+export const DOMAIN = 'mqtt.example.test'
+/** The config rule that lets every client subscribe to the events (tests of who may not use a node without it). */
+export const TRIGGER_GRANT = { action: 'subscribe', topic: '$trigger/#', allow: true }
+
+export interface EventNode {
+  readonly node: StarlingNode
+  readonly identity: Identity
+  readonly logs: LogCapture
+  readonly url: string
+  readonly wsPort: number
+  /** The management API with the admin token: JSON in, the envelope's `result` (or the whole body) out. */
+  api (method: string, path: string, body?: unknown): Promise<{ status: number, json: any }>
+  /** mqtt.js options for a WebSocket connection to broker `<name>.<namespace>` (Host header). */
+  ws (namespace: string, name: string, options?: IClientOptions): [string, IClientOptions]
+}
+
+/** An in-process node with an identity store (embedded file, or the given Redis), the management API and any overrides. */
+export async function startEventNode (t: TestContext, overrides: Record<string, unknown> = {}, options: { redisUrl?: string, nodeId?: string } = {}): Promise<EventNode> {
+  const config = loadConfig({
+    overrides: {
+      nodeId: options.nodeId ?? 'events-node',
+      'mqtt.host': '127.0.0.1',
+      'mqtt.port': 0,
+      'ws.port': 0,
+      'wss.port': 0,
+      'tls.port': 0,
+      'http.host': '127.0.0.1',
+      'http.port': 0,
+      'tenancy.domain': DOMAIN,
+      'api.adminTokens': [ADMIN],
+      'cluster.heartbeatMs': 250,
+      'auth.secretKey': TEST_SECRET,
+      dataDir: tempDataDir(t),
+      drainSeconds: 2,
+      'log.level': 'debug',
+      ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {}),
+      ...overrides
+    }
+  })
+  const identity = await createIdentity({ config, logger: createLogger('silent', config.nodeId), redis: redisSettings(config.redis) })
+  const logs = new LogCapture()
+  const node = await StarlingNode.start(config, {
+    logger: createLogger(config.log.level, config.nodeId, logs),
+    metrics: createMetrics(config.nodeId, false),
+    identity,
+    findBroker: (namespace, name) => identity.tenancy.findBroker(namespace, name)
+  })
+  t.after(async () => { await node.close(); await identity.close() })
+  const httpPort = node.port('http')
+  const wsPort = node.port('ws')
+  return {
+    node,
+    identity,
+    logs,
+    url: `mqtt://127.0.0.1:${node.port('mqtt')}`,
+    wsPort,
+    async api (method, path, body) {
+      const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(5000)
+      })
+      const text = await res.text()
+      const json = text === '' ? undefined : JSON.parse(text)
+      return { status: res.status, json: json?.result ?? json }
+    },
+    ws: (namespace, name, extra = {}) => [`ws://127.0.0.1:${wsPort}/mqtt`, { ...extra, wsOptions: { headers: { Host: `${name}.${namespace}.${DOMAIN}:${wsPort}` } } }]
+  }
+}
+
+/** A subscriber to `filter` (QoS 1) whose received event payloads are parsed. */
+export async function eventWatcher (t: TestContext, url: string, filter: string, options: IClientOptions = {}): Promise<{ client: MqttClient, got: Received[], events: (topic?: string) => Array<Record<string, any>> }> {
+  const client = await connectClient(t, url, { protocolVersion: 5, ...options })
+  const got = collect(client)
+  const granted = await client.subscribeAsync(filter, { qos: 1 })
+  if ((granted[0]?.qos ?? 0x80) >= 0x80) throw new Error(`subscription to ${filter} refused`)
+  return {
+    client,
+    got,
+    events: (topic) => got.filter((m) => topic === undefined || m.topic === topic).map((m) => JSON.parse(m.payload.toString()) as Record<string, any>)
+  }
+}
