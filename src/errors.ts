@@ -33,7 +33,6 @@ export const errorSpecs = {
   STARLING_ERR_CLIENT_ID_RESERVED: { message: 'client ids starting with $t/ are reserved', reasonCode: 0x85, returnCode: 2 },
   STARLING_ERR_WILL_TOPIC_RESERVED: { message: 'will topics starting with $t/ are reserved', reasonCode: 0x90, returnCode: 5 },
   STARLING_ERR_MQTT_AUTH: { message: 'auth over MQTT: %s' },
-  STARLING_ERR_DEVICE_REFUSED: { message: 'unknown device or wrong key', reasonCode: 0x87, returnCode: 5 },
   STARLING_ERR_PUBLISH_DENIED: { message: 'publish to this topic is not allowed', reasonCode: 0x87 },
   STARLING_ERR_QUEUE_FULL: { message: 'offline queue of %s messages is full', reasonCode: 0x97 },
   STARLING_ERR_PROXY_HEADER: { message: 'invalid PROXY protocol header: %s' },
