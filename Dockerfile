@@ -6,9 +6,11 @@
 #   docker build -t starling:0.1.0 .
 #   docker run --rm -p 1883:1883 -p 8080:8080 -p 9090:9090 starling:0.1.0
 
-# Debian bookworm slim, exact Node version (the one CI tests with); pin a digest for releases:
-# node:20.20.2-bookworm-slim@sha256:<digest from `docker buildx imagetools inspect`>.
-FROM node:20.20.2-bookworm-slim AS build
+# Debian bookworm slim on Node 26, the Active LTS line (since 2026-10-28, until 2027-10-20; Node 20
+# reached its end of life on 2026-04-30). Exact version; pin a digest for releases:
+# node:26.12.0-bookworm-slim@sha256:<digest from `docker buildx imagetools inspect`>.
+# package.json `engines` stays ">=20": the code runs, and is tested, on Node 20 as well.
+FROM node:26.12.0-bookworm-slim AS build
 WORKDIR /app
 ENV CI=true
 # patches/ must be present before the install: aedes, aedes-persistence, aedes-persistence-redis
@@ -25,19 +27,29 @@ COPY src/ ./src/
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:20.20.2-bookworm-slim AS runtime
+FROM node:26.12.0-bookworm-slim AS runtime
 # tini as PID 1: forwards SIGTERM to node (which drains) and reaps zombies. Debian's package,
 # pinned; the chart's preStop hook uses this image's `sleep`.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
  && rm -rf /var/lib/apt/lists/*
+# The embedded mode's data directory (tenancy, generated signing secret): writable by the user
+# below only; the chart mounts a volume at the same path.
+RUN mkdir -p /var/lib/starling \
+ && chown 1000:1000 /var/lib/starling \
+ && chmod 0700 /var/lib/starling
 WORKDIR /app
 ENV NODE_ENV=production
+ENV STARLING_DATA_DIR=/var/lib/starling
+VOLUME ["/var/lib/starling"]
 # Owned by root, read-only for the user that runs it.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin/ ./bin/
+# Embedded mode keeps namespaces, brokers and signing keys in ./data (dataDir): writable by the
+# image's user. Cluster mode keeps them in Redis and never touches it.
+RUN mkdir -m 0700 /app/data && chown 1000:1000 /app/data
 # uid 1000 is `node` in the base image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 # MQTT, MQTT over TLS, WebSocket, secure WebSocket, HTTP (/healthz, /readyz, /metrics).

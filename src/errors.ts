@@ -54,6 +54,8 @@ export const errorSpecs = {
   // 0x87 Not Authorized / return code 5
   STARLING_ERR_TOKEN_REVOKED: { message: 'token has been revoked', reasonCode: 0x87, returnCode: 5 },
   STARLING_ERR_TOKEN_WRONG_BROKER: { message: 'token was issued for another broker', reasonCode: 0x87, returnCode: 5 },
+  // No credential for a broker that needs one: not authorized, as Mosquitto 2 answers an anonymous client
+  STARLING_ERR_TOKEN_MISSING: { message: 'this broker needs a token (CONNECT password, or username)', reasonCode: 0x87, returnCode: 5 },
   // 0x85 Client Identifier not valid / return code 2 "identifier rejected"
   STARLING_ERR_TOKEN_CLIENT_ID: { message: 'client id does not match the token', reasonCode: 0x85, returnCode: 2 },
   // 0x88 Server unavailable / return code 3: the identity provider, not the client, is at fault

@@ -16,27 +16,15 @@ import { createSharedGroups, type SharedGroups } from './groups/index.js'
 import { redisClientObserver } from './metrics/redis-client.js'
 import { createMetrics, type BrokerMetrics } from './metrics/registry.js'
 import { orTimedOut, TIMED_OUT } from './util/timeout.js'
-import type { FindBroker } from './tenancy/select.js'
-import type { QuotaHooks } from './quotas/steps.js'
-import { startTriggers, withTokenEvents, type Triggers } from './events/index.js'
+import { clientIdentity } from './auth/connect-auth.js'
+import { createQuotaEngine, quotaSteps, usageSource, type QuotaEngine } from './quotas/index.js'
 import { createIdentity, type Identity } from './tenancy/identity.js'
-import type { ManagementDeps, UsageSource } from './api/management.js'
+import { startTriggers, withTokenEvents, type Triggers } from './events/index.js'
 import { startMqttAuthListener, type MqttAuthListener } from './mqtt-auth/index.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
   readonly metrics?: BrokerMetrics
-  /** Existing brokers by name (the tenancy store's findBroker); absent: only the default broker. */
-  readonly findBroker?: FindBroker
-  /** Per-broker quotas (`quotaSteps` of src/quotas); absent: none enforced. */
-  readonly quotas?: QuotaHooks
-  /**
-   * Tenancy and tokens behind the management API (`/v1`) and auth over MQTT. Absent: the node
-   * opens its own when `mqttAuth.enabled` (and closes it), else it has none.
-   */
-  readonly identity?: Identity
-  /** `GET .../usage` (the quota engine's usageSource). */
-  readonly usage?: UsageSource
 }
 
 /** `streams`: every connection handed to the broker and still open, so a drain can end them all. */
@@ -53,20 +41,30 @@ export class StarlingNode {
   readonly broker: Engine
   readonly listeners: readonly Listener[]
   readonly http: HttpServer
+  /** Namespaces, brokers and tokens (the management API takes `tenancy` and `tokens` from here). */
+  readonly identity: Identity
+  /** Per-broker quotas and usage (src/quotas): Redis in cluster mode, this process otherwise. */
+  readonly quotas: QuotaEngine
   readonly #state: MutableState
   /** Cluster mode's Redis emitter, persistence and connections; undefined in embedded mode. */
   readonly #backend: RedisBackend | undefined
   readonly #cluster: ClusterServices | undefined
   readonly #groups: SharedGroups | undefined
-  readonly #extras: NodeExtras
+  /** `$trigger` events (undefined with `triggers.enabled: false`). */
+  readonly triggers: Triggers | undefined
+  /** The auth-over-MQTT listener (undefined unless `mqttAuth.enabled`). */
+  readonly mqttAuth: MqttAuthListener | undefined
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
     config: StarlingConfig, logger: Logger, metrics: BrokerMetrics, broker: Engine,
     listeners: Listener[], http: HttpServer, state: MutableState, backend: RedisBackend | undefined
+    identity: Identity
+    quotas: QuotaEngine
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
-    extras: NodeExtras
+    triggers?: Triggers | undefined
+    mqttAuth?: MqttAuthListener | undefined
   }) {
     this.config = parts.config
     this.logger = parts.logger
@@ -74,19 +72,15 @@ export class StarlingNode {
     this.broker = parts.broker
     this.listeners = parts.listeners
     this.http = parts.http
+    this.identity = parts.identity
+    this.quotas = parts.quotas
     this.#state = parts.state
     this.#backend = parts.backend
     this.#cluster = parts.cluster
     this.#groups = parts.groups
-    this.#extras = parts.extras
-    this.triggers = parts.extras.triggers
-    this.mqttAuth = parts.extras.mqttAuth
+    this.triggers = parts.triggers
+    this.mqttAuth = parts.mqttAuth
   }
-
-  /** `$trigger` events (undefined with `triggers.enabled: false`). */
-  readonly triggers: Triggers | undefined
-  /** The auth-over-MQTT listener (undefined unless `mqttAuth.enabled`). */
-  readonly mqttAuth: MqttAuthListener | undefined
 
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
     const logger = options.logger ?? createLogger(config.log.level, config.nodeId)
@@ -100,11 +94,20 @@ export class StarlingNode {
     let cluster: ClusterServices | undefined
     // Shared subscriptions: group queues in Redis Streams (cluster) or in this process.
     let groups: SharedGroups | undefined
+    // Namespaces, brokers and tokens: Redis in cluster mode, `dataDir` otherwise.
+    let identity: Identity | undefined
+    // Per-broker quotas and usage, for the broker each client's CONNECT chose.
+    let quotaEngine: QuotaEngine | undefined
     try {
+      identity = await createIdentity({ config, logger, redis: backend?.settings })
       groups = await createSharedGroups({ config, logger, registry: metrics.registry, redis: backend?.settings })
-      broker = await createBroker({ config, logger, metrics, state, groups, ...(options.findBroker !== undefined ? { findBroker: options.findBroker } : {}), clientIdOwners: () => cluster?.clientIds, ...(options.quotas !== undefined ? { quotas: options.quotas } : {}), ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
+      quotaEngine = createQuotaEngine({ config, logger, redis: backend?.settings, registry: metrics.registry })
+      const quotas = quotaSteps(quotaEngine, (client) => clientIdentity(client)?.broker)
+      broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       await groups?.close()
+      await quotaEngine?.close()
+      await identity?.close()
       await backend?.close()
       throw err
     }
@@ -116,30 +119,24 @@ export class StarlingNode {
       })
     }
 
-    // `$trigger` events: attached before the listeners take clients.
-    const extras: NodeExtras = { triggers: undefined, mqttAuth: undefined, identity: undefined, ownsIdentity: false }
+    // `$trigger` events: attached before the listeners take clients. Credentials issued and
+    // revoked through this pod (API, auth over MQTT) are announced once, by this pod.
+    let triggers: Triggers | undefined
     try {
       if (config.triggers.enabled) {
-        extras.triggers = await startTriggers(broker, { config, logger, registry: metrics.registry, cluster: backend !== undefined && cluster !== undefined ? { redis: backend.commands, liveness: cluster.liveness } : undefined })
-      }
-      extras.identity = options.identity
-      if (extras.identity === undefined && config.mqttAuth.enabled) {
-        extras.identity = await createIdentity({ config, logger, redis: backend?.settings })
-        extras.ownsIdentity = true
+        triggers = await startTriggers(broker, { config, logger, registry: metrics.registry, cluster: backend !== undefined && cluster !== undefined ? { redis: backend.commands, liveness: cluster.liveness } : undefined })
       }
     } catch (err) {
       cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await groups.close()
+      await quotaEngine.close()
+      await identity.close()
       await backend?.close()
       throw err
     }
-    const identity = extras.identity
-    // Credentials issued and revoked through this pod are announced once, by this pod.
-    const tokens = identity !== undefined && extras.triggers !== undefined ? withTokenEvents(identity.tokens, extras.triggers.publisher) : identity?.tokens
-    const management: ManagementDeps | undefined = identity !== undefined && tokens !== undefined
-      ? { tenancy: identity.tenancy, tokens, usage: options.usage ?? noUsage, devices: identity.devices, ...(extras.triggers !== undefined ? { events: extras.triggers.publisher } : {}) }
-      : undefined
+    const tokens = triggers !== undefined ? withTokenEvents(identity.tokens, triggers.publisher) : identity.tokens
+    let mqttAuth: MqttAuthListener | undefined
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       state.streams.add(stream)
@@ -150,8 +147,9 @@ export class StarlingNode {
     let http: HttpServer | undefined
     try {
       listeners = await startListeners(config, handle, { logger, metrics })
-      if (config.mqttAuth.enabled && identity !== undefined && tokens !== undefined) {
-        extras.mqttAuth = await startMqttAuthListener({ config, logger, registry: metrics.registry, brokerById: (id) => identity.tenancy.findBrokerById(id), devices: identity.devices, tokens })
+      if (config.mqttAuth.enabled) {
+        const store = identity.tenancy
+        mqttAuth = await startMqttAuthListener({ config, logger, registry: metrics.registry, brokerById: (id) => store.findBrokerById(id), devices: identity.devices, tokens })
       }
       http = await startHttpServer({
         host: config.http.host,
@@ -161,17 +159,18 @@ export class StarlingNode {
         members: async () => await state.registry?.members() ?? [],
         adminTokens: resolveAdminTokens(config.api, process.env),
         metricsBearerToken: config.metrics.bearerToken,
-        ...(management !== undefined ? { management } : {}),
+        management: { tenancy: identity.tenancy, tokens, usage: usageSource(quotaEngine), devices: identity.devices, ...(triggers !== undefined ? { events: triggers.publisher } : {}) },
         logger
       })
     } catch (err) {
-      await extras.mqttAuth?.close()
-      if (extras.ownsIdentity) await identity?.close()
-      extras.triggers?.stop()
+      await mqttAuth?.close()
+      triggers?.stop()
       await Promise.all(listeners.map((listener) => listener.close()))
       cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await groups.close()
+      await quotaEngine.close()
+      await identity.close()
       await backend?.close()
       throw err
     }
@@ -185,7 +184,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, cluster, groups, extras })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups, triggers, mqttAuth })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -232,7 +231,7 @@ export class StarlingNode {
     const deadline = this.config.drainSeconds * 1000
     // A server's close() resolves only once its open connections are gone, so stop accepting
     // now and await it after the broker has closed the clients.
-    const listenersClosed = Promise.all([...this.listeners.map((listener) => listener.close()), this.#extras.mqttAuth?.close()])
+    const listenersClosed = Promise.all([...this.listeners.map((listener) => listener.close()), this.mqttAuth?.close()])
     const clientsAtStart = this.broker.connectedClients
     const closed = new Promise<void>((resolve) => this.broker.close(() => resolve()))
     // Sockets that never sent CONNECT are no broker client: wait for the listeners too.
@@ -252,24 +251,13 @@ export class StarlingNode {
     // Flushing to Redis can hang while Redis is unreachable: it gets what is left of the drain
     // time (at least a second), then the pod exits anyway.
     const flushMs = Math.max(1000, deadline - (Date.now() - started))
-    this.#extras.triggers?.stop()
+    this.triggers?.stop()
     await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
-    if (this.#extras.ownsIdentity) await this.#bounded(Promise.resolve(this.#extras.identity?.close()), flushMs, 'tenancy store did not close cleanly')
+    // Gone clients' connection counts leave the cluster-wide quota at once.
+    await this.#bounded(this.quotas.close(), flushMs, 'quota counts did not close cleanly')
+    await this.#bounded(this.identity.close(), flushMs, 'tenancy and token store did not close cleanly')
     await this.#bounded(Promise.resolve(this.#backend?.close()), flushMs, 'redis connections did not close cleanly')
     await this.http.close()
     this.logger.info({ clients: clientsAtStart, ms: Date.now() - started }, 'drained')
   }
-}
-
-/** What a node opened besides the engine: events, auth over MQTT, the identity it may own. */
-interface NodeExtras {
-  triggers: Triggers | undefined
-  mqttAuth: MqttAuthListener | undefined
-  identity: Identity | undefined
-  ownsIdentity: boolean
-}
-
-/** A node without a quota engine has no usage to report. */
-const noUsage: UsageSource = {
-  usage: async () => { throw new StarlingError('STARLING_ERR_API_DISABLED', ['this pod counts no usage (no quota engine)']) }
 }

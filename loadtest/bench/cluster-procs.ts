@@ -119,6 +119,10 @@ export async function startPod (opts: PodOptions): Promise<Proc> {
     STARLING_DRAIN_SECONDS: '0',
     STARLING_LIMITS_RECEIVE_MAXIMUM: String(opts.receiveMaximum),
     STARLING_LIMITS_MAX_QUEUED_MESSAGES: String(opts.maxQueued),
+    // Cluster pods need the secret their signing keys are sealed with (one for all pods of a run);
+    // the benchmark clients connect anonymously unless a scenario sets the auth type.
+    STARLING_SECRET_KEY: 'benchmark pods secret key, at least 32 characters',
+    STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
     ...opts.env
   })
   const redis = opts.redisUrl !== '' ? ['--redis-url', opts.redisUrl] : []

@@ -1,4 +1,4 @@
-import type { Client } from 'aedes'
+import type { Client } from './engine.js'
 import type { AclRule } from '../config/schema.js'
 import type { TopicAclClaims } from '../tenancy/types.js'
 import { filterMayMatchAllowed, topicCheck, type Policy, type RuleList } from './acl-policy.js'

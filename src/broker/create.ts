@@ -3,16 +3,22 @@ import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
-import { ClientAcls } from './acl.js'
+import { ClientAcls, type ClientAclInputs } from './acl.js'
 import { composeAuthenticate, enforceClientIdPolicy, enforceMaxConnections, refuseWhenDraining, type ClientIdOwners, type NodeState } from './connect-guard.js'
 import { observeBroker } from './observe.js'
 import { isSharedTopic, parseShare, type SharedGroups } from '../groups/index.js'
 import { countPublishSent, observeOutbound } from './outbound.js'
 import { queueFullReporter, withQueueLimit } from './queue-limit.js'
 import { tenantStep } from '../tenancy/context.js'
-import type { FindBroker } from '../tenancy/select.js'
+import { endpointOf, type FindBroker } from '../tenancy/select.js'
+import { unmountTopic } from '../tenancy/mount.js'
 import type { QuotaHooks } from '../quotas/steps.js'
 import { isTriggerTopic, triggerGrants, triggerSubscribeAllowed } from '../events/index.js'
+import { authenticateBrokerClient, clientIdentity, type EndpointBroker } from '../auth/connect-auth.js'
+import { FAILURE_THROTTLE_DEFAULTS, FailureThrottle } from '../auth/failure-throttle.js'
+import { trackTokenSessions } from '../auth/token-sessions.js'
+import { originOf } from './observe.js'
+import type { BrokerRecord, TenancyStore, TokenAuthority } from '../tenancy/types.js'
 
 export interface BrokerDeps {
   readonly config: StarlingConfig
@@ -27,8 +33,12 @@ export interface BrokerDeps {
   readonly clientIdOwners?: () => ClientIdOwners | undefined
   /** Shared subscriptions (`$share/<group>/<filter>`); without it they are refused. */
   readonly groups?: SharedGroups
-  /** Existing brokers (the tenancy store's findBroker); without it every client is the default broker's. */
-  readonly findBroker?: FindBroker
+  /**
+   * Tenancy and tokens (src/tenancy/identity.ts): the broker of each connection (its endpoint, its
+   * token, or the default broker), its auth type on CONNECT, its topic space; without it every
+   * CONNECT is the default broker's and anonymous.
+   */
+  readonly identity?: { readonly tenancy: TenancyStore, readonly tokens: TokenAuthority, readonly defaultBroker: () => Promise<BrokerRecord> }
   /** Per-broker quotas (src/quotas, `quotaSteps`): last CONNECT step, PUBLISH check after the ACL, deliveries counted. */
   readonly quotas?: QuotaHooks
 }
@@ -45,12 +55,15 @@ function withQuotaUsage (count: PublishSent, quotas: QuotaHooks | undefined): Pu
 export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   const { config, logger, metrics, state } = deps
   const limits = config.limits
-  // Each client's rules: the config file's today; the identity step adds a ClientAclSource here
-  // (its tenant broker's rules, its token's topic ACL), intersected with them.
-  const acls = new ClientAcls(config.acl)
-  // `$trigger/...` needs an explicit grant (src/events/acl.ts); the token's subscribe filters join
-  // it once the identity step provides them.
-  const triggerGrantFilters = triggerGrants(config.acl)
+  // Each client's rules: the config file's, intersected with its token's topic ACL (TOKEN and
+  // JWKS brokers: filters it may publish to and subscribe within).
+  const acls = new ClientAcls(config.acl, deps.identity === undefined ? undefined : tokenAclOf)
+  // `$trigger/...` needs an explicit grant (src/events/acl.ts): the config's, or the client's token's.
+  const configTriggerGrants = triggerGrants(config.acl)
+  const triggerGrantsOf = (client: Client): readonly string[] => {
+    const tokenSubscribe = clientIdentity(client)?.token?.topicAcl?.subscribe
+    return tokenSubscribe === undefined ? configTriggerGrants : triggerGrants(config.acl, tokenSubscribe)
+  }
 
   // Throws STARLING_ERR_ENGINE_UNPATCHED on an aedes without our patch.
   const broker = createEngine({
@@ -100,10 +113,26 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     broker.published = (packet, _client, done) => groups.published(packet, done)
   }
 
+  const identity = deps.identity
+  if (identity !== undefined) {
+    const sessions = trackTokenSessions(broker, { tenancy: identity.tenancy, tokens: identity.tokens, logger, clockToleranceSeconds: config.auth.clockToleranceSeconds })
+    broker.once('closed', () => sessions.stop())
+  }
   broker.authenticate = composeAuthenticate([
     refuseWhenDraining(state),
-    // First the topic space (the steps after it see the tenant-scoped client id): src/tenancy.
-    tenantStep({ findBroker: deps.findBroker ?? noBrokers, domain: config.tenancy.domain }),
+    // Before the id-based steps: the broker (endpoint, token, default) and its auth type; a token
+    // decides the client id.
+    ...(identity !== undefined
+      ? [authenticateBrokerClient({
+          tenancy: identity.tenancy,
+          tokens: identity.tokens,
+          defaultBroker: identity.defaultBroker,
+          endpointBroker: endpointBrokers(identity.tenancy, config.tenancy.domain),
+          throttle: new FailureThrottle({ ...FAILURE_THROTTLE_DEFAULTS, maxDelayMs: config.auth.failureDelayMaxMs })
+        })]
+      : []),
+    // Then the broker's topic space (the steps after it see the tenant-scoped client id): src/tenancy.
+    tenantStep({ findBroker: identity?.tenancy.findBroker.bind(identity.tenancy) ?? noBrokers, domain: config.tenancy.domain, chosen: (client) => clientIdentity(client)?.broker }),
     enforceMaxConnections(broker, limits.maxConnections),
     enforceClientIdPolicy(broker, config.clientIdConflict, deps.clientIdOwners),
     ...(deps.quotas !== undefined ? [deps.quotas.connectStep] : [])
@@ -140,7 +169,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(null, null)
       return
     }
-    if (isTriggerTopic(filter) && !triggerSubscribeAllowed(triggerGrantFilters, filter)) {
+    if (isTriggerTopic(filter) && !triggerSubscribeAllowed(triggerGrantsOf(client), filter)) {
       logger.debug({ clientId: client.id, filter: sub.topic }, 'subscribe to $trigger denied: no ACL grant')
       callback(null, null)
       return
@@ -154,7 +183,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   if (acls.restricts) {
     const deniedAtDelivery = metrics.messagesDropped.labels('acl')
     broker.authorizeForward = function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-      if (acls.of(client).mayRead(packet.topic)) return packet
+      // The client's own topic: a tenant's rules do not name its mount.
+      if (acls.of(client).mayRead(unmountTopic(packet.topic))) return packet
       deniedAtDelivery.inc()
       return null
     }
@@ -167,5 +197,27 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   return broker
 }
 
+/** A client's token's topic ACL, when its token has one. */
+function tokenAclOf (client: Client): ClientAclInputs | undefined {
+  const topicAcl = clientIdentity(client)?.token?.topicAcl
+  return topicAcl === undefined ? undefined : { token: topicAcl }
+}
+
 /** An installation without a tenancy store: only the default broker exists. */
 const noBrokers: FindBroker = () => undefined
+
+/**
+ * The broker a connection's endpoint name selects (TLS SNI, WebSocket Host header
+ * `<broker>.<namespace>.<tenancy.domain>`); a name of a broker that does not exist is refused
+ * (STARLING_ERR_TENANT_UNKNOWN, 0x87 / 5: MQTT 5 has no "no such server" code, and 0x87 tells
+ * nobody whether the broker exists).
+ */
+function endpointBrokers (tenancy: Pick<TenancyStore, 'findBroker'>, domain: string): EndpointBroker {
+  return (client) => {
+    const name = endpointOf(originOf(client).serverName, domain)
+    if (name === undefined) return undefined
+    const broker = tenancy.findBroker(name.namespace, name.broker)
+    if (broker === undefined) throw new StarlingError('STARLING_ERR_TENANT_UNKNOWN', [name.broker, name.namespace])
+    return broker
+  }
+}

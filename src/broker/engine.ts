@@ -172,8 +172,12 @@ export interface EngineOptions extends Omit<AedesOptions, 'persistence' | 'mq' |
   readonly published?: PublishedHook
   /** Our patch: called for every PUBLISH written to a client (metrics; hot path). */
   readonly onPublishSent?: (client: Client, packet: { readonly qos: number, readonly payload?: { readonly length: number } | null }) => void
-  /** Our patch: a QoS 1/2 PUBLISH to a client was acknowledged (PUBACK / PUBCOMP). */
-  readonly onPublishAcked?: (client: Client, messageId: number) => void
+  /**
+   * Our patch: a QoS 1/2 PUBLISH to a client was acknowledged (PUBACK / PUBCOMP / a failed
+   * PUBREC), or, with `stage` 'pubrec', a QoS 2 one was received (successful PUBREC): answer
+   * true when the id is a shared-subscription message, whose PUBREL aedes then does not persist.
+   */
+  readonly onPublishAcked?: (client: Client, messageId: number, stage?: 'pubrec') => boolean | void
   /** Our patch: QoS 1 PUBACK only once the message is stored and emitted [MQTT-4.3.2-3]. */
   readonly pubackAfterPublish?: boolean
   /** Our patch: QoS 1/2 messages that may wait for a client's Receive Maximum window; 0 = unbounded. */

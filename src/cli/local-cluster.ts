@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -116,8 +117,13 @@ export async function localCluster (argv: readonly string[]): Promise<number> {
     const redis = start('redis', 'redis-server', ['--port', String(plan.redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], process.env)
     await waitFor('redis', () => tcpOpen(plan.redisPort), redis, () => interrupted || failed)
     const redisUrl = `redis://127.0.0.1:${plan.redisPort}`
+    // A throwaway Redis: a throwaway secret for its signing keys (the same for every pod), unless the operator gives one.
+    const secretKey = randomBytes(32).toString('base64')
     const pods = plan.pods.map((pod) => start(pod.id, process.execPath, [BIN, 'serve', '--node-id', pod.id, '--redis-url', redisUrl,
       '--mqtt-port', String(pod.mqttPort), '--ws-port', String(pod.wsPort), '--http-port', String(pod.httpPort)], {
+      STARLING_SECRET_KEY: secretKey,
+      // Loopback only, for development: anonymous like the embedded quick start unless asked otherwise.
+      STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
       ...process.env,
       STARLING_MQTT_HOST: '127.0.0.1',
       STARLING_HTTP_HOST: '127.0.0.1',

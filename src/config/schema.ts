@@ -148,6 +148,8 @@ export const configSchema = z.object({
       .describe('Revoked token ids one broker keeps (a revocation is kept until its token would expire, forever for tokens without expiry); revoking more is refused.'),
     clockToleranceSeconds: z.number().int().min(0).max(300).default(5)
       .describe('Clock skew tolerated when checking a token\'s `exp` and `nbf`, in seconds.'),
+    failureDelayMaxMs: z.number().int().min(0).max(60000).default(5000)
+      .describe('Longest delay of the answer to a CONNECT from an address whose token CONNECTs failed: 100 ms after one failure, doubling with each further one up to this; an address is forgotten a minute after its last failure (10,000 addresses kept). 0 turns the slow-down off.'),
     jwksCooldownMs: z.number().int().min(0).default(30000)
       .describe('JWKS brokers: least time between two fetches of the identity provider\'s JWKS, in milliseconds (a token with an unknown `kid` triggers a fetch).'),
     jwksCacheMaxAgeMs: z.number().int().min(1000).default(600000)

@@ -2,8 +2,8 @@ import type { Client } from '../broker/engine.js'
 import type { GroupDispatcher, Member } from './dispatcher.js'
 
 /**
- * Routes a member's acknowledgement (aedes' `onPublishAcked`: PUBACK, successful PUBREC, or a
- * refusal, which discards the message [MQTT-4.8.2-6]) back to the group that sent the message.
+ * Routes a member's acknowledgement (aedes' `onPublishAcked`: PUBACK, PUBCOMP, or a refusal,
+ * which discards the message [MQTT-4.8.2-6]) back to the group that sent the message.
  */
 export class AckRouter {
   readonly #byClient = new WeakMap<Client, Map<number, { member: Member, dispatcher: GroupDispatcher }>>()
@@ -19,6 +19,11 @@ export class AckRouter {
 
   untrack (client: Client, messageId: number): void {
     this.#byClient.get(client)?.delete(messageId)
+  }
+
+  /** Whether `messageId` is a group message in flight to `client`. */
+  tracks (client: Client, messageId: number): boolean {
+    return this.#byClient.get(client)?.has(messageId) === true
   }
 
   /** aedes' hook; identifiers of ordinary (non-group) deliveries are not tracked and ignored. */

@@ -32,7 +32,7 @@ export interface SharedGroupsDeps {
  */
 export class SharedGroups {
   readonly hooks: SharedSubscriptionHooks
-  readonly onAck: (client: Client, messageId: number) => void
+  readonly onAck: (client: Client, messageId: number, stage?: 'pubrec') => boolean
   readonly #deps: SharedGroupsDeps
   readonly #acks = new AckRouter()
   readonly #dispatchers = new Map<string, GroupDispatcher>()
@@ -56,7 +56,14 @@ export class SharedGroups {
         done()
       }
     }
-    this.onAck = (client, messageId) => { this.#acks.acked(client, messageId) }
+    this.onAck = (client, messageId, stage) => {
+      // A QoS 2 group message stays its member's until PUBCOMP, not PUBREC: its PUBREL is not in
+      // the session store (a group message never is), so after a broken connection nothing
+      // would resend it and a client that delivers on PUBREL (mqtt.js) would never see the
+      // message; taken back at the disconnect, it goes to another member (at least once).
+      if (stage === 'pubrec') return this.#acks.tracks(client, messageId)
+      return this.#acks.acked(client, messageId) !== undefined
+    }
     this.#sweeper = new Sweeper(() => this.#sweep(), { name: 'shared subscription sweep', everyMs: deps.sweepMs, logger: deps.logger }).start()
   }
 

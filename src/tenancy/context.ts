@@ -1,4 +1,4 @@
-import type { Client } from 'aedes'
+import type { Client } from '../broker/engine.js'
 import type { ConnectStep } from '../broker/connect-guard.js'
 import { originOf } from '../broker/observe.js'
 import { StarlingError } from '../errors.js'
@@ -42,19 +42,26 @@ export function enterTenant (client: Client, tenant: TenantContext, clientId: st
   tenants.set(client, tenant)
 }
 
+/** What the tenant step needs: the brokers, the endpoint domain, and the broker CONNECT chose. */
+export interface TenantStepDeps extends TenantSelectionDeps {
+  /** The broker the auth step chose for the client (endpoint, token or default), when it ran. */
+  readonly chosen?: (client: Client) => { readonly namespace: string, readonly name: string } | undefined
+}
+
 /**
- * The CONNECT step that chooses the broker from the connection's endpoint name (TLS SNI,
- * WebSocket Host header) and enters its topic space. The token step runs after it and may move
- * the client to its token's broker (selectTenant with `token`, then enterTenant). Put it first:
- * the steps after it (connection limit, client id policy) see the tenant-scoped id.
+ * The CONNECT step that enters the client into its broker's topic space: the broker the auth step
+ * chose (src/auth/connect-auth.ts: the endpoint's, the token's, or the default), or without an
+ * auth step the one the endpoint name (TLS SNI, WebSocket Host header) selects. Put it before the
+ * steps that read the client id (connection limit, client id policy): they see the tenant-scoped id.
  */
-export function tenantStep (deps: TenantSelectionDeps): ConnectStep {
+export function tenantStep (deps: TenantStepDeps): ConnectStep {
   return function selectTenantStep (ctx) {
     const will = (ctx.client as unknown as TenantFields)._will
     // The will topic is in the client's own space: `$t/` is nobody's (CONNACK 0x90 Topic Name
     // invalid, which MQTT 5 §3.2.2.2 gives for a will topic the server does not accept).
     if (will !== null && will !== undefined && isTenantTopic(will.topic)) throw new StarlingError('STARLING_ERR_WILL_TOPIC_RESERVED')
-    const tenant = selectTenant({ serverName: originOf(ctx.client).serverName }, deps)
-    enterTenant(ctx.client, tenant)
+    const chosen = deps.chosen?.(ctx.client)
+    const token = chosen !== undefined ? { namespace: chosen.namespace, broker: chosen.name } : undefined
+    enterTenant(ctx.client, selectTenant({ serverName: originOf(ctx.client).serverName, token }, deps))
   }
 }

@@ -12,7 +12,7 @@ import { FileBackend } from './file-backend.js'
 import { RedisBackend } from './redis-backend.js'
 import { newestKey } from './stored.js'
 import { CachedTenancyStore } from './store.js'
-import type { AuthType, TenancyStore, TokenAuthority } from './types.js'
+import type { AuthType, BrokerRecord, TenancyStore, TokenAuthority } from './types.js'
 import { DeviceStore } from '../mqtt-auth/devices.js'
 
 /**
@@ -25,6 +25,11 @@ export interface Identity {
   readonly tokens: TokenAuthority
   /** Devices of auth over MQTT (name and hashed key per broker). */
   readonly devices: DeviceStore
+  /**
+   * The `default` broker (CONNECTs that name no broker), created again as at start when it is
+   * gone, e.g. after the cluster's Redis lost its data: the pod keeps serving as configured.
+   */
+  defaultBroker (): Promise<BrokerRecord>
   close (): Promise<void>
 }
 
@@ -92,10 +97,27 @@ export async function createIdentity (options: IdentityOptions): Promise<Identit
   }
   const opened = { store, tokens }
   let closing: Promise<void> | undefined
+  let ensuring: Promise<void> | undefined
+  const authType = defaultBrokerAuthType(config, clustered)
+  const enforce = config.auth.defaultBrokerAuthType !== 'auto'
+  const defaultBroker = async (): Promise<BrokerRecord> => {
+    const cached = opened.store.findBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER)
+    if (cached !== undefined) return cached
+    ensuring ??= ensureDefaultBroker(opened.store, authType, enforce, logger).finally(() => { ensuring = undefined })
+    await ensuring
+    return await opened.store.getBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER)
+  }
+  // A reload that finds the default broker gone (Redis emptied) brings it back at once.
+  opened.store.onReload(() => {
+    if (closing === undefined && opened.store.findBroker(DEFAULT_NAMESPACE, DEFAULT_BROKER) === undefined) {
+      defaultBroker().catch((err: unknown) => logger.warn({ err }, 'tenancy: could not create the default broker again'))
+    }
+  })
   return {
     tenancy: opened.store,
     tokens: opened.tokens,
     devices: new DeviceStore(backend, options.clock),
+    defaultBroker,
     close () {
       closing ??= (async () => {
         await opened.tokens.close()

@@ -59,11 +59,13 @@ export class CachedTenancyStore implements TenancyStore {
   static async open (backend: IdentityBackend, options: StoreOptions): Promise<CachedTenancyStore> {
     const store = new CachedTenancyStore(backend, options)
     backend.onEvent((event) => { store.#onEvent(event) })
-    backend.onResync(() => { void store.#reload() })
+    // A reload that fails (Redis gone again, or the store closing) must not reject unhandled, which
+    // ends the process: the next resync or the periodic reload catches up.
+    backend.onResync(() => { store.#reload().catch(() => {}) })
     await store.#reload()
     // A notification lost without a reconnect (rare) is healed by a periodic reload.
     if (backend.kind === 'cluster') {
-      store.#resyncTimer = setInterval(() => { void store.#reload() }, 30000)
+      store.#resyncTimer = setInterval(() => { store.#reload().catch(() => {}) }, 30000)
       store.#resyncTimer.unref()
     }
     return store

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync, mkdtempSync } from 'node:fs'
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,8 +26,11 @@ interface Run { child: ChildProcess, stdout: () => string, stderr: () => string,
 
 function run (t: TestContext, args: string[], env: Record<string, string> = {}): Run {
   const started = Date.now()
+  // Tenancy's data directory (default ./data): a temporary one, not the working tree.
+  const dataDir = mkdtempSync(join(tmpdir(), 'starling-serve-'))
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }))
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', STARLING_WS_ENABLED: 'false', STARLING_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', STARLING_WS_ENABLED: 'false', STARLING_LOG_LEVEL: 'info', STARLING_DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''

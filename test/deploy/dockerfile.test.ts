@@ -47,7 +47,9 @@ test('multi-stage, every base image pinned to an exact version or a digest', () 
     if (stageNames.has(stage.image)) continue
     assert.match(stage.image, /@sha256:[0-9a-f]{64}$|:\d+\.\d+\.\d+[^:@]*$/, `${stage.image}: pin an exact version or a digest`)
     const nodeMajor = /^node:(\d+)\./.exec(stage.image)?.[1]
-    if (nodeMajor !== undefined) assert.ok(Number(nodeMajor) >= 20, 'Node 20 or later (package.json engines)')
+    // An LTS line (even major through 26) that is still supported: Node 20 reached its end of life
+    // on 2026-04-30. The tests themselves run on whatever Node this machine has (engines >= 20).
+    if (nodeMajor !== undefined) assert.ok(Number(nodeMajor) >= 22 && Number(nodeMajor) % 2 === 0, `${stage.image}: a supported Node LTS line`)
   }
 })
 
@@ -119,6 +121,18 @@ test('runs as a non-root user that matches the chart, behind an init, stopped wi
   assert.ok(runText(final).some((r) => /apt-get install[^&]*\btini=/.test(r)), 'tini is installed (pinned) in the final stage')
   assert.deepEqual(rest, ['--', 'node', 'bin/starling.js'])
   assert.deepEqual(jsonArgs(of(final, 'CMD').at(-1) as Instruction), ['serve'])
+})
+
+test('the embedded mode\'s data directory exists, belongs to the image\'s user and is the chart\'s dataDir', () => {
+  const env = of(final, 'ENV').map((i) => i.getArgumentsContent() ?? '').join('\n')
+  const dir = /STARLING_DATA_DIR=(\S+)/.exec(env)?.[1]
+  assert.ok(dir !== undefined, 'STARLING_DATA_DIR is set')
+  const user = args(of(final, 'USER').at(-1) as Instruction)[0] ?? ''
+  const run = runText(final).find((r) => r.includes(`mkdir -p ${dir}`))
+  assert.ok(run !== undefined, `${dir} is created`)
+  assert.match(run, new RegExp(`chown ${user} ${dir}`), `${dir} belongs to ${user}`)
+  const helpers = readFileSync(join(ROOT, 'helm/starling/templates/_helpers.tpl'), 'utf8')
+  assert.ok(helpers.includes(`define "starling.dataDir" -}}${dir}{{`), 'the chart mounts its volume at the same path')
 })
 
 test('EXPOSE lists Starling\'s default ports (from the config schema)', () => {

@@ -52,6 +52,12 @@ test('default values: bundled Redis with a volume, LoadBalancer for MQTT and WS,
   assert.equal(redisSettings(release.config.redis)?.password, password)
   const redisEnv = redis.spec.template.spec.containers[0].env.find((e: Any) => e.name === 'REDIS_PASSWORD')
   assert.deepEqual(redisEnv.valueFrom.secretKeyRef, { name: 'rel-starling', key: 'redis-password' })
+  // Valkey (BSD-3-Clause) by default, pinned; its own binaries, and its CLI gets the password for the probe.
+  const redisContainer = redis.spec.template.spec.containers[0]
+  assert.equal(redisContainer.image, 'docker.io/valkey/valkey:8.1.11-alpine')
+  assert.equal(redisContainer.args[0], 'valkey-server')
+  assert.match(redisContainer.readinessProbe.exec.command.join(' '), /valkey-cli -p 6379 ping/)
+  assert.ok(redisContainer.env.some((e: Any) => e.name === 'VALKEYCLI_AUTH' && e.valueFrom.secretKeyRef.key === 'redis-password'))
   const hpa = theObject(objects, 'HorizontalPodAutoscaler') as Any
   assert.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [2, 10])
   assert.deepEqual(hpa.spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }])
@@ -98,7 +104,14 @@ test('NOTES.txt says how to get the admin token and issue a device token', async
 const VALUE_SETS: Record<string, (objects: K8sObject[], r: Release) => void> = {
   'bundled-redis-values.yaml': (objects, r) => {
     assert.equal(r.env.STARLING_REDIS_PASSWORD, 'bundled-Pw-1234')
-    assert.equal((theObject(objects, 'StatefulSet') as Any).spec.volumeClaimTemplates[0].spec.storageClassName, 'standard')
+    const redis = theObject(objects, 'StatefulSet') as Any
+    assert.equal(redis.spec.volumeClaimTemplates[0].spec.storageClassName, 'standard')
+    // redis.bundled.flavor=redis: Redis' image and binaries instead of Valkey's.
+    const container = redis.spec.template.spec.containers[0]
+    assert.equal(container.image, 'docker.io/library/redis:7.4.2-alpine')
+    assert.equal(container.args[0], 'redis-server')
+    assert.match(container.readinessProbe.exec.command.join(' '), /redis-cli -p 6379 ping/)
+    assert.deepEqual(container.env.map((e: Any) => e.name).filter((n: string) => /CLI_AUTH$/.test(n)), ['REDISCLI_AUTH'])
     const policies = objectsOf(objects, 'NetworkPolicy') as Any[]
     assert.equal(policies.length, 2)
     const redisPolicy = policies.find((p) => p.metadata.name === 'rel-starling-redis')

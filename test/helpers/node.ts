@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { loadConfig } from '../../src/config/load.js'
@@ -34,6 +37,8 @@ export interface TestNode {
  * adds prom-client's default process and Node.js series, as `starling serve` has them.
  */
 export async function startTestNode (t: TestContext | undefined, overrides: Record<string, unknown> = {}, options: { processMetrics?: boolean } = {}): Promise<TestNode> {
+  // Tenancy (the default broker, signing keys) lives in a data directory: a fresh one per node.
+  const dataDir = mkdtempSync(join(tmpdir(), 'starling-node-'))
   const config = loadConfig({
     overrides: {
       nodeId: 'test-node',
@@ -46,6 +51,11 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
       'http.port': 0,
       drainSeconds: 2,
       'log.level': 'debug',
+      dataDir,
+      // Cluster-mode nodes (a Redis in `overrides`) need the secret and would make the default
+      // broker TOKEN: tests of other areas connect anonymously. Identity tests override both.
+      'auth.secretKey': 'test node secret key, at least thirty-two characters',
+      'auth.defaultBrokerAuthType': 'NONE',
       ...overrides
     }
   })
@@ -54,7 +64,10 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
     logger: createLogger(config.log.level, config.nodeId, logs),
     metrics: createMetrics(config.nodeId, options.processMetrics ?? false)
   })
-  t?.after(() => node.close())
+  t?.after(async () => {
+    await node.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
   const mqttPort = node.port('mqtt')
   return { node, logs, mqttPort, httpPort: node.port('http'), url: `mqtt://127.0.0.1:${mqttPort}` }
 }

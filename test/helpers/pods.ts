@@ -1,11 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 // Pods run the compiled code in dist/: `npm run build` first (`npm test` does).
 const BIN = fileURLToPath(new URL('../../bin/starling.js', import.meta.url))
 const DIST = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
+
+/** `STARLING_SECRET_KEY` of test pods (a test's own identity store on the same Redis needs it too). */
+export const POD_SECRET_KEY = 'test pods secret key, at least thirty-two characters'
 
 /** One `starling serve` process on loopback. */
 export interface Pod {
@@ -46,6 +51,9 @@ function portOf (listeners: readonly string[], name: string): number {
 export async function startPod (t: TestContext, id: string, options: PodOptions): Promise<Pod> {
   if (!existsSync(DIST)) throw new Error('dist/ is missing: run `npm run build` before the cluster tests')
   const redisFlag = options.redisUrl !== '' ? ['--redis-url', options.redisUrl] : []
+  // Cluster mode needs the operator secret (auth.secretKey); an embedded pod writes its data
+  // directory (tenancy, generated secret): a private one, never the working directory.
+  const dataDir = mkdtempSync(join(tmpdir(), `starling-pod-${id}-`))
   const child = spawn(process.execPath, [BIN, 'serve', '--node-id', id, ...redisFlag, '--mqtt-port', '0', '--http-port', '0'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -55,6 +63,12 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
       STARLING_LOG_LEVEL: 'info',
       STARLING_DRAIN_SECONDS: '3',
       STARLING_REDIS_START_TIMEOUT_MS: '10000',
+      // Cluster pods encrypt brokers' signing keys with it (required); one for every pod of a test.
+      STARLING_SECRET_KEY: POD_SECRET_KEY,
+      STARLING_DATA_DIR: dataDir,
+      // Cluster mode makes the default broker TOKEN; tests of other areas connect anonymously.
+      // Identity tests set TOKEN here.
+      STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -76,7 +90,10 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
     child.kill('SIGKILL')
     return await exited
   }
-  t.after(() => kill('SIGKILL'))
+  t.after(async () => {
+    await kill('SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
+  })
 
   const lines = (msg: RegExp): Array<Record<string, unknown>> => out.split('\n').flatMap((line) => {
     if (!line.startsWith('{')) return []

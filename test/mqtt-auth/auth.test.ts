@@ -6,12 +6,12 @@ import { rawConnect, type RawClient } from '../helpers/raw-client.js'
 import { scrape, value } from '../helpers/metrics.js'
 import { startRedis } from '../helpers/redis.js'
 import { startEventNode, type EventNode } from '../triggers/helpers.js'
+import { collect, connectClient, endClient, refusedCode, waitFor } from '../helpers/clients.js'
 
 // Auth over MQTT (ClearBlade's flow, issue 14 §3) with a raw-socket client: CONNECT with username =
 // broker id and client id `<device>:<key>`, SUBSCRIBE `auth`, one binary message (2-byte length +
-// token, + device name, + endpoint URL), then the server ends the connection. This branch's main
-// listener does not check tokens on CONNECT yet (branch connect-auth does): the token is checked
-// with TokenAuthority.verify instead.
+// token, + device name, + endpoint URL), then the server ends the connection; the device then
+// connects to the main listener with that token (checked on CONNECT).
 
 const AUTH = { 'mqttAuth.enabled': true, 'mqttAuth.host': '127.0.0.1', 'mqttAuth.port': 0, 'mqttAuth.failureDelayMaxMs': 2000 }
 
@@ -63,6 +63,13 @@ test('auth over MQTT on one node', async (t) => {
       assert.ok(verified.expiresAt !== undefined && verified.expiresAt > Date.now() / 1000 + 3600)
       if (version === 5) assert.equal((got.received.find((p) => p.cmd === 'disconnect') as { reasonCode?: number } | undefined)?.reasonCode, 0)
       assert.ok(got.closed)
+      // The token opens the main listener (its broker from the token's audience), as the device.
+      const device = await connectClient(t, n.url, { protocolVersion: version, clientId: 'temperature-sensor', username: 'any', password: message.token })
+      const got2 = collect(device)
+      await device.subscribeAsync('readings', { qos: 1 })
+      await device.publishAsync('readings', '21.5', { qos: 1 })
+      await waitFor(() => got2.length === 1, 3000, 'own message')
+      await endClient(device)
     }
   })
 
@@ -87,6 +94,9 @@ test('auth over MQTT on one node', async (t) => {
     assert.equal((otherBroker.connack as { returnCode?: number }).returnCode, 5)
     for (const got of [wrong, v5, unknownDevice, otherBroker]) assert.ok(got.message === undefined && got.closed)
     assert.equal(value(await scrape(n.node.port('http')), 'starling_mqtt_auth_attempts_total', { result: 'refused' }) - before, 4)
+    // The device key is no MQTT password on the broker's own endpoint (a TOKEN broker).
+    const [wsUrl, wsOpts] = n.ws('acme', 'sensors', { protocolVersion: 4, clientId: 'temperature-sensor', username: 'any', password: key })
+    assert.equal(await refusedCode(wsUrl, wsOpts), 4)
   })
 
   await t.test('repeated failures slow the next answers from that address (bounded)', async (t) => {

@@ -3,12 +3,13 @@ import { test, type TestContext } from 'node:test'
 import type { MqttClient } from 'mqtt'
 import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
-import { QuotaMetrics } from '../../src/metrics/quotas.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
-import { MemoryQuotaStore, QuotaEngine, quotaSteps, type QuotaBroker } from '../../src/quotas/index.js'
+import type { QuotaEngine } from '../../src/quotas/index.js'
+import type { BrokerQuotas } from '../../src/tenancy/types.js'
 import { collect, connectClient, refusedCode, sleep, stopClient, waitFor } from '../helpers/clients.js'
 import { LogCapture } from '../helpers/node.js'
+import { tempDataDir } from '../helpers/identity.js'
 import { scrape, value } from '../helpers/metrics.js'
 
 /**
@@ -16,27 +17,21 @@ import { scrape, value } from '../helpers/metrics.js'
  * broker, with that broker's quotas enforced by the embedded (memory) quota engine.
  */
 
-const DEFAULT_BROKER = (quotas: Partial<QuotaBroker['quotas']>): QuotaBroker => ({
-  id: 'default',
-  namespace: 'default',
-  name: 'default',
-  quotas: { maxConnections: 0, publishRatePerSecond: 0, bytesPerSecond: 0, maxRetained: 0, ...quotas }
-})
+const DEFAULT_BROKER = (quotas: Partial<BrokerQuotas>): Partial<BrokerQuotas> => quotas
 
-async function startQuotaNode (t: TestContext, broker: QuotaBroker): Promise<{ url: string, httpPort: number, engine: QuotaEngine }> {
+/** An embedded node whose default broker (every client's) has these quotas, set through its store. */
+async function startQuotaNode (t: TestContext, quotas: Partial<BrokerQuotas>): Promise<{ url: string, httpPort: number, engine: QuotaEngine, brokerId: string }> {
   const config = loadConfig({
-    overrides: { nodeId: 'quota-node', 'mqtt.host': '127.0.0.1', 'mqtt.port': 0, 'ws.port': 0, 'wss.port': 0, 'tls.port': 0, 'http.host': '127.0.0.1', 'http.port': 0, drainSeconds: 2, 'log.level': 'warn' }
+    overrides: { nodeId: 'quota-node', 'mqtt.host': '127.0.0.1', 'mqtt.port': 0, 'ws.port': 0, 'wss.port': 0, 'tls.port': 0, 'http.host': '127.0.0.1', 'http.port': 0, dataDir: tempDataDir(t), drainSeconds: 2, 'log.level': 'warn' }
   })
   const metrics = createMetrics(config.nodeId, false)
-  const engine = new QuotaEngine({ store: new MemoryQuotaStore({ pod: config.nodeId, leaseTtlMs: 15_000 }), renewMs: 5000 })
-  new QuotaMetrics(metrics.registry, engine)
   const node = await StarlingNode.start(config, {
     logger: createLogger(config.log.level, config.nodeId, new LogCapture()),
-    metrics,
-    quotas: quotaSteps(engine, () => broker)
+    metrics
   })
-  t.after(async () => { await node.close(); await engine.close() })
-  return { url: `mqtt://127.0.0.1:${node.port('mqtt')}`, httpPort: node.port('http'), engine }
+  t.after(async () => { await node.close() })
+  const broker = await node.identity.tenancy.updateBroker('default', 'default', { quotas })
+  return { url: `mqtt://127.0.0.1:${node.port('mqtt')}`, httpPort: node.port('http'), engine: node.quotas, brokerId: broker.id }
 }
 
 test('maxConnections: CONNACK 0x97 (v5) / 3 (v3.1.1) above the cap; a closed connection frees its slot', async (t) => {
@@ -80,7 +75,7 @@ async function publishBurst (client: MqttClient, n: number, qos: 1 | 2): Promise
 }
 
 test('publishRatePerSecond: PUBACK / PUBREC 0x97 Quota exceeded beyond the rate (v5), QoS 0 and 3.1.1 dropped; refusals counted', async (t) => {
-  const { url, httpPort, engine } = await startQuotaNode(t, DEFAULT_BROKER({ publishRatePerSecond: 5 }))
+  const { url, httpPort, engine, brokerId } = await startQuotaNode(t, DEFAULT_BROKER({ publishRatePerSecond: 5 }))
   const subscriber = await connectClient(t, url, { protocolVersion: 5, clientId: 'sub' })
   const got = collect(subscriber)
   await subscriber.subscribeAsync('rate/#', { qos: 1 })
@@ -124,7 +119,7 @@ test('publishRatePerSecond: PUBACK / PUBREC 0x97 Quota exceeded beyond the rate 
   assert.ok(received >= accepted + delivered, `received counted: ${received}`)
   assert.ok(value(samples, 'starling_broker_messages_sent_total', { namespace: 'default', broker: 'default' }) >= got.length)
 
-  const usage = await engine.usage('default', new Date(Date.now() - 60_000))
+  const usage = await engine.usage(brokerId, new Date(Date.now() - 60_000))
   assert.equal(usage.connections, 3)
   assert.equal(usage.messagesIn, received)
   assert.ok(usage.messagesOut >= got.length)

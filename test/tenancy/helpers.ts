@@ -7,6 +7,8 @@ import { StarlingNode } from '../../src/node.js'
 import type { FindBroker } from '../../src/tenancy/select.js'
 import { makeTestPki, type TestPki } from '../helpers/certs.js'
 import { LogCapture } from '../helpers/node.js'
+import { TEST_SECRET, tempDataDir } from '../helpers/identity.js'
+import { isStarlingError } from '../../src/errors.js'
 
 export const DOMAIN = 'mqtt.example.test'
 
@@ -27,6 +29,8 @@ export function hostOf (broker: BrokerEntry): string {
 
 export interface TenancyNode {
   readonly node: StarlingNode
+  /** The id the store gave a broker (its mount is `$t/<id>/`). */
+  idOf (broker: BrokerEntry): string
   readonly logs: LogCapture
   readonly pki: TestPki
   readonly mqttUrl: string
@@ -36,7 +40,20 @@ export interface TenancyNode {
   tls (broker?: BrokerEntry, options?: IClientOptions): [string, IClientOptions]
 }
 
-/** An in-process node with TCP, TLS and WS listeners on loopback and the given brokers. */
+/** Creates the anonymous (NONE) brokers in the node's store, unless another pod of the test did. */
+async function ensureBrokers (node: StarlingNode, brokers: readonly BrokerEntry[]): Promise<void> {
+  const exists = (err: unknown): void => { if (!isStarlingError(err, 'STARLING_ERR_TENANCY_EXISTS')) throw err }
+  for (const broker of brokers) {
+    await node.identity.tenancy.createNamespace({ name: broker.namespace }).catch(exists)
+    await node.identity.tenancy.createBroker(broker.namespace, { name: broker.name, authType: 'NONE' }).catch(exists)
+  }
+  // Another pod's creation reaches this pod's cache within a second.
+  for (let i = 0; i < 100 && brokers.some((b) => node.identity.tenancy.findBroker(b.namespace, b.name) === undefined); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** An in-process node with TCP, TLS and WS listeners on loopback and the given brokers (created in its store). */
 export async function startTenancyNode (t: TestContext, options: { nodeId?: string, redisUrl?: string, pki?: TestPki, brokers?: readonly BrokerEntry[] } = {}): Promise<TenancyNode> {
   const pki = options.pki ?? makeTestPki(t)
   const config = loadConfig({
@@ -55,20 +72,28 @@ export async function startTenancyNode (t: TestContext, options: { nodeId?: stri
       'cluster.heartbeatMs': 500,
       drainSeconds: 2,
       'log.level': 'debug',
+      dataDir: tempDataDir(t),
+      'auth.secretKey': TEST_SECRET,
+      'auth.defaultBrokerAuthType': 'NONE',
       ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {})
     }
   })
   const logs = new LogCapture()
   const node = await StarlingNode.start(config, {
     logger: createLogger(config.log.level, config.nodeId, logs),
-    metrics: createMetrics(config.nodeId, false),
-    findBroker: brokersOf(options.brokers ?? BROKERS)
+    metrics: createMetrics(config.nodeId, false)
   })
   t.after(() => node.close())
+  await ensureBrokers(node, options.brokers ?? BROKERS)
   const wsUrl = `ws://127.0.0.1:${node.port('ws')}/mqtt`
   const tlsUrl = `mqtts://127.0.0.1:${node.port('mqtts')}`
   return {
     node,
+    idOf: (broker) => {
+      const found = node.identity.tenancy.findBroker(broker.namespace, broker.name)
+      if (found === undefined) throw new Error(`no broker ${broker.name}.${broker.namespace}`)
+      return found.id
+    },
     logs,
     pki,
     mqttUrl: `mqtt://127.0.0.1:${node.port('mqtt')}`,

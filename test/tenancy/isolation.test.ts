@@ -124,13 +124,13 @@ async function isolationScenario (t: TestContext, n: TenancyNode, via: Via): Pro
   }
 
   // `$t/` is nobody's: publishing there is refused (0x87) and reaches nobody; subscribing is refused.
-  await assert.rejects(pubD.publishAsync(`$t/${BETA.id}/t/1`, 'intruder', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
-  await assert.rejects(pubA.publishAsync(`$t/${BETA.id}/t/1`, 'intruder', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
+  await assert.rejects(pubD.publishAsync(`$t/${n.idOf(BETA)}/t/1`, 'intruder', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
+  await assert.rejects(pubA.publishAsync(`$t/${n.idOf(BETA)}/t/1`, 'intruder', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
   // Nor into a pod's control topics, from any space ($SYS is judged on the client's own topic).
   await assert.rejects(pubA.publishAsync('$SYS/pod-x/heartbeat', 'intruder', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
   await assert.rejects(pubD.publishAsync('$SYS/pod-x/new/clients', 'intruder', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87)
   const granted = await new Promise<ISubackPacket>((resolve, reject) => {
-    pubD.subscribe([`$t/${BETA.id}/#`, `$share/x/$t/${BETA.id}/#`, '$t/#'], { qos: 1 }, (err, _g, packet) => {
+    pubD.subscribe([`$t/${n.idOf(BETA)}/#`, `$share/x/$t/${n.idOf(BETA)}/#`, '$t/#'], { qos: 1 }, (err, _g, packet) => {
       if (packet !== undefined) resolve(packet as ISubackPacket); else reject(err ?? new Error('no SUBACK'))
     })
   })
@@ -171,9 +171,9 @@ test('an endpoint name of a broker that does not exist is refused with 0x87 (3.1
 
 test('a default-broker client may not use a client id or will topic under $t/', async (t) => {
   const n = await startTenancyNode(t)
-  assert.equal(await refusedCode(n.mqttUrl, { protocolVersion: 5, clientId: `$t/${ALPHA.id}/sub` }), 0x85)
-  assert.equal(await refusedCode(n.mqttUrl, { protocolVersion: 4, clientId: `$t/${ALPHA.id}/sub` }), 2)
-  assert.equal(await refusedCode(n.mqttUrl, { protocolVersion: 5, clientId: 'w', will: { topic: `$t/${ALPHA.id}/x`, payload: Buffer.from('x'), qos: 0, retain: false } }), 0x90)
+  assert.equal(await refusedCode(n.mqttUrl, { protocolVersion: 5, clientId: `$t/${n.idOf(ALPHA)}/sub` }), 0x85)
+  assert.equal(await refusedCode(n.mqttUrl, { protocolVersion: 4, clientId: `$t/${n.idOf(ALPHA)}/sub` }), 2)
+  assert.equal(await refusedCode(n.mqttUrl, { protocolVersion: 5, clientId: 'w', will: { topic: `$t/${n.idOf(ALPHA)}/x`, payload: Buffer.from('x'), qos: 0, retain: false } }), 0x90)
 })
 
 test('MQTT 3.1.1 clients: the same client id and topics in two brokers stay apart; a refused $t/ publish is acknowledged and dropped', async (t) => {
@@ -186,7 +186,7 @@ test('MQTT 3.1.1 clients: the same client id and topics in two brokers stay apar
   await subB.subscribeAsync('#', { qos: 1 })
   await subA.publishAsync('x/y', 'a', { qos: 1, retain: true })
   await subB.publishAsync('x/y', 'b', { qos: 1 })
-  await subB.publishAsync(`$t/${ALPHA.id}/x/y`, 'intruder', { qos: 1 }) // [MQTT-3.3.5-2]
+  await subB.publishAsync(`$t/${n.idOf(ALPHA)}/x/y`, 'intruder', { qos: 1 }) // [MQTT-3.3.5-2]
   await waitFor(() => gotA.length === 1 && gotB.length === 1, 5000, 'messages')
   await sleep(300)
   assert.deepEqual(gotA.map((m) => `${m.topic}=${m.payload.toString()}`), ['x/y=a'])

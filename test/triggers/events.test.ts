@@ -11,8 +11,7 @@ const CONNECTED = '$trigger/messaging/device/connected'
 const DISCONNECTED = '$trigger/messaging/device/disconnected'
 
 test('$trigger events on one pod', async (t) => {
-  // TOKEN default broker: its API issues credentials (this branch's CONNECT does not check tokens).
-  const n = await startEventNode(t, { acl: [TRIGGER_GRANT], 'limits.maxPacketSize': 100_000, 'auth.defaultBrokerAuthType': 'TOKEN' })
+  const n = await startEventNode(t, { acl: [TRIGGER_GRANT], 'limits.maxPacketSize': 100_000 })
 
   await t.test('connected and disconnected (client DISCONNECT, lost connection), each once, with client id, pod, address, time and reason', async (t) => {
     const w = await eventWatcher(t, n.url, '$trigger/messaging/device/+')
@@ -103,18 +102,26 @@ test('$trigger events on one pod', async (t) => {
   })
 
   await t.test('device/created for issued credentials and registered devices; device/revoked per token id; no token in any event', async (t) => {
-    const w = await eventWatcher(t, n.url, '$trigger/device/+')
-    const issued = await n.api('POST', '/v1/namespaces/default/brokers/default/credentials?number=2')
+    // A TOKEN broker; its watcher holds a token whose subscribe ACL grants the events.
+    assert.equal((await n.api('POST', '/v1/namespaces', { name: 'issuers' })).status, 200)
+    assert.equal((await n.api('POST', '/v1/namespaces/issuers/brokers', { name: 'main' })).status, 200)
+    const base = '/v1/namespaces/issuers/brokers/main'
+    const watcherToken = await n.api('POST', `${base}/credentials?clientId=ops&subscribeAcl=${encodeURIComponent('$trigger/device/#')}`)
+    assert.equal(watcherToken.status, 200, JSON.stringify(watcherToken.json))
+    const [url, opts] = n.ws('issuers', 'main', { clientId: 'ops', username: '', password: (watcherToken.json as Record<string, string>).ops })
+    const w = await eventWatcher(t, url, '$trigger/device/+', opts)
+    const issued = await n.api('POST', `${base}/credentials?number=2`)
     assert.equal(issued.status, 200, JSON.stringify(issued.json))
     const clientIds = Object.keys(issued.json as Record<string, string>)
-    const device = await n.api('POST', '/v1/namespaces/default/brokers/default/devices', { name: 'sensor-1' })
+    const device = await n.api('POST', `${base}/devices`, { name: 'sensor-1' })
     assert.equal(device.status, 200, JSON.stringify(device.json))
     await waitFor(() => w.events('$trigger/device/created').length === 3, 3000, 'created events')
     const created = w.events('$trigger/device/created')
     assert.deepEqual(created.filter((e) => e.clientId !== undefined).map((e) => e.clientId).sort(), [...clientIds].sort())
     assert.deepEqual(created.filter((e) => e.device !== undefined).map((e) => e.device), ['sensor-1'])
+    assert.ok(created.every((e) => e.namespace === 'issuers' && e.broker === 'main'))
     const jti = created.find((e) => e.jti !== undefined)?.jti as string
-    const revoked = await n.api('POST', `/v1/namespaces/default/brokers/default/revocations?jti=${jti}`)
+    const revoked = await n.api('POST', `${base}/revocations?jti=${jti}`)
     assert.equal(revoked.status, 200, JSON.stringify(revoked.json))
     await waitFor(() => w.events('$trigger/device/revoked').length === 1, 3000, 'revoked event')
     assert.equal(w.events('$trigger/device/revoked')[0]?.jti, jti)
@@ -122,11 +129,15 @@ test('$trigger events on one pod', async (t) => {
       assert.ok(!w.got.some((m) => m.payload.toString().includes(token)), 'no token in an event')
     }
     assert.ok(!w.got.some((m) => m.payload.toString().includes((device.json as { key: string }).key)), 'no device key in an event')
+    // The token's grant covers device events only.
+    const [, other] = n.ws('issuers', 'main', { clientId: 'ops', username: '', password: (watcherToken.json as Record<string, string>).ops, protocolVersion: 5 })
+    const again = await connectClient(t, url, other)
+    assert.deepEqual(await subackCodes(again, '$trigger/messaging/#'), [0x87])
   })
 
   await t.test('a tenant broker\'s subscriber sees its own broker\'s events only', async (t) => {
     assert.equal((await n.api('POST', '/v1/namespaces', { name: 'acme' })).status, 200)
-    for (const name of ['alpha', 'beta']) assert.equal((await n.api('POST', '/v1/namespaces/acme/brokers', { name })).status, 200)
+    for (const name of ['alpha', 'beta']) assert.equal((await n.api('POST', '/v1/namespaces/acme/brokers', { name, authType: 'NONE' })).status, 200)
     const [alphaUrl, alphaOpts] = n.ws('acme', 'alpha')
     const alpha = await eventWatcher(t, alphaUrl, '$trigger/#', alphaOpts)
     const root = await eventWatcher(t, n.url, '$trigger/messaging/device/connected')
@@ -163,4 +174,14 @@ test('$trigger subscriptions need an explicit grant', async (t) => {
   const narrow = await startEventNode(t, { acl: [{ action: 'subscribe', topic: '$trigger/device/#', allow: true }] }, { nodeId: 'narrow' })
   const c = await connectClient(t, narrow.url, { protocolVersion: 5, clientId: 'narrow' })
   assert.deepEqual(await subackCodes(c, ['$trigger/device/created', '$trigger/device/+', '$trigger/messaging/#', '$trigger/#']), [1, 1, 0x87, 0x87])
+  // A token's subscribe filter naming $trigger is a grant too (here the config has none).
+  assert.equal((await n.api('POST', '/v1/namespaces', { name: 'ops' })).status, 200)
+  assert.equal((await n.api('POST', '/v1/namespaces/ops/brokers', { name: 'fleet' })).status, 200)
+  const issued = await n.api('POST', `/v1/namespaces/ops/brokers/fleet/credentials?clientId=watcher&subscribeAcl=${encodeURIComponent('$trigger/#')}&subscribeAcl=${encodeURIComponent('data/#')}`)
+  const plain = await n.api('POST', `/v1/namespaces/ops/brokers/fleet/credentials?clientId=plain&subscribeAcl=${encodeURIComponent('#')}`)
+  const [url, opts] = n.ws('ops', 'fleet', { protocolVersion: 5, clientId: 'watcher', username: '', password: (issued.json as Record<string, string>).watcher })
+  const watcher = await connectClient(t, url, opts)
+  assert.deepEqual(await subackCodes(watcher, ['$trigger/#', '$share/g/$trigger/messaging/#', 'data/x']), [1, 1, 1])
+  const [, plainOpts] = n.ws('ops', 'fleet', { protocolVersion: 5, clientId: 'plain', username: '', password: (plain.json as Record<string, string>).plain })
+  assert.deepEqual(await subackCodes(await connectClient(t, url, plainOpts), ['$trigger/#', 'data/x']), [0x87, 1])
 })

@@ -1,11 +1,10 @@
 import type { TestContext } from 'node:test'
 import type { IClientOptions } from 'mqtt'
 import { loadConfig } from '../../src/config/load.js'
-import { redisSettings } from '../../src/cluster/redis.js'
 import { createLogger } from '../../src/logger.js'
 import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
-import { createIdentity, type Identity } from '../../src/tenancy/identity.js'
+import type { Identity } from '../../src/tenancy/identity.js'
 import { collect, connectClient, type MqttClient, type Received } from '../helpers/clients.js'
 import { LogCapture } from '../helpers/node.js'
 import { tempDataDir, TEST_SECRET } from '../helpers/identity.js'
@@ -27,7 +26,10 @@ export interface EventNode {
   ws (namespace: string, name: string, options?: IClientOptions): [string, IClientOptions]
 }
 
-/** An in-process node with an identity store (embedded file, or the given Redis), the management API and any overrides. */
+/**
+ * An in-process node (its identity store in a fresh data directory, or in the given Redis), the
+ * management API behind ADMIN, an anonymous default broker, and any overrides.
+ */
 export async function startEventNode (t: TestContext, overrides: Record<string, unknown> = {}, options: { redisUrl?: string, nodeId?: string } = {}): Promise<EventNode> {
   const config = loadConfig({
     overrides: {
@@ -43,6 +45,7 @@ export async function startEventNode (t: TestContext, overrides: Record<string, 
       'api.adminTokens': [ADMIN],
       'cluster.heartbeatMs': 250,
       'auth.secretKey': TEST_SECRET,
+      'auth.defaultBrokerAuthType': 'NONE',
       dataDir: tempDataDir(t),
       drainSeconds: 2,
       'log.level': 'debug',
@@ -50,15 +53,13 @@ export async function startEventNode (t: TestContext, overrides: Record<string, 
       ...overrides
     }
   })
-  const identity = await createIdentity({ config, logger: createLogger('silent', config.nodeId), redis: redisSettings(config.redis) })
   const logs = new LogCapture()
   const node = await StarlingNode.start(config, {
     logger: createLogger(config.log.level, config.nodeId, logs),
-    metrics: createMetrics(config.nodeId, false),
-    identity,
-    findBroker: (namespace, name) => identity.tenancy.findBroker(namespace, name)
+    metrics: createMetrics(config.nodeId, false)
   })
-  t.after(async () => { await node.close(); await identity.close() })
+  t.after(() => node.close())
+  const identity = node.identity
   const httpPort = node.port('http')
   const wsPort = node.port('ws')
   return {

@@ -22,6 +22,7 @@ test('the README gives the two set-up commands, and .ci/run runs the same test c
   const testCommand = 'npm ci && npm test'
   assert.ok(readme.includes(testCommand))
   assert.ok(ci.includes(testCommand))
+  assert.ok(ci.includes('node scripts/audit.mjs'), '.ci/run fails on a high advisory in the production dependencies')
   for (const pkg of ['redis-server', 'mosquitto', 'mosquitto-clients', 'haproxy']) {
     assert.ok(ci.includes(pkg), `.ci/run installs ${pkg}`)
   }
