@@ -7,6 +7,12 @@ import type { ConnectionLedger, LedgerEntry } from './lifecycle.js'
 import { TRIGGER_TOPICS } from './names.js'
 import type { TriggerPublisher } from './publisher.js'
 
+/** RENAME when the key exists (1), else 0: atomic, so one claimer wins, and no error reply when there is nothing. */
+const CLAIM = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1`
+
 /** Entries read (and events published) per HSCAN step of a claimed pod's connections. */
 const SCAN_COUNT = 500
 
@@ -25,7 +31,7 @@ export interface DeadPodEventsOptions {
  * `disconnected` events (reason `pod_died`) for the clients of a pod that died, published once
  * cluster-wide. Each pod keeps its connected clients in its own Redis HASH (one HSET at CONNECT,
  * one HDEL at disconnect). Survivors sweep like the will sweep: a pod silent for 3 heartbeats
- * (pod-liveness.ts) has its HASH RENAMEd to a key of the claiming survivor — RENAME is atomic, so
+ * (pod-liveness.ts) has its HASH RENAMEd (by one script, if it exists) to a key of the claiming survivor — atomic, so
  * exactly one survivor gets it and the others find nothing — which then publishes one event per
  * entry and deletes it. A pod restarting under the same id claims what its previous run left.
  * Not covered: a survivor that dies between the claim and the last event leaves the rest unsent.
@@ -79,15 +85,10 @@ export class DeadPodEvents implements ConnectionLedger {
   /** Takes `pod`'s connections (if this pod wins the RENAME) and publishes a `pod_died` event for each. */
   async #claim (pod: string): Promise<void> {
     const claimed = triggerClaimedKey(pod, this.#o.podId)
-    try {
-      await this.#o.redis.rename(triggerConnectionsKey(pod), claimed)
-    } catch (err) {
-      // ERR no such key: another survivor took it, or the pod had no clients.
-      if (!/no such key/i.test((err as Error).message)) throw err
-      if (pod !== this.#o.podId) await this.#o.redis.srem(triggerPodsKey(), pod)
-      return
-    }
+    const won = await this.#o.redis.eval(CLAIM, 2, triggerConnectionsKey(pod), claimed) === 1
     if (pod !== this.#o.podId) await this.#o.redis.srem(triggerPodsKey(), pod)
+    // Nothing: another survivor took it, or the pod had no clients.
+    if (!won) return
     let cursor = '0'
     let count = 0
     // HSCAN may return an entry twice: each client is reported once.
