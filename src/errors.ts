@@ -33,6 +33,7 @@ export const errorSpecs = {
   STARLING_ERR_TENANT_MISMATCH: { message: 'the credential is for another broker than the endpoint %s', reasonCode: 0x87, returnCode: 5 },
   STARLING_ERR_CLIENT_ID_RESERVED: { message: 'client ids starting with $t/ are reserved', reasonCode: 0x85, returnCode: 2 },
   STARLING_ERR_WILL_TOPIC_RESERVED: { message: 'will topics starting with $t/ are reserved', reasonCode: 0x90, returnCode: 5 },
+  STARLING_ERR_MQTT_AUTH: { message: 'auth over MQTT: %s' },
   STARLING_ERR_PUBLISH_DENIED: { message: 'publish to this topic is not allowed', reasonCode: 0x87 },
   // [MQTT5 3.2.2.2] 0x87 Not authorized / [MQTT-3.1.1 3.2.2.3] return code 5
   STARLING_ERR_WILL_DENIED: { message: 'the ACL does not allow publishing to the will topic', reasonCode: 0x87, returnCode: 5 },

@@ -21,6 +21,8 @@ import { clientIdentity } from './auth/connect-auth.js'
 import { createQuotaEngine, quotaSteps, usageSource, type QuotaEngine } from './quotas/index.js'
 import { createIdentity, type Identity } from './tenancy/identity.js'
 import { createOnPublishHooks, type OnPublishHooks } from './hooks/on-publish.js'
+import { startTriggers, withTokenEvents, type Triggers } from './events/index.js'
+import { startMqttAuthListener, type MqttAuthListener } from './mqtt-auth/index.js'
 
 export interface NodeOptions {
   readonly logger?: Logger
@@ -51,6 +53,10 @@ export class StarlingNode {
   readonly #cluster: ClusterServices | undefined
   readonly #groups: SharedGroups | undefined
   readonly #onPublish: OnPublishHooks | undefined
+  /** `$trigger` events (undefined with `triggers.enabled: false`). */
+  readonly triggers: Triggers | undefined
+  /** The auth-over-MQTT listener (undefined unless `mqttAuth.enabled`). */
+  readonly mqttAuth: MqttAuthListener | undefined
   #closing: Promise<void> | undefined
 
   private constructor (parts: {
@@ -61,6 +67,8 @@ export class StarlingNode {
     cluster?: ClusterServices | undefined
     groups?: SharedGroups | undefined
     onPublish?: OnPublishHooks | undefined
+    triggers?: Triggers | undefined
+    mqttAuth?: MqttAuthListener | undefined
   }) {
     this.config = parts.config
     this.logger = parts.logger
@@ -75,6 +83,8 @@ export class StarlingNode {
     this.#cluster = parts.cluster
     this.#groups = parts.groups
     this.#onPublish = parts.onPublish
+    this.triggers = parts.triggers
+    this.mqttAuth = parts.mqttAuth
   }
 
   static async start (config: StarlingConfig, options: NodeOptions = {}): Promise<StarlingNode> {
@@ -130,6 +140,25 @@ export class StarlingNode {
       })
     }
 
+    // `$trigger` events: attached before the listeners take clients. Credentials issued and
+    // revoked through this pod (API, auth over MQTT) are announced once, by this pod.
+    let triggers: Triggers | undefined
+    try {
+      if (config.triggers.enabled) {
+        triggers = await startTriggers(broker, { config, logger, registry: metrics.registry, cluster: backend !== undefined && cluster !== undefined ? { redis: backend.commands, liveness: cluster.liveness } : undefined })
+      }
+    } catch (err) {
+      cluster?.stop()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await groups.close()
+      await quotaEngine.close()
+      await identity.close()
+      await backend?.close()
+      throw err
+    }
+    const tokens = triggers !== undefined ? withTokenEvents(identity.tokens, triggers.publisher) : identity.tokens
+    let mqttAuth: MqttAuthListener | undefined
+
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       sockets.bind(stream, origin.socket)
       state.streams.add(stream)
@@ -140,6 +169,10 @@ export class StarlingNode {
     let http: HttpServer | undefined
     try {
       listeners = await startListeners(config, handle, { logger, metrics, sockets })
+      if (config.mqttAuth.enabled) {
+        const store = identity.tenancy
+        mqttAuth = await startMqttAuthListener({ config, logger, registry: metrics.registry, brokerById: (id) => store.findBrokerById(id), devices: identity.devices, tokens })
+      }
       http = await startHttpServer({
         host: config.http.host,
         port: config.http.port,
@@ -148,10 +181,12 @@ export class StarlingNode {
         members: async () => await state.registry?.members() ?? [],
         adminTokens: resolveAdminTokens(config.api, process.env),
         metricsBearerToken: config.metrics.bearerToken,
-        management: { tenancy: identity.tenancy, tokens: identity.tokens, usage: usageSource(quotaEngine) },
+        management: { tenancy: identity.tenancy, tokens, usage: usageSource(quotaEngine), devices: identity.devices, ...(triggers !== undefined ? { events: triggers.publisher } : {}) },
         logger
       })
     } catch (err) {
+      await mqttAuth?.close()
+      triggers?.stop()
       await Promise.all(listeners.map((listener) => listener.close()))
       cluster?.stop()
       await new Promise<void>((resolve) => broker.close(() => resolve()))
@@ -171,7 +206,7 @@ export class StarlingNode {
       config, listeners, http: httpAddress, startedAt, connections: broker.connectedClients
     })
     state.registry = backend !== undefined ? await startRedisRegistry(backend.settings, { config, logger, self }) : localRegistry(self)
-    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups, onPublish })
+    const node = new StarlingNode({ config, logger, metrics, broker, listeners, http, state, backend, identity, quotas: quotaEngine, cluster, groups, onPublish, triggers, mqttAuth })
     logger.info({ listeners: listeners.map((l) => `${l.name}@${l.address.host}:${l.address.port}`), http: http.address.port }, 'starling ready')
     return node
   }
@@ -218,7 +253,7 @@ export class StarlingNode {
     const deadline = this.config.drainSeconds * 1000
     // A server's close() resolves only once its open connections are gone, so stop accepting
     // now and await it after the broker has closed the clients.
-    const listenersClosed = Promise.all(this.listeners.map((listener) => listener.close()))
+    const listenersClosed = Promise.all([...this.listeners.map((listener) => listener.close()), this.mqttAuth?.close()])
     const clientsAtStart = this.broker.connectedClients
     const closed = new Promise<void>((resolve) => this.broker.close(() => resolve()))
     // Sockets that never sent CONNECT are no broker client: wait for the listeners too.
@@ -240,6 +275,7 @@ export class StarlingNode {
     // Flushing to Redis can hang while Redis is unreachable: it gets what is left of the drain
     // time (at least a second), then the pod exits anyway.
     const flushMs = Math.max(1000, deadline - (Date.now() - started))
+    this.triggers?.stop()
     await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
     // Gone clients' connection counts leave the cluster-wide quota at once.
     await this.#bounded(this.quotas.close(), flushMs, 'quota counts did not close cleanly')

@@ -8,6 +8,8 @@ import type { BearerTokens } from './bearer.js'
 import { parseDurationSeconds } from './duration.js'
 import { envelope, FieldError, sendError } from './errors.js'
 import * as s from './schemas.js'
+import type { DeviceStore } from '../mqtt-auth/devices.js'
+import { spaceOfBroker, TRIGGER_TOPICS, type TriggerPublisher } from '../events/index.js'
 
 /** What a broker did, for `GET .../usage`; the node computes it from its metrics. */
 export interface BrokerUsage {
@@ -30,6 +32,15 @@ export interface ManagementDeps {
   readonly tenancy: TenancyStore
   readonly tokens: TokenAuthority
   readonly usage: UsageSource
+  /** Devices of auth over MQTT; absent: the devices routes answer that this pod has none. */
+  readonly devices?: DeviceStore
+  /** `$trigger/device/created|deleted` when a device is registered or deleted. */
+  readonly events?: TriggerPublisher
+}
+
+function devicesOf (deps: ManagementDeps): DeviceStore {
+  if (deps.devices === undefined) throw new StarlingError('STARLING_ERR_API_DISABLED', ['this pod has no device store'])
+  return deps.devices
 }
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
@@ -53,10 +64,10 @@ const BROKER = `${NS}/:ns/brokers/:broker`
 
 const list = <T>(value: T | readonly T[] | undefined): T[] => value === undefined ? [] : Array.isArray(value) ? [...value as T[]] : [value as T]
 
-interface Params { ns: string, broker: string, kid: string }
+interface Params { ns: string, broker: string, kid: string, device: string }
 const params = (request: FastifyRequest): Params => {
   const p = request.params as Partial<Params>
-  return { ns: p.ns?.toLowerCase() ?? '', broker: p.broker?.toLowerCase() ?? '', kid: p.kid ?? '' }
+  return { ns: p.ns?.toLowerCase() ?? '', broker: p.broker?.toLowerCase() ?? '', kid: p.kid ?? '', device: p.device ?? '' }
 }
 const brokerOf = async (request: FastifyRequest, deps: ManagementDeps): Promise<BrokerRecord> => {
   const { ns, broker } = params(request)
@@ -135,6 +146,22 @@ export const apiRoutes: readonly ApiRoute[] = [
     handle: async (r, d) => ({ kid: await d.tokens.rotateKey(await brokerOf(r, d)) }) },
   { method: 'DELETE', url: `${BROKER}/keys/:kid`, operationId: 'retireKey', summary: 'Retire a signing key: its tokens stop verifying', params: s.keyParams, result: null,
     handle: async (r, d) => { await d.tokens.retireKey(await brokerOf(r, d), params(r).kid); return null } },
+  { method: 'POST', url: `${BROKER}/devices`, operationId: 'createDevice', summary: 'Register a device for auth over MQTT; its key is in this answer only', params: s.brokerParams, body: s.deviceCreate, result: s.deviceCreated,
+    handle: async (r, d) => {
+      const broker = await brokerOf(r, d)
+      const created = await devicesOf(d).create(broker, r.body as z.infer<typeof s.deviceCreate>)
+      await d.events?.publish(TRIGGER_TOPICS.deviceCreated, spaceOfBroker(broker), { device: created.name })
+      return created
+    } },
+  { method: 'GET', url: `${BROKER}/devices`, operationId: 'listDevices', summary: 'List the devices of auth over MQTT (never their keys)', params: s.brokerParams, result: s.device.array(),
+    handle: async (r, d) => await devicesOf(d).list(await brokerOf(r, d)) },
+  { method: 'DELETE', url: `${BROKER}/devices/:device`, operationId: 'deleteDevice', summary: 'Delete a device: its key stops working (tokens it fetched stay valid until revoked or expired)', params: s.deviceParams, result: null,
+    handle: async (r, d) => {
+      const broker = await brokerOf(r, d)
+      await devicesOf(d).delete(broker, params(r).device)
+      await d.events?.publish(TRIGGER_TOPICS.deviceDeleted, spaceOfBroker(broker), { device: params(r).device })
+      return null
+    } },
   { method: 'GET', url: `${BROKER}/usage`, operationId: 'getUsage', summary: 'Connections now; messages and bytes in and out since a time', params: s.brokerParams, querystring: s.usageQuery, result: s.usage,
     handle: async (r, d) => { const since = (r.query as z.infer<typeof s.usageQuery>).since; return await d.usage.usage(await brokerOf(r, d), since === undefined ? undefined : new Date(since)) } }
 ]

@@ -24,6 +24,13 @@ const brokerName = dnsLabel.meta({ example: 'example-broker' })
 export const brokerParams = z.object({ ns: dnsLabel, broker: brokerName }).strict()
 export const keyParams = z.object({ ns: dnsLabel, broker: brokerName, kid: z.string().min(1).max(256) }).strict()
 
+export const deviceParams = z.object({ ns: dnsLabel, broker: brokerName, device: z.string().min(1).max(64) }).strict()
+export const deviceCreate = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-", at most 64, starting with a letter or digit').meta({ description: 'Device name (the part before ":" in the auth-over-MQTT client id)', example: 'temperature-sensor' }),
+  description: description.optional(),
+  key: z.string().regex(/^[\x21-\x39\x3b-\x7e]{16,256}$/, '16 to 256 printable characters without ":" or spaces').optional().meta({ description: 'A chosen key; default: 32 random characters. Shown once, stored hashed (scrypt)' })
+}).strict()
+
 export const namespaceCreate = z.object({ name: dnsLabel, description: description.optional() }).strict()
 export const namespacePatch = z.object({ description: description.optional() }).strict()
 
@@ -111,6 +118,8 @@ export const brokerRecord = z.object({
 export const credentials = z.record(z.string(), z.string()).meta({ description: 'Client id → token', example: { '01G3A5GBJE5P3GPXJZ72X4X8SA': 'eyJhbGciOiJFZERTQSIs...' } })
 export const revocation = z.object({ jti: z.string(), revoked_on: z.iso.datetime() })
 export const jwks = z.object({ keys: z.array(z.record(z.string(), z.string())) }).meta({ description: 'JSON Web Key Set (RFC 7517): the broker\'s Ed25519 public keys' })
+export const device = z.object({ name: z.string(), description: z.string(), created_on: z.iso.datetime() })
+export const deviceCreated = device.extend({ key: z.string().meta({ description: 'The device key: shown only in this answer' }) })
 export const keyRotated = z.object({ kid: z.string() })
 export const usage = z.object({
   connections: z.number().int().meta({ description: 'Connected clients now, cluster-wide' }),

@@ -15,6 +15,7 @@ import { endpointOf, type FindBroker } from '../tenancy/select.js'
 import { unmountTopic } from '../tenancy/mount.js'
 import type { QuotaHooks } from '../quotas/steps.js'
 import type { OnPublishHooks } from '../hooks/on-publish.js'
+import { isTriggerTopic } from '../events/index.js'
 import { authenticateBrokerClient, clientIdentity, type EndpointBroker } from '../auth/connect-auth.js'
 import { FAILURE_THROTTLE_DEFAULTS, FailureThrottle } from '../auth/failure-throttle.js'
 import { trackTokenSessions } from '../auth/token-sessions.js'
@@ -150,7 +151,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
   // `$share/...` names subscriptions, never a topic: a message published to it would reach
   // offline members as if through an ordinary subscription [MQTT-4.8.2].
-  const reservedForPublish = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic)
+  // `$trigger/...` are the broker's events (src/events): no client may forge one.
+  const reservedForPublish = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic) || isTriggerTopic(topic)
 
   const identity = deps.identity
   if (identity !== undefined) {

@@ -42,6 +42,8 @@ export interface Client extends aedesModule.Client {
   _assignedClientId?: string | undefined
   /** The will of the CONNECT being handled (set before the authenticate hook runs). */
   readonly _will?: { readonly topic: string, readonly payload: Buffer | string } | null
+  /** The client sent DISCONNECT (aedes lib/handlers/index.js; not with MQTT 5 reason 0x04). */
+  readonly _disconnected?: boolean
   /**
    * Server-initiated disconnect (v5: DISCONNECT with `reasonCode`). Our patch: `keepWill` neither
    * publishes nor deletes the will (a restart of the connection, src/cluster/resync.ts).
@@ -238,6 +240,8 @@ export interface Engine {
   /** Set up by listen(): the one given (wrapped by `wrapPersistence`), or aedes' in-memory one. */
   readonly persistence: EnginePersistence
   readonly mq: EngineEmitter
+  /** Client ids whose connection is being closed by a takeover, local or from another pod (read by src/events). */
+  readonly _takingOver?: ReadonlySet<string>
 
   authenticate: AuthenticateHook
   preConnect: PreConnectHook
@@ -258,6 +262,10 @@ export interface Engine {
   on (event: 'client' | 'clientReady' | 'clientDisconnect' | 'keepaliveTimeout', listener: Listener<[Client]>): this
   on (event: 'clientError' | 'connectionError', listener: Listener<[Client, Error]>): this
   on (event: 'publish', listener: Listener<[AedesPublishPacket, Client | null]>): this
+  /** After a SUBSCRIBE is handled: its entries (topics mounted, `qos` 128 when refused). */
+  on (event: 'subscribe', listener: Listener<[ReadonlyArray<{ readonly topic: string, readonly qos: number }>, Client]>): this
+  /** After an UNSUBSCRIBE is handled: its filters (mounted). */
+  on (event: 'unsubscribe', listener: Listener<[readonly string[], Client]>): this
   /** Our patch: `refusedByAuthenticate` says the authenticate hook refused (not aedes itself). */
   on (event: 'connackSent', listener: Listener<[ConnackPacket & { reasonCode?: number, returnCode?: number }, Client, boolean]>): this
   /** Our patch: a PUBLISH aedes discarded for one client. */

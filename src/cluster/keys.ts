@@ -39,6 +39,11 @@
  * `client:<id>`, `retained`, `retained:<topic>`, `will`, `will:<pod>:<id>`…); the ones Starling
  * reads or writes directly are named here too (the `plugin…` functions), so a plugin upgrade that
  * moves them is one change.
+ *   starling:v1:{trg:<pod id>}:conns            HASH internal client id → JSON of each client connected to one pod
+ *                                               ($trigger `disconnected` events of a dead pod's clients, src/events)
+ *   starling:v1:{trg:<pod id>}:claimed:<pod>    that HASH renamed by the one survivor that reports it
+ *   starling:v1:triggers:pods                   SET of pod ids that may have a `conns` HASH
+ *   starling:v1:devices:<broker id>             HASH device name → JSON (scrypt hash of its key) for auth over MQTT
  *   starling:v1:{q:<broker id>}:conns|pods      per-broker quotas (src/quotas): each pod's live connection count
  *                                               (HASH pod → n) and its lease (ZSET pod → expiry ms, Redis clock)
  *   starling:v1:{q:<broker id>}:bucket          cluster-wide token buckets of the rate quotas (HASH)
@@ -351,4 +356,24 @@ export function usageHourKey (brokerId: string, hour: number): string {
 /** SET of the topics retained through the broker while it has a maxRetained quota. */
 export function quotaRetainedKey (brokerId: string): string {
   return `${keyPrefix()}${quotaTag(brokerId)}:retained`
+}
+
+/** HASH internal client id → connection JSON of one pod's clients ($trigger events when it dies); relative to the persistence prefix. */
+export function triggerConnectionsKey (podId: string): string {
+  return `{trg:${podId}}:conns`
+}
+
+/** The pod's connections HASH once a survivor claimed it (RENAME: one survivor wins); same slot as triggerConnectionsKey. */
+export function triggerClaimedKey (podId: string, claimer: string): string {
+  return `{trg:${podId}}:claimed:${claimer}`
+}
+
+/** SET of the pod ids that may have a triggerConnectionsKey HASH; relative to the persistence prefix. */
+export function triggerPodsKey (): string {
+  return 'triggers:pods'
+}
+
+/** HASH device name → device JSON (its key's scrypt hash) of one broker, for auth over MQTT (src/mqtt-auth). */
+export function devicesKey (brokerId: string): string {
+  return `${keyPrefix()}devices:${brokerId}`
 }

@@ -3,7 +3,7 @@ import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { RedisBackend } from './backend.js'
 import { trackClientIds, type ClusterClientIds } from './client-ids.js'
-import { watchPodHeartbeats } from './pod-liveness.js'
+import { watchPodHeartbeats, type PodLiveness } from './pod-liveness.js'
 import { resyncSessionsAfterOutage } from './resync.js'
 import { ClusterSessionExpiry } from './session-expiry.js'
 import { ClusterWills } from './wills.js'
@@ -12,6 +12,8 @@ import { ClusterWills } from './wills.js'
 export interface ClusterServices {
   /** Cluster-wide client id claims, under `clientIdConflict: reject`. */
   readonly clientIds: ClusterClientIds | undefined
+  /** Dead pods by their heartbeats (the $trigger events of a dead pod's clients use it too). */
+  readonly liveness: PodLiveness
   /** Stops the sweeps (a drain: the sessions this pod leaves are swept by the others). */
   stop (): void
 }
@@ -50,6 +52,7 @@ export async function startClusterServices (broker: Engine, backend: RedisBacken
   resyncSessionsAfterOutage(broker, backend.health, logger)
   return {
     clientIds,
+    liveness,
     stop: () => sessionExpiry.stop()
   }
 }

@@ -220,6 +220,30 @@ export const configSchema = z.object({
     maxBrokerSeries: z.number().int().min(1).default(1000)
       .describe('On-publish hooks: brokers labelled in the hook metrics on one pod (the first seen); the others are summed under `_other`.')
   }).strict().prefault({}),
+  triggers: z.object({
+    enabled: z.boolean().default(true)
+      .describe('Publish `$trigger/...` event topics (device created/revoked, connected, disconnected, subscribe, unsubscribe) in each broker\'s topic space; subscribing to them needs an ACL grant naming `$trigger`.'),
+    maxPayloadBytes: z.number().int().min(512).max(65536).default(4096)
+      .describe('Longest `$trigger` event payload (JSON), in bytes: long fields are cut to 256 characters and the filter list of a subscribe event is shortened (`truncated: true`).')
+  }).strict().prefault({}),
+  mqttAuth: z.object({
+    enabled: z.boolean().default(false)
+      .describe('Auth over MQTT (ClearBlade\'s): a listener where a registered device connects with username = broker id and client id `<device>:<key>`, subscribes to `auth` and receives a token, its name and the MQTT endpoint.'),
+    host: z.string().min(1).default('0.0.0.0')
+      .describe('Address the auth-over-MQTT listener binds.'),
+    port: z.number().int().min(0).max(65535).default(8905)
+      .describe('Port of the auth-over-MQTT listener (plain TCP; ClearBlade uses 8905). 0: any free port.'),
+    tokenExpirySeconds: z.number().int().min(0).default(86400)
+      .describe('Lifetime of the tokens auth over MQTT hands out, in seconds (0: no expiry).'),
+    endpointUrl: z.string().default('')
+      .describe('MQTT endpoint URL sent with the token; empty: the broker\'s own endpoint (`mqtts://<broker>.<namespace>.<tenancy.domain>:<tls.port>`).'),
+    timeoutMs: z.number().int().min(100).default(10000)
+      .describe('Time one auth-over-MQTT connection may take from accept to the token, in milliseconds; then it is closed.'),
+    maxConnections: z.number().int().min(1).default(1000)
+      .describe('Auth-over-MQTT connections open at once; more are closed at accept.'),
+    failureDelayMaxMs: z.number().int().min(0).default(5000)
+      .describe('Longest delay before answering a CONNECT from an address with recent wrong keys (doubling from 100 ms per failure, forgotten after a minute); 0: no slow-down.')
+  }).strict().prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino).')
   }).strict().prefault({})

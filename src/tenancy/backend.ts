@@ -55,8 +55,15 @@ export interface IdentityBackend {
   unrevoke (brokerId: string, jtis: readonly string[]): Promise<void>
   /** The broker's revocations still in force at `now`. */
   revocations (brokerId: string, now: number): Promise<RevocationEntry[]>
-  /** Forgets a deleted broker's revocations and issued tokens. */
+  /** Forgets a deleted broker's revocations, issued tokens and devices. */
   dropBroker (brokerId: string): Promise<void>
+  /** Devices of auth over MQTT (src/mqtt-auth/devices.ts): name → JSON. */
+  readDevice (brokerId: string, name: string): Promise<string | undefined>
+  listDevices (brokerId: string): Promise<Map<string, string>>
+  /** Creates the device unless one of that name exists (false then). */
+  createDevice (brokerId: string, name: string, json: string): Promise<boolean>
+  /** Deletes it; false when there was none. */
+  deleteDevice (brokerId: string, name: string): Promise<boolean>
   publish (event: IdentityEvent): Promise<void>
   /** Events from every instance (this one's too). */
   onEvent (listener: (event: IdentityEvent) => void): void

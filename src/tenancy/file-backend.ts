@@ -21,10 +21,12 @@ interface FileState {
   revocations: Record<string, Record<string, [string, number | null]>>
   /** broker id → jti → expiry ms */
   issued: Record<string, Record<string, number>>
+  /** broker id → device name → device JSON (auth over MQTT) */
+  devices: Record<string, Record<string, string>>
 }
 
 function emptyState (): FileState {
-  return { version: 1, namespaces: {}, brokers: {}, revocations: {}, issued: {} }
+  return { version: 1, namespaces: {}, brokers: {}, revocations: {}, issued: {}, devices: {} }
 }
 
 function readState (file: string): FileState {
@@ -155,7 +157,33 @@ export class FileBackend implements IdentityBackend {
   async dropBroker (brokerId: string): Promise<void> {
     delete this.#state.revocations[brokerId]
     delete this.#state.issued[brokerId]
+    delete this.#state.devices[brokerId]
     this.#save()
+  }
+
+  async readDevice (brokerId: string, name: string): Promise<string | undefined> {
+    const devices = own(this.#state.devices, brokerId)
+    return devices === undefined ? undefined : own(devices, name)
+  }
+
+  async listDevices (brokerId: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(own(this.#state.devices, brokerId) ?? {}))
+  }
+
+  async createDevice (brokerId: string, name: string, json: string): Promise<boolean> {
+    const devices = this.#state.devices[brokerId] ??= {}
+    if (own(devices, name) !== undefined) return false
+    devices[name] = json
+    this.#save()
+    return true
+  }
+
+  async deleteDevice (brokerId: string, name: string): Promise<boolean> {
+    const devices = own(this.#state.devices, brokerId)
+    if (devices === undefined || own(devices, name) === undefined) return false
+    delete devices[name]
+    this.#save()
+    return true
   }
 
   async publish (event: IdentityEvent): Promise<void> {

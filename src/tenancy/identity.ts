@@ -13,6 +13,7 @@ import { RedisBackend } from './redis-backend.js'
 import { newestKey } from './stored.js'
 import { CachedTenancyStore } from './store.js'
 import type { AuthType, BrokerRecord, TenancyStore, TokenAuthority } from './types.js'
+import { DeviceStore } from '../mqtt-auth/devices.js'
 
 /**
  * Tenancy and tokens for one pod: the store (Redis in cluster mode, `dataDir` otherwise), the
@@ -22,6 +23,8 @@ import type { AuthType, BrokerRecord, TenancyStore, TokenAuthority } from './typ
 export interface Identity {
   readonly tenancy: TenancyStore
   readonly tokens: TokenAuthority
+  /** Devices of auth over MQTT (name and hashed key per broker). */
+  readonly devices: DeviceStore
   /**
    * The `default` broker (CONNECTs that name no broker), created again as at start when it is
    * gone, e.g. after the cluster's Redis lost its data: the pod keeps serving as configured.
@@ -113,6 +116,7 @@ export async function createIdentity (options: IdentityOptions): Promise<Identit
   return {
     tenancy: opened.store,
     tokens: opened.tokens,
+    devices: new DeviceStore(backend, options.clock),
     defaultBroker,
     close () {
       closing ??= (async () => {

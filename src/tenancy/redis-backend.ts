@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { issuedTokensKey, revocationExpiryKey, revocationsChannel, revocationTimesKey, tenancyBrokersKey, tenancyChangesChannel, tenancyNamespacesKey } from '../cluster/keys.js'
+import { devicesKey, issuedTokensKey, revocationExpiryKey, revocationsChannel, revocationTimesKey, tenancyBrokersKey, tenancyChangesChannel, tenancyNamespacesKey } from '../cluster/keys.js'
 import { isSharded, onChannelText, publishMessage, subscribeChannels } from '../cluster/pubsub.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
@@ -185,7 +185,24 @@ export class RedisBackend implements IdentityBackend {
   }
 
   async dropBroker (brokerId: string): Promise<void> {
-    await this.#commands.del(revocationExpiryKey(brokerId), revocationTimesKey(brokerId), issuedTokensKey(brokerId))
+    // Separate keys (different slots on a Redis Cluster): one DEL each.
+    await Promise.all([revocationExpiryKey(brokerId), revocationTimesKey(brokerId), issuedTokensKey(brokerId), devicesKey(brokerId)].map((key) => this.#commands.del(key)))
+  }
+
+  async readDevice (brokerId: string, name: string): Promise<string | undefined> {
+    return await this.#commands.hget(devicesKey(brokerId), name) ?? undefined
+  }
+
+  async listDevices (brokerId: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.#commands.hgetall(devicesKey(brokerId))))
+  }
+
+  async createDevice (brokerId: string, name: string, json: string): Promise<boolean> {
+    return await this.#commands.hsetnx(devicesKey(brokerId), name, json) === 1
+  }
+
+  async deleteDevice (brokerId: string, name: string): Promise<boolean> {
+    return await this.#commands.hdel(devicesKey(brokerId), name) === 1
   }
 
   async publish (event: IdentityEvent): Promise<void> {

@@ -236,6 +236,11 @@ export class CachedTenancyStore implements TenancyStore {
     return this.#brokers.get(brokerPath(namespace, name))?.record
   }
 
+  findBrokerById (id: string): BrokerRecord | undefined {
+    const path = this.#brokerPathsById.get(id)
+    return path === undefined ? undefined : this.#brokers.get(path)?.record
+  }
+
   /** The cached broker with this id (its signing keys included), for the token authority. */
   cachedBrokerById (id: string): StoredBroker | undefined {
     const path = this.#brokerPathsById.get(id)

@@ -132,6 +132,8 @@ export interface TenancyStore {
   getBroker (namespace: string, name: string): Promise<BrokerRecord>
   /** Synchronous lookup from the local cache (CONNECT path); kept current from other pods' changes. */
   findBroker (namespace: string, name: string): BrokerRecord | undefined
+  /** As findBroker, by the broker's id (auth over MQTT names brokers by id). */
+  findBrokerById (id: string): BrokerRecord | undefined
   updateBroker (namespace: string, name: string, patch: BrokerPatch): Promise<BrokerRecord>
   deleteBroker (namespace: string, name: string): Promise<void>
   /** Called for every change, on every pod (within a second in cluster mode). Returns an unsubscribe. */

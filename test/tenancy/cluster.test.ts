@@ -51,7 +51,7 @@ test('two pods: messages, retained, shared groups and wills of one broker stay i
   const willA = await open(two, ALPHA, { clientId: 'w', will: { topic: 'will/w', payload: Buffer.from('gone-a'), qos: 1, retain: false } })
   await pubA.publishAsync('t/1', 'a', { qos: 1 })
   await pubB.publishAsync('t/1', 'b', { qos: 1 })
-  await pubA.publishAsync('$trigger/x', 'dollar', { qos: 1 })
+  await pubA.publishAsync('$app/x', 'dollar', { qos: 1 })
   for (let i = 0; i < 4; i++) {
     await pubA.publishAsync('s', `sa${i}`, { qos: 1 })
     await pubB.publishAsync('s', `sb${i}`, { qos: 1 })
@@ -101,7 +101,7 @@ test('two pods: a persistent session resumes inside its broker, with only its ow
   const pubB = await open(two, BETA, { clientId: 'pub' })
   await pubA.publishAsync('q/1', 'for-alpha', { qos: 1 })
   // The tenant's own `$` topic: not queued for its `#` [MQTT-4.7.2-1].
-  await pubA.publishAsync('$trigger/q', 'dollar', { qos: 1 })
+  await pubA.publishAsync('$app/q', 'dollar', { qos: 1 })
   await pubB.publishAsync('q/1', 'for-beta', { qos: 1 })
 
   const alpha = await connectWithAck(t, ...session(ALPHA))

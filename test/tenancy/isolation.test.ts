@@ -40,7 +40,7 @@ async function isolationScenario (t: TestContext, n: TenancyNode, via: Via): Pro
   await pubB.publishAsync('r/x', 'retained-b', { qos: 1, retain: true })
   await pubD.publishAsync('r/x', 'retained-d', { qos: 1, retain: true })
   // A tenant's own `$` topic: no wildcard-first filter of its own gets it [MQTT-4.7.2-1].
-  await pubA.publishAsync('$trigger/r', 'dollar-retained-a', { qos: 1, retain: true })
+  await pubA.publishAsync('$app/r', 'dollar-retained-a', { qos: 1, retain: true })
 
   const subA = await open(ALPHA, { clientId: 'sub' })
   const subB = await open(BETA, { clientId: 'sub' })
@@ -54,7 +54,7 @@ async function isolationScenario (t: TestContext, n: TenancyNode, via: Via): Pro
   const sysD = await open(undefined, { clientId: 'sys' })
   const gotSysA = inbox.watch(sysA)
   const gotSysD = inbox.watch(sysD)
-  await sysA.subscribeAsync(['$SYS/#', '$trigger/#'], { qos: 0 })
+  await sysA.subscribeAsync(['$SYS/#', '$app/#'], { qos: 0 })
   await sysD.subscribeAsync('$SYS/#', { qos: 0 })
   const sharedA = await open(ALPHA, { clientId: 'member' })
   const sharedB = await open(BETA, { clientId: 'member' })
@@ -67,13 +67,13 @@ async function isolationScenario (t: TestContext, n: TenancyNode, via: Via): Pro
   assert.deepEqual(payloads(gotA, 'r/x'), ['retained-a'])
   assert.deepEqual(payloads(gotB, 'r/x'), ['retained-b'])
   assert.deepEqual(payloads(gotD, 'r/x'), ['retained-d'])
-  await waitFor(() => payloads(gotSysA, '$trigger/r').length === 1, 5000, 'the tenant\'s own $trigger retained message')
+  await waitFor(() => payloads(gotSysA, '$app/r').length === 1, 5000, 'the tenant\'s own $app retained message')
 
   // Ordinary and shared messages.
   await pubA.publishAsync('t/1', 'from-a', { qos: 1 })
   await pubB.publishAsync('t/1', 'from-b', { qos: 1 })
   await pubD.publishAsync('t/1', 'from-d', { qos: 1 })
-  await pubA.publishAsync('$trigger/live', 'dollar-live-a', { qos: 1 })
+  await pubA.publishAsync('$app/live', 'dollar-live-a', { qos: 1 })
   for (let i = 0; i < 3; i++) {
     await pubA.publishAsync('s/t', `share-a-${i}`, { qos: 1 })
     await pubB.publishAsync('s/t', `share-b-${i}`, { qos: 1 })
@@ -88,7 +88,7 @@ async function isolationScenario (t: TestContext, n: TenancyNode, via: Via): Pro
 
   await waitFor(() => payloads(gotA, 'will/w').length === 1 && payloads(gotB, 'will/w').length === 1, 5000, 'wills')
   await waitFor(() => gotSharedA.length === 3 && gotSharedB.length === 3, 5000, 'shared messages')
-  await waitFor(() => payloads(gotSysA, '$trigger/live').length === 1, 5000, 'the tenant\'s $trigger message')
+  await waitFor(() => payloads(gotSysA, '$app/live').length === 1, 5000, 'the tenant\'s $app message')
   await sleep(300)
 
   assert.deepEqual(payloads(gotA, 't/1'), ['from-a'])
