@@ -4,9 +4,8 @@ import mqemitter from 'mqemitter'
 import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, type EmittedPacket } from './emitter-codec.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
-import type { RedisClient } from './redis.js'
+import { closeRedisClient, type RedisClient } from './redis.js'
 import { StarlingError } from '../errors.js'
-import { withTimeout } from '../util/timeout.js'
 
 /**
  * Starling's cluster emitter: the mqemitter interface aedes uses (`on`, `removeListener`, `emit`,
@@ -72,7 +71,6 @@ export interface RedisEmitterOptions {
   readonly sharded?: boolean
 }
 
-const CLOSE_WAIT_MS = 2000
 /**
  * Sharded mode: how often the subscriber re-reads the slot map (ioredis' own refresh is every
  * 5 s, and its timer can outlive quit() when a refresh is in flight: this one is ours, unref'd,
@@ -297,7 +295,7 @@ export class RedisEmitter {
     this.#sub.off('nodeError', this.#onNodeError)
     clearInterval(this.#slotsTimer)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
-    void Promise.all([quit(this.#sub), quit(this.#pub)]).then(() => this.#local.close(callback))
+    void Promise.all([closeRedisClient(this.#sub), closeRedisClient(this.#pub)]).then(() => this.#local.close(callback))
     return this
   }
 
@@ -349,8 +347,3 @@ export class RedisEmitter {
   }
 }
 
-async function quit (conn: RedisClient): Promise<void> {
-  if (conn.status === 'end') return
-  await withTimeout(conn.quit().then(() => {}, () => {}), CLOSE_WAIT_MS, () => {})
-  if ((conn.status as string) !== 'end') conn.disconnect()
-}

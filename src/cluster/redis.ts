@@ -2,6 +2,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { withTimeout } from '../util/timeout.js'
 
 /**
  * The one place Starling opens Redis connections (ioredis 5, the major
@@ -182,4 +183,17 @@ function newRedisClient (settings: RedisSettings, options: ClientOptions): Redis
     default:
       return new Redis({ ...common, host: settings.server.host, port: settings.server.port })
   }
+}
+
+/** How long closing a connection waits for QUIT (the commands queued before it) before it drops the connection. */
+const QUIT_WAIT_MS = 2000
+
+/**
+ * Closes a connection after the commands already queued (QUIT), bounded: while Redis is away QUIT
+ * never answers, and a client left reconnecting keeps its retry timers (and the process) alive.
+ */
+export async function closeRedisClient (conn: RedisClient): Promise<void> {
+  if (conn.status === 'end') return
+  await withTimeout(conn.quit().then(() => {}, () => {}), QUIT_WAIT_MS, () => {})
+  if ((conn.status as string) !== 'end') conn.disconnect()
 }

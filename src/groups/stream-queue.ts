@@ -1,6 +1,6 @@
 import type { FaultMetrics } from '../metrics/faults.js'
 import { shareStreamKey } from '../cluster/keys.js'
-import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
+import { closeRedisClient, createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
 import { BlockingPool } from './blocking-pool.js'
 import { ClusterGroups } from './cluster-groups.js'
@@ -152,7 +152,7 @@ export class StreamQueueBackend implements QueueBackend {
     await Promise.all([...this.#open.values()].map(async (queue) => { queue.close(); await queue.flushed() }))
     this.#pool.close()
     this.#subscriber.disconnect()
-    await this.#commands.quit().catch(() => this.#commands.disconnect())
+    await closeRedisClient(this.#commands)
   }
 }
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { devicesKey, issuedTokensKey, revocationExpiryKey, revocationsChannel, revocationTimesKey, tenancyBrokersKey, tenancyChangesChannel, tenancyNamespacesKey } from '../cluster/keys.js'
 import { isSharded, onChannelText, publishMessage, subscribeChannels } from '../cluster/pubsub.js'
-import { createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
+import { closeRedisClient, createRedisClient, type RedisClient, type RedisSettings } from '../cluster/redis.js'
 import type { Logger } from '../logger.js'
 import { ISSUED_KEPT_MAX, type IdentityBackend, type IdentityEvent, type PutResult, type RevocationEntry } from './backend.js'
 
@@ -222,6 +222,6 @@ export class RedisBackend implements IdentityBackend {
     if (this.#closed) return
     this.#closed = true
     this.#events.removeAllListeners()
-    await Promise.allSettled([this.#commands.quit(), this.#subscriber.quit()])
+    await Promise.all([closeRedisClient(this.#commands), closeRedisClient(this.#subscriber)])
   }
 }
