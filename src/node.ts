@@ -126,6 +126,7 @@ export class StarlingNode {
       onPublish = createOnPublishHooks({ config, logger, registry: metrics.registry, findBroker: (namespace, name) => tenancy.findBroker(namespace, name), sign: async (b, data) => await tokens.sign(b, data) })
       broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, onPublish, halfOpenBefore: (client, cap) => sockets.connecting(client.conn, cap), clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
+      onPublish?.close()
       await groups?.close()
       await quotaEngine?.close()
       await identity?.close()
@@ -143,21 +144,30 @@ export class StarlingNode {
     // `$trigger` events: attached before the listeners take clients. Credentials issued and
     // revoked through this pod (API, auth over MQTT) are announced once, by this pod.
     let triggers: Triggers | undefined
+    let mqttAuth: MqttAuthListener | undefined
+    let listeners: Listener[] = []
+    // A start that fails once the broker exists undoes, in reverse, what was started.
+    const undoStart = async (): Promise<void> => {
+      await mqttAuth?.close()
+      triggers?.stop()
+      await Promise.all(listeners.map((listener) => listener.close()))
+      cluster?.stop()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      onPublish?.close()
+      await groups?.close()
+      await quotaEngine?.close()
+      await identity?.close()
+      await backend?.close()
+    }
     try {
       if (config.triggers.enabled) {
         triggers = await startTriggers(broker, { config, logger, registry: metrics.registry, cluster: backend !== undefined && cluster !== undefined ? { redis: backend.commands, liveness: cluster.liveness } : undefined })
       }
     } catch (err) {
-      cluster?.stop()
-      await new Promise<void>((resolve) => broker.close(() => resolve()))
-      await groups.close()
-      await quotaEngine.close()
-      await identity.close()
-      await backend?.close()
+      await undoStart()
       throw err
     }
     const tokens = triggers !== undefined ? withTokenEvents(identity.tokens, triggers.publisher) : identity.tokens
-    let mqttAuth: MqttAuthListener | undefined
 
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       sockets.bind(stream, origin.socket)
@@ -165,7 +175,6 @@ export class StarlingNode {
       stream.once('close', () => state.streams.delete(stream))
       broker.handle(stream, { starling: origin } satisfies ConnectionRequest)
     }
-    let listeners: Listener[] = []
     let http: HttpServer | undefined
     try {
       listeners = await startListeners(config, handle, { logger, metrics, sockets })
@@ -185,15 +194,7 @@ export class StarlingNode {
         logger
       })
     } catch (err) {
-      await mqttAuth?.close()
-      triggers?.stop()
-      await Promise.all(listeners.map((listener) => listener.close()))
-      cluster?.stop()
-      await new Promise<void>((resolve) => broker.close(() => resolve()))
-      await groups.close()
-      await quotaEngine.close()
-      await identity.close()
-      await backend?.close()
+      await undoStart()
       throw err
     }
     // Ready while Redis is reachable: /readyz answers 503 and CONNECTs get "server unavailable"
