@@ -7,7 +7,7 @@ import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
 import type { Identity } from '../../src/tenancy/identity.js'
 import type { BrokerRecord } from '../../src/tenancy/types.js'
-import { LogCapture } from './node.js'
+import { LogCapture, LOOPBACK_FREE_PORTS } from './node.js'
 import { TEST_SECRET, tempDataDir } from './identity.js'
 
 /**
@@ -125,13 +125,7 @@ export async function startHookNode (t: TestContext, onPublish: Record<string, u
   const config = loadConfig({
     overrides: {
       nodeId: 'hook-node',
-      'mqtt.host': '127.0.0.1',
-      'mqtt.port': 0,
-      'ws.port': 0,
-      'wss.port': 0,
-      'tls.port': 0,
-      'http.host': '127.0.0.1',
-      'http.port': 0,
+      ...LOOPBACK_FREE_PORTS,
       drainSeconds: 2,
       'log.level': 'warn',
       dataDir: tempDataDir(t),

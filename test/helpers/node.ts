@@ -39,6 +39,17 @@ function clusterOverrides (overrides: Record<string, unknown>): Record<string, u
   return seeds !== undefined ? { 'redis.cluster.nodes': [...seeds] } : {}
 }
 
+/** Every listener of an in-process test node on loopback, on a free port (0). */
+export const LOOPBACK_FREE_PORTS: Readonly<Record<string, unknown>> = Object.freeze({
+  'mqtt.host': '127.0.0.1',
+  'mqtt.port': 0,
+  'ws.port': 0,
+  'wss.port': 0,
+  'tls.port': 0,
+  'http.host': '127.0.0.1',
+  'http.port': 0
+})
+
 /**
  * An in-process Starling node on loopback with free ports (port 0), closed after the test.
  * `overrides` use config paths: `{ 'limits.maxConnections': 2, acl: [...] }`. `processMetrics`
@@ -50,13 +61,7 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
   const config = loadConfig({
     overrides: {
       nodeId: 'test-node',
-      'mqtt.host': '127.0.0.1',
-      'mqtt.port': 0,
-      'ws.port': 0,
-      'wss.port': 0,
-      'tls.port': 0,
-      'http.host': '127.0.0.1',
-      'http.port': 0,
+      ...LOOPBACK_FREE_PORTS,
       drainSeconds: 2,
       'log.level': 'debug',
       dataDir,

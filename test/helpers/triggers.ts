@@ -6,7 +6,7 @@ import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
 import type { Identity } from '../../src/tenancy/identity.js'
 import { collect, connectClient, type MqttClient, type Received } from './clients.js'
-import { LogCapture } from './node.js'
+import { LogCapture, LOOPBACK_FREE_PORTS } from './node.js'
 import { tempDataDir, TEST_SECRET } from './identity.js'
 
 export const ADMIN = 'triggers-admin-token-0123456789abcdef'
@@ -34,13 +34,7 @@ export async function startEventNode (t: TestContext, overrides: Record<string, 
   const config = loadConfig({
     overrides: {
       nodeId: options.nodeId ?? 'events-node',
-      'mqtt.host': '127.0.0.1',
-      'mqtt.port': 0,
-      'ws.port': 0,
-      'wss.port': 0,
-      'tls.port': 0,
-      'http.host': '127.0.0.1',
-      'http.port': 0,
+      ...LOOPBACK_FREE_PORTS,
       'tenancy.domain': DOMAIN,
       'api.adminTokens': [ADMIN],
       'cluster.heartbeatMs': 250,
