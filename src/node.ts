@@ -279,7 +279,7 @@ export class StarlingNode {
     this.triggers?.stop()
     await this.#bounded(Promise.resolve(persistence?.destroy?.()), flushMs, 'persistence did not close cleanly')
     // Gone clients' connection counts leave the cluster-wide quota at once.
-    await this.#bounded(this.quotas.close(), flushMs, 'quota counts did not close cleanly')
+    await this.#bounded(this.quotas.close({ waitMs: flushMs }), flushMs, 'quota counts did not close cleanly')
     await this.#bounded(this.identity.close(), flushMs, 'tenancy and token store did not close cleanly')
     await this.#bounded(Promise.resolve(this.#backend?.close()), flushMs, 'redis connections did not close cleanly')
     await this.http.close()

@@ -1,7 +1,11 @@
 import type { BrokerQuotas } from '../tenancy/types.js'
+import { orTimedOut } from '../util/timeout.js'
 import { FLUSH_MS, mayTake, wanted } from './budget.js'
 import type { QuotaStore, SyncRequest } from './store.js'
 import { emptyCounts, isEmpty, planUsage, type UsageCounts } from './usage-buckets.js'
+
+/** How long close() waits for the last flush and release when no wait is given. */
+const CLOSE_WAIT_MS = 2000
 
 /**
  * Per-broker quotas for one pod (README "Quotas"). The broker calls it on its hot paths, so
@@ -307,19 +311,22 @@ export class QuotaEngine {
   /**
    * Stops flushing after a last flush. `release` (default): removes this pod's connection
    * counts at once (a graceful stop); without it they count until their lease runs out, as a
-   * killed pod's would.
+   * killed pod's would. The last writes get `waitMs`: while Redis is away they never answer,
+   * and the store's connection must still close (a client left reconnecting keeps the
+   * process alive).
    */
-  async close (options: { release?: boolean } = {}): Promise<void> {
+  async close (options: { release?: boolean, waitMs?: number } = {}): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#timer)
-    if (options.release ?? true) {
-      await this.flush().catch(() => {})
-      await this.#store.release([...this.#brokers.keys()]).catch((err: Error) => this.#onError(err))
-    } else {
-      await this.#flushing?.catch(() => {})
+    const lastWrites = (options.release ?? true)
+      ? this.flush().catch(() => {}).then(async () => await this.#store.release([...this.#brokers.keys()]).catch((err: Error) => this.#onError(err)))
+      : this.#flushing?.catch(() => {})
+    try {
+      await orTimedOut(Promise.resolve(lastWrites), options.waitMs ?? CLOSE_WAIT_MS)
+    } finally {
+      await this.#store.close()
     }
-    await this.#store.close()
   }
 }
 

@@ -206,3 +206,24 @@ test('a changed quota applies at the next call (the newest broker record wins)',
   assert.equal(await engine!.admitConnection(broker('patched', { maxConnections: 0 })), undefined, '0: no limit')
   assert.equal((await engine!.usage('patched')).connections, 3)
 })
+
+test('close while Redis is away: the last flush is bounded and the connection ends (no client left reconnecting)', async (t) => {
+  const redis = await startRedis(t)
+  // Retries forever, as the pod's own quota connection does.
+  const client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: null, retryStrategy: () => 50 })
+  client.on('error', () => {})
+  const engine = new QuotaEngine({ store: new RedisQuotaStore(client, { pod: 'pod-away', leaseTtlMs: 15_000, ownsClient: true }), renewMs: 5000 })
+  const quota = broker('away', { maxConnections: 5 })
+  assert.equal(await engine.admitConnection(quota), undefined)
+  await redis.stop()
+  await waitFor(() => client.status === 'reconnecting' || client.status === 'connecting', 5000, 'the connection to drop')
+  const started = Date.now()
+  await engine.close({ waitMs: 300 })
+  const took = Date.now() - started
+  assert.ok(took < 2000, `close returned after the wait, not when Redis came back (${took} ms)`)
+  // disconnect() while reconnecting clears the retry timer; no new connection attempt follows
+  const attempts: string[] = []
+  client.on('connecting', () => attempts.push('connecting'))
+  await sleep(300)
+  assert.deepEqual(attempts, [], 'no reconnect attempt after close')
+})
