@@ -61,15 +61,21 @@ export class TopicAcl {
   readonly #readPolicy: Policy
   readonly #publish: VerdictCache
   readonly #read: VerdictCache
+  /**
+   * Can a message that reached one of the client's subscriptions still be refused? Not when the
+   * read rules are only the grant-only default with no grant: the topics it denies (`$SYS/...`,
+   * `$trigger/...`) match only a filter that names them [MQTT-4.7.2-1], and maySubscribe refuses
+   * every such filter (restored subscriptions are authorized again), so the delivery check is skipped.
+   */
+  readonly checksDelivery: boolean
 
-  constructor (publish: Policy, read: Policy) {
+  constructor (publish: Policy, read: Policy, checksDelivery = true) {
     this.#publishPolicy = publish
     this.#readPolicy = read
     this.#publish = new VerdictCache(topicCheck(publish))
     this.#read = new VerdictCache(topicCheck(read))
+    this.checksDelivery = checksDelivery && read.length > 0
   }
-
-
 
   /** A PUBLISH to this topic name. */
   mayPublish (topic: string): boolean {
@@ -138,8 +144,10 @@ export class ClientAcls {
       if (token?.publish !== undefined) publish.push(allowListRuleList(token.publish))
       if (token?.subscribe !== undefined) read.push(allowListRuleList(token.subscribe))
       // `$SYS/...` and `$trigger/...` are read only with a grant in one of these lists
-      read.push(grantOnlyDefault(read))
-      acl = new TopicAcl(restrictive(publish), restrictive(read))
+      const readDefault = grantOnlyDefault(read)
+      const readPolicy = restrictive([...read, readDefault])
+      const onlyUngrantedDefault = readPolicy.length === 1 && readPolicy[0] === readDefault && readDefault.rules.every((rule) => !rule.allow)
+      acl = new TopicAcl(restrictive(publish), readPolicy, !onlyUngrantedDefault)
       setNewest(this.#identities, key, acl, ACL_IDENTITIES)
     }
     return acl

@@ -250,7 +250,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   if (acls.restricts) {
     broker.authorizeForward = function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
       // The client's own topic: a tenant's rules do not name its mount.
-      if (acls.of(client).mayRead(unmountTopic(packet.topic))) return packet
+      const acl = acls.of(client)
+      if (!acl.checksDelivery || acl.mayRead(unmountTopic(packet.topic))) return packet
       deniedAtDelivery.inc()
       return null
     }

@@ -124,15 +124,25 @@ export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, o
         if (!dropped.delete(messageKey(client.id, packet))) throw err
       }
     },
-    async outgoingClearMessageId (client, packet) {
-      const cleared = await inner.outgoingClearMessageId(client, packet)
-      const estimate = estimates.get(client.id)
-      if (cleared !== undefined && cleared !== null && estimate !== undefined) {
-        estimate.count = Math.max(0, estimate.count - 1)
-        // An empty queue is forgotten (bounded memory); the next enqueue recounts it once.
-        if (estimate.count === 0 && !counting.has(client.id)) estimates.delete(client.id)
-      }
-      return cleared
+    // Every PUBACK / PUBCOMP passes here. A session with no estimate has nothing counted to take
+    // back (an estimate is forgotten only at 0, and the next enqueue recounts it), so the inner
+    // call's promise is handed on as it is: no async frame, no second promise per acknowledgement.
+    outgoingClearMessageId (client, packet) {
+      if (!estimates.has(client.id)) return inner.outgoingClearMessageId(client, packet)
+      return inner.outgoingClearMessageId(client, packet).then((cleared) => {
+        uncount(client.id, cleared)
+        return cleared
+      })
+    }
+  }
+
+  /** A message left the session's queue: its estimate goes down by one. */
+  const uncount = (clientId: string, cleared: QueuedPacket | undefined): void => {
+    const estimate = estimates.get(clientId)
+    if (cleared !== undefined && cleared !== null && estimate !== undefined) {
+      estimate.count = Math.max(0, estimate.count - 1)
+      // An empty queue is forgotten (bounded memory); the next enqueue recounts it once.
+      if (estimate.count === 0 && !counting.has(clientId)) estimates.delete(clientId)
     }
   }
 

@@ -196,6 +196,18 @@ test('ClientAcls: a grant in any rule set lifts the $SYS / $trigger default; a d
   assert.ok(acls.resolve({ rules: [{ action: 'subscribe', topic: '$trigger/#', allow: true }] }).maySubscribe('$trigger/#'), "a tenant broker's grant")
 })
 
+test('ClientAcls: the per-delivery check is skipped only where every subscription the client holds can match only topics it may read', () => {
+  const open = new ClientAcls([], () => undefined)
+  assert.equal(open.restricts, true, 'a rule source: the delivery step is installed')
+  assert.equal(open.resolve().checksDelivery, false, 'only the ungranted $SYS/$trigger default: refused at SUBSCRIBE already')
+  assert.equal(open.resolve({ rules: [{ action: 'publish', topic: 'a/#', allow: false }] }).checksDelivery, false, 'publish rules do not restrict reading')
+  assert.equal(open.resolve({ rules: [{ action: 'subscribe', topic: 'secret/#', allow: false }] }).checksDelivery, true, '# is granted, secret/x must be refused per message')
+  assert.equal(open.resolve({ token: { subscribe: ['a/#'] } }).checksDelivery, true, 'an allow-list')
+  const granted = open.resolve({ token: { subscribe: ['$SYS/pod/#', '#'] } })
+  assert.ok(granted.checksDelivery && granted.maySubscribe('$SYS/#') && !granted.mayRead('$SYS/other'), 'a grant narrower than a filter it lets through: $SYS/# is granted, $SYS/other refused per message')
+  assert.equal(new ClientAcls([{ action: 'all', topic: 'x/#', allow: false }]).resolve().checksDelivery, true, "the config file's rules")
+})
+
 test('verdict caches stay bounded and correct past their size', () => {
   const acl = new ClientAcls([{ action: 'subscribe', topic: 'secret/#', allow: false }]).resolve()
   for (let i = 0; i < VERDICT_CACHE_TOPICS * 2; i++) {
