@@ -1,0 +1,136 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { ResultRow, ResultsFile } from './results-json.js'
+
+/**
+ * Draws the benchmark results files (docs/bench-results/*.json, written by `npm run bench --
+ * --json PATH`) as one hand-written SVG: per results file, per scenario a bar per broker, its
+ * length the median msg/s, its label msg/s and broker CPU µs per delivered message. With
+ * `--tables` it also prints the compact markdown tables of "Current figures".
+ *
+ *   node --import tsx loadtest/bench/chart.ts                 # docs/bench-results/*.json → docs/bench-results/chart.svg
+ *   node --import tsx loadtest/bench/chart.ts --tables        # and the markdown tables on stdout
+ */
+const USAGE = `usage: node --import tsx loadtest/bench/chart.ts [--dir docs/bench-results] [--out FILE.svg] [--tables]`
+
+const COLORS: Record<string, string> = { starling: '#2b6cb0', aedes: '#718096', mosquitto: '#dd6b20' }
+const EXTRA_COLORS = ['#38a169', '#805ad5', '#d53f8c', '#319795']
+
+const WIDTH = 820
+const LABEL_X = 200
+const BAR_X = 300
+const BAR_MAX = 330
+const BAR_H = 14
+const ROW_GAP = 4
+const GROUP_GAP = 12
+
+interface Section { readonly name: string, readonly file: ResultsFile }
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const int = (n: number): string => Math.round(n).toLocaleString('en-US')
+const protocolName = (p: number): string => (p === 5 ? 'MQTT 5' : 'MQTT 3.1.1')
+
+export function groupKey (r: ResultRow): string {
+  return `${r.shape} QoS ${r.qos} ${protocolName(r.protocol)}`
+}
+
+function groups (rows: readonly ResultRow[]): Map<string, ResultRow[]> {
+  const out = new Map<string, ResultRow[]>()
+  for (const row of rows) out.set(groupKey(row), [...(out.get(groupKey(row)) ?? []), row])
+  return out
+}
+
+function colorOf (broker: string, seen: string[]): string {
+  const known = COLORS[broker]
+  if (known !== undefined) return known
+  if (!seen.includes(broker)) seen.push(broker)
+  return EXTRA_COLORS[seen.indexOf(broker) % EXTRA_COLORS.length] ?? '#4a5568'
+}
+
+export function renderSvg (sections: readonly Section[]): string {
+  const parts: string[] = []
+  const extra: string[] = []
+  let y = 24
+  parts.push(`<text x="10" y="${y}" font-size="15" font-weight="bold">Median msg/s per broker (bar) and broker CPU µs per delivered message; compare within one run</text>`)
+  y += 12
+  for (const { name, file } of sections) {
+    y += 22
+    parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${esc(file.title)} (${esc(name)})</text>`)
+    y += 15
+    parts.push(`<text x="10" y="${y}" font-size="10" fill="#4a5568">${esc(file.date.slice(0, 16).replace('T', ' '))} UTC · git ${esc(file.commit)} · load ${file.load.join(' → ')} · ${esc(file.command)}</text>`)
+    y += 8
+    const max = Math.max(1, ...file.rows.map((r) => Number.isFinite(r.msgPerSec) ? r.msgPerSec : 0))
+    for (const [group, rows] of groups(file.rows)) {
+      y += GROUP_GAP
+      const top = y
+      for (const row of rows) {
+        const w = Number.isFinite(row.msgPerSec) ? Math.max(1, (row.msgPerSec / max) * BAR_MAX) : 0
+        parts.push(`<text x="${BAR_X - 6}" y="${y + BAR_H - 3}" font-size="11" text-anchor="end">${esc(row.broker)}</text>`)
+        parts.push(`<rect x="${BAR_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colorOf(row.broker, extra)}"/>`)
+        const loss = row.lost > 0 || row.duplicates > 0 ? ` · lost ${row.lost}, dup ${row.duplicates}` : ''
+        parts.push(`<text x="${(BAR_X + w + 6).toFixed(1)}" y="${y + BAR_H - 3}" font-size="11">${int(row.msgPerSec)} msg/s · ${row.usPerMsg.toFixed(1)} µs/msg${loss}</text>`)
+        y += BAR_H + ROW_GAP
+      }
+      parts.push(`<text x="10" y="${((top + y - ROW_GAP) / 2 + 4).toFixed(1)}" font-size="11" font-weight="bold">${esc(group)}</text>`)
+      parts.push(`<line x1="${LABEL_X - 10}" y1="${top}" x2="${LABEL_X - 10}" y2="${y - ROW_GAP}" stroke="#cbd5e0"/>`)
+    }
+  }
+  y += 16
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y}" viewBox="0 0 ${WIDTH} ${y}" font-family="sans-serif">\n` +
+    `<rect width="100%" height="100%" fill="#ffffff"/>\n${parts.join('\n')}\n</svg>\n`
+}
+
+/** One compact markdown table per results file: scenario × broker, msg/s and µs/msg, plus the ratios to Starling. */
+export function markdownTables (sections: readonly Section[]): string {
+  const out: string[] = []
+  for (const { name, file } of sections) {
+    const brokers = [...new Set(file.rows.map((r) => r.broker))]
+    out.push(`**${file.title}** (\`docs/bench-results/${name}.json\`, ${file.date.slice(0, 16).replace('T', ' ')} UTC, git ${file.commit}, load ${file.load.join(' → ')}):`)
+    out.push('')
+    out.push('```sh', file.command, '```', '')
+    out.push(`| scenario | ${brokers.map((b) => `${b} msg/s (µs/msg)`).join(' | ')} | ${brokers.filter((b) => b !== 'starling').map((b) => `starling ÷ ${b}`).join(' | ')} |`)
+    out.push(`|---|${brokers.map(() => '--:').join('|')}|${brokers.filter((b) => b !== 'starling').map(() => '--:').join('|')}|`)
+    for (const [group, rows] of groups(file.rows)) {
+      const byBroker = (b: string): ResultRow | undefined => rows.find((r) => r.broker === b)
+      const starling = byBroker('starling')
+      const cells = brokers.map((b) => {
+        const r = byBroker(b)
+        return r === undefined ? '—' : `${int(r.msgPerSec)} (${r.usPerMsg.toFixed(1)})`
+      })
+      const ratios = brokers.filter((b) => b !== 'starling').map((b) => {
+        const r = byBroker(b)
+        return starling === undefined || r === undefined ? '—' : `${(starling.msgPerSec / r.msgPerSec).toFixed(2)}×`
+      })
+      out.push(`| ${group} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`)
+    }
+    out.push('')
+  }
+  return out.join('\n')
+}
+
+export function readSections (dir: string): Section[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => ({
+    name: basename(f, '.json'),
+    file: JSON.parse(readFileSync(join(dir, f), 'utf8')) as ResultsFile
+  }))
+}
+
+function main (): void {
+  const { values } = parseArgs({
+    options: { dir: { type: 'string' }, out: { type: 'string' }, tables: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }
+  })
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  const dir = values.dir ?? 'docs/bench-results'
+  const out = values.out ?? join(dir, 'chart.svg')
+  const sections = readSections(dir)
+  if (sections.length === 0) throw new Error(`no results (*.json) in ${dir}\n${USAGE}`)
+  writeFileSync(out, renderSvg(sections))
+  process.stderr.write(`${out}: ${sections.length} results file(s)\n`)
+  if (values.tables === true) process.stdout.write(markdownTables(sections))
+}
+
+main()
