@@ -8,7 +8,8 @@ import type { ScenarioResult } from './scenario.js'
 /**
  * The results file a benchmark writes with `--json PATH` (docs/bench-results/<name>.json): what
  * `chart.ts` draws and the "Current figures" tables are read from. One row per (broker, protocol,
- * shape, QoS): the median-msg/s round, with every round's msg/s and µs/msg kept beside it.
+ * shape, QoS): msg/s, latency and loss of the median-msg/s round, µs/msg as the median over the
+ * rounds, every round's msg/s and µs/msg kept beside them.
  */
 export interface ResultsFile {
   readonly title: string
@@ -29,7 +30,7 @@ export interface ResultRow {
   readonly shape: string
   readonly qos: number
   readonly msgPerSec: number
-  /** Broker CPU microseconds per delivered message. */
+  /** Broker CPU microseconds per delivered message: the median over the rounds (steadier than msg/s). */
   readonly usPerMsg: number
   readonly p50Ms: number
   readonly p99Ms: number
@@ -38,6 +39,13 @@ export interface ResultRow {
   readonly brokerCpu: number
   readonly generatorCpu: number
   readonly rounds: ReadonlyArray<{ readonly msgPerSec: number, readonly usPerMsg: number }>
+}
+
+function medianOf (values: readonly number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] ?? Number.NaN : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
 }
 
 const round = (n: number, digits: number): number => Number.isFinite(n) ? Number(n.toFixed(digits)) : Number.NaN
@@ -49,7 +57,7 @@ export function resultRow (broker: string, protocol: 4 | 5, median: ScenarioResu
     shape: median.spec.shape,
     qos: median.spec.qos,
     msgPerSec: Math.round(median.msgPerSec),
-    usPerMsg: round(cpuPerMessageUs(median), 1),
+    usPerMsg: round(medianOf(all.map(cpuPerMessageUs)), 1),
     p50Ms: round(median.p50, 2),
     p99Ms: round(median.p99, 2),
     lost: median.lost,
