@@ -17,7 +17,7 @@ const USAGE = `usage: node --import tsx loadtest/bench/chart.ts [--dir docs/benc
 const COLORS: Record<string, string> = { starling: '#2b6cb0', aedes: '#718096', mosquitto: '#dd6b20' }
 const EXTRA_COLORS = ['#38a169', '#805ad5', '#d53f8c', '#319795']
 
-const WIDTH = 820
+const WIDTH = 900
 const LABEL_X = 200
 const BAR_X = 300
 const BAR_MAX = 330
@@ -58,7 +58,10 @@ export function renderSvg (sections: readonly Section[]): string {
     y += 22
     parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${esc(file.title)} (${esc(name)})</text>`)
     y += 15
-    parts.push(`<text x="10" y="${y}" font-size="10" fill="#4a5568">${esc(file.date.slice(0, 16).replace('T', ' '))} UTC · git ${esc(file.commit)} · load ${file.load.join(' → ')} · ${esc(file.command)}</text>`)
+    parts.push(`<text x="10" y="${y}" font-size="10" fill="#4a5568">${esc(file.date.slice(0, 16).replace('T', ' '))} UTC · git ${esc(file.commit)} · load ${file.load.join(' → ')} · node ${esc(file.node)}</text>`)
+    y += 13
+    const command = file.command.length > 150 ? file.command.slice(0, 149) + '…' : file.command
+    parts.push(`<text x="10" y="${y}" font-size="10" font-family="monospace" fill="#4a5568">${esc(command)}</text>`)
     y += 8
     const max = Math.max(1, ...file.rows.map((r) => Number.isFinite(r.msgPerSec) ? r.msgPerSec : 0))
     for (const [group, rows] of groups(file.rows)) {
@@ -89,7 +92,7 @@ export function markdownTables (sections: readonly Section[]): string {
     out.push(`**${file.title}** (\`docs/bench-results/${name}.json\`, ${file.date.slice(0, 16).replace('T', ' ')} UTC, git ${file.commit}, load ${file.load.join(' → ')}):`)
     out.push('')
     out.push('```sh', file.command, '```', '')
-    out.push(`| scenario | ${brokers.map((b) => `${b} msg/s (µs/msg)`).join(' | ')} | ${brokers.filter((b) => b !== 'starling').map((b) => `starling ÷ ${b}`).join(' | ')} |`)
+    out.push(`| scenario | ${brokers.map((b) => `${b} msg/s (µs/msg)`).join(' | ')} | ${brokers.filter((b) => b !== 'starling').map((b) => `starling ÷ ${b}: msg/s; µs/msg`).join(' | ')} |`)
     out.push(`|---|${brokers.map(() => '--:').join('|')}|${brokers.filter((b) => b !== 'starling').map(() => '--:').join('|')}|`)
     for (const [group, rows] of groups(file.rows)) {
       const byBroker = (b: string): ResultRow | undefined => rows.find((r) => r.broker === b)
@@ -100,13 +103,13 @@ export function markdownTables (sections: readonly Section[]): string {
       })
       const ratios = brokers.filter((b) => b !== 'starling').map((b) => {
         const r = byBroker(b)
-        return starling === undefined || r === undefined ? '—' : `${(starling.msgPerSec / r.msgPerSec).toFixed(2)}×`
+        return starling === undefined || r === undefined ? '—' : `${(starling.msgPerSec / r.msgPerSec).toFixed(2)}×; ${(starling.usPerMsg / r.usPerMsg).toFixed(2)}×`
       })
       out.push(`| ${group} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`)
     }
     out.push('')
   }
-  return out.join('\n')
+  return out.join('\n') + '\n'
 }
 
 export function readSections (dir: string): Section[] {

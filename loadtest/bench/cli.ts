@@ -197,7 +197,7 @@ async function main (): Promise<void> {
       const jsonRows: ResultRow[] = medians.map((m) => resultRow(m.broker, m.protocol, m.result, m.runs.map((r) => r.result)))
       writeResults(opts.json, {
         title: opts.title,
-        command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+        command: `npm run bench -- ${process.argv.slice(2).map((a) => (/^[\w.,:/=-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ')}`,
         date: startedAt,
         commit: gitCommit(),
         load: [loadAtStart, loadNow()],
