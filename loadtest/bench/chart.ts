@@ -28,11 +28,14 @@ const GROUP_GAP = 12
 interface Section { readonly name: string, readonly file: ResultsFile }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
-const int = (n: number): string => Math.round(n).toLocaleString('en-US')
+// JSON has no NaN: a figure a benchmark did not measure is null in the file
+const known = (n: number | null): n is number => typeof n === 'number' && Number.isFinite(n)
+const int = (n: number | null): string => known(n) ? Math.round(n).toLocaleString('en-US') : '–'
+const us = (n: number | null): string => known(n) ? n.toFixed(1) : '–'
 const protocolName = (p: number): string => (p === 5 ? 'MQTT 5' : 'MQTT 3.1.1')
 
 export function groupKey (r: ResultRow): string {
-  return `${r.shape} QoS ${r.qos} ${protocolName(r.protocol)}`
+  return r.scenario ?? `${r.shape} QoS ${r.qos} ${protocolName(r.protocol)}`
 }
 
 function groups (rows: readonly ResultRow[]): Map<string, ResultRow[]> {
@@ -63,16 +66,16 @@ export function renderSvg (sections: readonly Section[]): string {
     const command = file.command.length > 150 ? file.command.slice(0, 149) + '…' : file.command
     parts.push(`<text x="10" y="${y}" font-size="10" font-family="monospace" fill="#4a5568">${esc(command)}</text>`)
     y += 8
-    const max = Math.max(1, ...file.rows.map((r) => Number.isFinite(r.msgPerSec) ? r.msgPerSec : 0))
+    const max = Math.max(1, ...file.rows.map((r) => known(r.msgPerSec) ? r.msgPerSec : 0))
     for (const [group, rows] of groups(file.rows)) {
       y += GROUP_GAP
       const top = y
       for (const row of rows) {
-        const w = Number.isFinite(row.msgPerSec) ? Math.max(1, (row.msgPerSec / max) * BAR_MAX) : 0
+        const w = known(row.msgPerSec) ? Math.max(1, (row.msgPerSec / max) * BAR_MAX) : 0
         parts.push(`<text x="${BAR_X - 6}" y="${y + BAR_H - 3}" font-size="11" text-anchor="end">${esc(row.broker)}</text>`)
         parts.push(`<rect x="${BAR_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colorOf(row.broker, extra)}"/>`)
         const loss = row.lost > 0 || row.duplicates > 0 ? ` · lost ${row.lost}, dup ${row.duplicates}` : ''
-        parts.push(`<text x="${(BAR_X + w + 6).toFixed(1)}" y="${y + BAR_H - 3}" font-size="11">${int(row.msgPerSec)} msg/s · ${row.usPerMsg.toFixed(1)} µs/msg${loss}</text>`)
+        parts.push(`<text x="${(BAR_X + w + 6).toFixed(1)}" y="${y + BAR_H - 3}" font-size="11">${int(row.msgPerSec)} msg/s · ${us(row.usPerMsg)} µs/msg${loss}</text>`)
         y += BAR_H + ROW_GAP
       }
       parts.push(`<text x="10" y="${((top + y - ROW_GAP) / 2 + 4).toFixed(1)}" font-size="11" font-weight="bold">${esc(group)}</text>`)
@@ -89,23 +92,25 @@ export function markdownTables (sections: readonly Section[]): string {
   const out: string[] = []
   for (const { name, file } of sections) {
     const brokers = [...new Set(file.rows.map((r) => r.broker))]
+    // ratio columns only where a row is plain `starling` (the one-pod benchmark)
+    const others = brokers.includes('starling') ? brokers.filter((b) => b !== 'starling') : []
     out.push(`**${file.title}** (\`docs/bench-results/${name}.json\`, ${file.date.slice(0, 16).replace('T', ' ')} UTC, git ${file.commit}, load ${file.load.join(' → ')}):`)
     out.push('')
     out.push('```sh', file.command, '```', '')
-    out.push(`| scenario | ${brokers.map((b) => `${b} msg/s (µs/msg)`).join(' | ')} | ${brokers.filter((b) => b !== 'starling').map((b) => `starling ÷ ${b}: msg/s; µs/msg`).join(' | ')} |`)
-    out.push(`|---|${brokers.map(() => '--:').join('|')}|${brokers.filter((b) => b !== 'starling').map(() => '--:').join('|')}|`)
+    out.push(`| scenario | ${[...brokers.map((b) => `${b} msg/s (µs/msg)`), ...others.map((b) => `starling ÷ ${b}: msg/s; µs/msg`)].join(' | ')} |`)
+    out.push(`|---|${[...brokers, ...others].map(() => '--:').join('|')}|`)
     for (const [group, rows] of groups(file.rows)) {
       const byBroker = (b: string): ResultRow | undefined => rows.find((r) => r.broker === b)
       const starling = byBroker('starling')
       const cells = brokers.map((b) => {
         const r = byBroker(b)
-        return r === undefined ? '—' : `${int(r.msgPerSec)} (${r.usPerMsg.toFixed(1)})`
+        return r === undefined ? '—' : `${int(r.msgPerSec)} (${us(r.usPerMsg)})`
       })
-      const ratios = brokers.filter((b) => b !== 'starling').map((b) => {
+      const ratios = others.map((b) => {
         const r = byBroker(b)
         return starling === undefined || r === undefined ? '—' : `${(starling.msgPerSec / r.msgPerSec).toFixed(2)}×; ${(starling.usPerMsg / r.usPerMsg).toFixed(2)}×`
       })
-      out.push(`| ${group} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`)
+      out.push(`| ${[group, ...cells, ...ratios].join(' | ')} |`)
     }
     out.push('')
   }

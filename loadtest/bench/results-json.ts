@@ -24,7 +24,10 @@ export interface ResultsFile {
 }
 
 export interface ResultRow {
+  /** What the row measured (broker, or a cluster target such as "3 pods via HAProxy"). */
   readonly broker: string
+  /** Scenario name when it says more than shape, QoS and protocol (the cluster benchmark's). */
+  readonly scenario?: string
   /** MQTT protocol level of the generator's clients: 4 (3.1.1) or 5. */
   readonly protocol: 4 | 5
   readonly shape: string
@@ -37,6 +40,7 @@ export interface ResultRow {
   readonly lost: number
   readonly duplicates: number
   readonly brokerCpu: number
+  /** Share of a core; NaN where the benchmark does not measure it. */
   readonly generatorCpu: number
   readonly rounds: ReadonlyArray<{ readonly msgPerSec: number, readonly usPerMsg: number }>
 }
