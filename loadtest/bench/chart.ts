@@ -18,9 +18,9 @@ const COLORS: Record<string, string> = { starling: '#2b6cb0', aedes: '#718096', 
 const EXTRA_COLORS = ['#38a169', '#805ad5', '#d53f8c', '#319795']
 
 const WIDTH = 900
-const LABEL_X = 200
-const BAR_X = 300
 const BAR_MAX = 330
+/** Rough width of a character of the 11px sans-serif labels: enough to keep the columns apart. */
+const CHAR_W = 6.6
 const BAR_H = 14
 const ROW_GAP = 4
 const GROUP_GAP = 12
@@ -54,6 +54,13 @@ function colorOf (broker: string, seen: string[]): string {
 export function renderSvg (sections: readonly Section[]): string {
   const parts: string[] = []
   const extra: string[] = []
+  // columns sized by the longest scenario and broker labels (cluster targets are long)
+  const allRows = sections.flatMap((sec) => sec.file.rows)
+  const groupW = Math.ceil(Math.max(...allRows.map((r) => groupKey(r).length)) * CHAR_W) + 10
+  const brokerW = Math.ceil(Math.max(...allRows.map((r) => r.broker.length)) * CHAR_W) + 6
+  const lineX = 10 + groupW
+  const barX = lineX + 10 + brokerW
+  const barMax = Math.min(BAR_MAX, WIDTH - barX - 200)
   let y = 24
   parts.push(`<text x="10" y="${y}" font-size="15" font-weight="bold">Median msg/s per broker (bar) and broker CPU µs per delivered message; compare within one run</text>`)
   y += 12
@@ -63,7 +70,7 @@ export function renderSvg (sections: readonly Section[]): string {
     y += 15
     parts.push(`<text x="10" y="${y}" font-size="10" fill="#4a5568">${esc(file.date.slice(0, 16).replace('T', ' '))} UTC · git ${esc(file.commit)} · load ${file.load.join(' → ')} · node ${esc(file.node)}</text>`)
     y += 13
-    const command = file.command.length > 150 ? file.command.slice(0, 149) + '…' : file.command
+    const command = file.command.length > 140 ? file.command.slice(0, 139) + '…' : file.command
     parts.push(`<text x="10" y="${y}" font-size="10" font-family="monospace" fill="#4a5568">${esc(command)}</text>`)
     y += 8
     const max = Math.max(1, ...file.rows.map((r) => known(r.msgPerSec) ? r.msgPerSec : 0))
@@ -71,15 +78,15 @@ export function renderSvg (sections: readonly Section[]): string {
       y += GROUP_GAP
       const top = y
       for (const row of rows) {
-        const w = known(row.msgPerSec) ? Math.max(1, (row.msgPerSec / max) * BAR_MAX) : 0
-        parts.push(`<text x="${BAR_X - 6}" y="${y + BAR_H - 3}" font-size="11" text-anchor="end">${esc(row.broker)}</text>`)
-        parts.push(`<rect x="${BAR_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colorOf(row.broker, extra)}"/>`)
+        const w = known(row.msgPerSec) ? Math.max(1, (row.msgPerSec / max) * barMax) : 0
+        parts.push(`<text x="${barX - 6}" y="${y + BAR_H - 3}" font-size="11" text-anchor="end">${esc(row.broker)}</text>`)
+        parts.push(`<rect x="${barX}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colorOf(row.broker, extra)}"/>`)
         const loss = row.lost > 0 || row.duplicates > 0 ? ` · lost ${row.lost}, dup ${row.duplicates}` : ''
-        parts.push(`<text x="${(BAR_X + w + 6).toFixed(1)}" y="${y + BAR_H - 3}" font-size="11">${int(row.msgPerSec)} msg/s · ${us(row.usPerMsg)} µs/msg${loss}</text>`)
+        parts.push(`<text x="${(barX + w + 6).toFixed(1)}" y="${y + BAR_H - 3}" font-size="11">${int(row.msgPerSec)} msg/s · ${us(row.usPerMsg)} µs/msg${loss}</text>`)
         y += BAR_H + ROW_GAP
       }
       parts.push(`<text x="10" y="${((top + y - ROW_GAP) / 2 + 4).toFixed(1)}" font-size="11" font-weight="bold">${esc(group)}</text>`)
-      parts.push(`<line x1="${LABEL_X - 10}" y1="${top}" x2="${LABEL_X - 10}" y2="${y - ROW_GAP}" stroke="#cbd5e0"/>`)
+      parts.push(`<line x1="${lineX}" y1="${top}" x2="${lineX}" y2="${y - ROW_GAP}" stroke="#cbd5e0"/>`)
     }
   }
   y += 16
