@@ -25,7 +25,7 @@ const BAR_H = 14
 const ROW_GAP = 4
 const GROUP_GAP = 12
 
-interface Section { readonly name: string, readonly file: ResultsFile }
+interface Section { readonly name: string, readonly path: string, readonly file: ResultsFile }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 // JSON has no NaN: a figure a benchmark did not measure is null in the file
@@ -97,11 +97,11 @@ export function renderSvg (sections: readonly Section[]): string {
 /** One compact markdown table per results file: scenario × broker, msg/s and µs/msg, plus the ratios to Starling. */
 export function markdownTables (sections: readonly Section[]): string {
   const out: string[] = []
-  for (const { name, file } of sections) {
+  for (const { path, file } of sections) {
     const brokers = [...new Set(file.rows.map((r) => r.broker))]
     // ratio columns only where a row is plain `starling` (the one-pod benchmark)
     const others = brokers.includes('starling') ? brokers.filter((b) => b !== 'starling') : []
-    out.push(`**${file.title}** (\`docs/bench-results/${name}.json\`, ${file.date.slice(0, 16).replace('T', ' ')} UTC, git ${file.commit}, load ${file.load.join(' → ')}):`)
+    out.push(`**${file.title}** (\`${path}\`, ${file.date.slice(0, 16).replace('T', ' ')} UTC, git ${file.commit}, load ${file.load.join(' → ')}):`)
     out.push('')
     out.push('```sh', file.command, '```', '')
     out.push(`| scenario | ${[...brokers.map((b) => `${b} msg/s (µs/msg)`), ...others.map((b) => `starling ÷ ${b}: msg/s; µs/msg`)].join(' | ')} |`)
@@ -127,6 +127,7 @@ export function markdownTables (sections: readonly Section[]): string {
 export function readSections (dir: string): Section[] {
   return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => ({
     name: basename(f, '.json'),
+    path: join(dir, f),
     file: JSON.parse(readFileSync(join(dir, f), 'utf8')) as ResultsFile
   }))
 }
