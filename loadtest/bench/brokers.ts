@@ -100,8 +100,13 @@ async function launchStarling (opts: LaunchOptions, variant: StarlingVariant = {
     ...opts.starlingEnv,
     ...variant.hook?.env
   })
+  // A data dir of its own (unless one is given): the default ./data would keep a generated secret
+  // key that the cluster benchmark's pods, started with another key, then fail to decrypt with
+  const ownDataDir = env.STARLING_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'starling-bench-data-')) : undefined
+  if (ownDataDir !== undefined) env.STARLING_DATA_DIR = ownDataDir
   const name: BrokerName = variant.hook !== undefined ? 'starling-hook' : acl === undefined ? 'starling' : 'starling-acl'
   const child = track(spawn(process.execPath, [...cpuProfArgs(name), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  if (ownDataDir !== undefined) child.once('exit', () => rmSync(ownDataDir, { recursive: true, force: true }))
   if (variant.hook !== undefined) child.once('exit', () => { void variant.hook?.stop() })
   let httpPort = 0
   const port = await readPort(child, (line) => {
