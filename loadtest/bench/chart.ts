@@ -149,4 +149,4 @@ function main (): void {
   if (values.tables === true) process.stdout.write(markdownTables(sections))
 }
 
-main()
+if (import.meta.url === `file://${process.argv[1]}`) main()
