@@ -1,5 +1,6 @@
 import { createServer } from 'node:net'
-import { Aedes } from 'aedes'
+import { pathToFileURL } from 'node:url'
+import type { Aedes as AedesClass } from 'aedes'
 
 /**
  * Bare aedes for the benchmark: `Aedes.createBroker()` behind `net.createServer(broker.handle)`,
@@ -7,6 +8,9 @@ import { Aedes } from 'aedes'
  * patches are included; the difference to Starling is our hooks, listeners and metrics.
  * Prints `{"port":N}` once listening on 127.0.0.1; exits on SIGTERM/SIGINT.
  */
+// BENCH_AEDES_MODULE: another aedes entry file (`--brokers aedes-npm`: aedes as published, unpatched)
+const modulePath = process.env.BENCH_AEDES_MODULE
+const { Aedes } = (modulePath !== undefined ? await import(pathToFileURL(modulePath).href) : await import('aedes')) as { Aedes: typeof AedesClass }
 // BENCH_AEDES_CONCURRENCY overrides aedes' mqemitter concurrency (default 100) for experiments
 const concurrency = process.env.BENCH_AEDES_CONCURRENCY
 const broker = await Aedes.createBroker(concurrency !== undefined ? { concurrency: Number(concurrency) } : {})

@@ -13,13 +13,14 @@ import { withTimeout } from './clients.js'
  * returns its port, pid and a stop(). Every child is tracked so the harness can stop all of them
  * on Ctrl-C, errors and exit.
  */
-export type BrokerName = 'starling' | 'starling-acl' | 'starling-hook' | 'aedes' | 'mosquitto'
+export type BrokerName = 'starling' | 'starling-acl' | 'starling-hook' | 'aedes' | 'aedes-npm' | 'mosquitto'
 export const BROKER_NAMES: readonly BrokerName[] = ['starling', 'aedes', 'mosquitto']
 /**
  * Also accepted by `--brokers`, not run by default: Starling with BENCH_ACL_RULES as its ACL;
- * Starling whose default broker has a pass-through on-publish hook (hook-server.ts).
+ * Starling whose default broker has a pass-through on-publish hook (hook-server.ts); aedes as
+ * published on npm, without this repo's patches (see AEDES_NPM_DIR).
  */
-export const EXTRA_BROKER_NAMES: readonly BrokerName[] = ['starling-acl', 'starling-hook']
+export const EXTRA_BROKER_NAMES: readonly BrokerName[] = ['starling-acl', 'starling-hook', 'aedes-npm']
 
 /**
  * A few rules every benchmark message passes through (none refuses a `bench/...` topic): what an
@@ -70,6 +71,7 @@ export async function launchBroker (name: BrokerName, opts: LaunchOptions): Prom
     case 'starling-acl': return await launchStarling(opts, { acl: BENCH_ACL_RULES })
     case 'starling-hook': return await launchStarlingWithHook(opts)
     case 'aedes': return await launchAedes()
+    case 'aedes-npm': return await launchAedesFromNpm()
     case 'mosquitto': return await launchMosquitto()
   }
 }
@@ -98,8 +100,13 @@ async function launchStarling (opts: LaunchOptions, variant: StarlingVariant = {
     ...opts.starlingEnv,
     ...variant.hook?.env
   })
+  // A data dir of its own (unless one is given): the default ./data would keep a generated secret
+  // key that the cluster benchmark's pods, started with another key, then fail to decrypt with
+  const ownDataDir = env.STARLING_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'starling-bench-data-')) : undefined
+  if (ownDataDir !== undefined) env.STARLING_DATA_DIR = ownDataDir
   const name: BrokerName = variant.hook !== undefined ? 'starling-hook' : acl === undefined ? 'starling' : 'starling-acl'
   const child = track(spawn(process.execPath, [...cpuProfArgs(name), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  if (ownDataDir !== undefined) child.once('exit', () => rmSync(ownDataDir, { recursive: true, force: true }))
   if (variant.hook !== undefined) child.once('exit', () => { void variant.hook?.stop() })
   let httpPort = 0
   const port = await readPort(child, (line) => {
@@ -161,6 +168,28 @@ async function launchAedes (): Promise<RunningBroker> {
     return match?.[1] !== undefined ? Number(match[1]) : null
   })
   return running('aedes', child, port, 'bare aedes 2.0.0-beta.1 (with this repo\'s patches), no hooks, TCP_NODELAY')
+}
+
+/**
+ * Where `--brokers aedes-npm` finds unpatched aedes, mqtt-packet and aedes-persistence (their
+ * other dependencies resolve from the repo's node_modules above it), unpacked with:
+ *   mkdir -p .tmp/aedes-npm/node_modules && cd .tmp/aedes-npm && npm pack aedes@2.0.0-beta.1 mqtt-packet@9.0.2 aedes-persistence@10.3.1
+ *   for p in aedes:aedes-2.0.0-beta.1 mqtt-packet:mqtt-packet-9.0.2 aedes-persistence:aedes-persistence-10.3.1; do
+ *     mkdir -p node_modules/${p%%:*} && tar xzf ${p#*:}.tgz -C node_modules/${p%%:*} --strip-components=1; done
+ */
+const AEDES_NPM_DIR = process.env.BENCH_AEDES_NPM_DIR ?? join(REPO, '.tmp', 'aedes-npm')
+
+async function launchAedesFromNpm (): Promise<RunningBroker> {
+  const entry = join(AEDES_NPM_DIR, 'node_modules', 'aedes', 'aedes.js')
+  if (!existsSync(entry)) throw new Error(`--brokers aedes-npm needs unpatched aedes in ${AEDES_NPM_DIR} (see AEDES_NPM_DIR in loadtest/bench/brokers.ts)`)
+  const script = join(HERE, 'aedes-server.ts')
+  const env = { ...process.env, BENCH_AEDES_MODULE: entry }
+  const child = track(spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const port = await readPort(child, (line) => {
+    const match = /^\{"port":(\d+)\}$/.exec(line.trim())
+    return match?.[1] !== undefined ? Number(match[1]) : null
+  })
+  return running('aedes-npm', child, port, `bare aedes 2.0.0-beta.1 from npm, unpatched (${entry}), no hooks, TCP_NODELAY`)
 }
 
 async function launchMosquitto (): Promise<RunningBroker> {

@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util'
 import { BROKER_NAMES, EXTRA_BROKER_NAMES, killAllChildren, launchBroker, type BrokerName, type RunningBroker } from './brokers.js'
 import { measureIdleMemory, type IdleResult } from './idle.js'
 import { PAYLOAD_HEADER_BYTES } from './payload.js'
-import { idleTable, progressLine, ratiosTable, resultsTable, type BrokerRow } from './report.js'
+import { idleTable, progressLine, protocolRatiosTable, ratiosTable, resultsTable, type BrokerRow } from './report.js'
+import { gitCommit, loadNow, resultRow, writeResults, type ResultRow } from './results-json.js'
 import { runScenario, shapeSpec, type RunOptions, type ShapeName } from './scenario.js'
 import { runMain } from './run-main.js'
 
@@ -18,11 +19,14 @@ const USAGE = `usage: npm run bench -- [options]   (run \`npm run build\` first:
   --fan N            publishers in fan-in, subscribers in fan-out (default 100)
   --window N         unacknowledged QoS 1 publishes per publisher, capped by the server's Receive Maximum (default 100)
   --ahead N          end-to-end window: deliveries in transit over all publishers (default 1000; 1e6 = unbounded burst)
-  --protocol 4|5     MQTT version of every generator client (default 5)
+  --protocol LIST    MQTT version of the generator's clients: 4, 5 or 4,5 (default 5); with 4,5 each scenario
+                     runs both on the same broker processes, back to back, and a v5 ÷ 3.1.1 table is printed
   --idle N           idle connections for the memory test, 0 skips it (default 2000)
   --warmup N         one-to-one QoS 1 messages per broker before measuring, not reported (default 20000)
   --timeout S        seconds per scenario before giving up (default 60)
   --rounds N         repeat every scenario N times, report the median msg/s run (default 1)
+  --json PATH        also write the results as JSON (docs/bench-results/<name>.json; loadtest/bench/chart.ts draws them)
+  --title TEXT       title of the JSON results (default "npm run bench")
 Every option can also be given as BENCH_<NAME> in the environment (BENCH_MESSAGES=200000).
 BENCH_CPU_PROF=starling|aedes writes a --cpu-prof profile of that broker to .tmp/bench-prof/.`
 
@@ -37,15 +41,17 @@ interface Options {
   fan: number
   window: number
   ahead: number
-  protocol: 4 | 5
+  protocols: Array<4 | 5>
   idle: number
   warmup: number
   timeoutS: number
   rounds: number
+  json: string
+  title: string
 }
 
 function parseOptions (argv: string[]): Options {
-  const names = ['brokers', 'scenarios', 'qos', 'messages', 'payload', 'fan', 'window', 'ahead', 'protocol', 'idle', 'warmup', 'timeout', 'rounds'] as const
+  const names = ['brokers', 'scenarios', 'qos', 'messages', 'payload', 'fan', 'window', 'ahead', 'protocol', 'idle', 'warmup', 'timeout', 'rounds', 'json', 'title'] as const
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -70,8 +76,7 @@ function parseOptions (argv: string[]): Options {
     for (const item of items) if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown "${item}"\n${USAGE}`)
     return items as T[]
   }
-  const protocol = num('protocol', 5, 4)
-  if (protocol !== 4 && protocol !== 5) throw new Error(`--protocol must be 4 or 5\n${USAGE}`)
+  const protocols = list('protocol', ['4', '5'] as const, ['5']).map((p) => (p === '4' ? 4 : 5))
   return {
     brokers: list('brokers', [...BROKER_NAMES, ...EXTRA_BROKER_NAMES], BROKER_NAMES),
     shapes: list('scenarios', SHAPES),
@@ -81,11 +86,13 @@ function parseOptions (argv: string[]): Options {
     fan: num('fan', 100, 1),
     window: num('window', 100, 1),
     ahead: num('ahead', 1000, 1),
-    protocol,
+    protocols,
     idle: num('idle', 2000, 0),
     warmup: num('warmup', 20_000, 0),
     timeoutS: num('timeout', 60, 1),
-    rounds: num('rounds', 1, 1)
+    rounds: num('rounds', 1, 1),
+    json: get('json', ''),
+    title: get('title', 'npm run bench')
   }
 }
 
@@ -99,11 +106,11 @@ function openFileLimit (): number {
   }
 }
 
-function runOptions (broker: RunningBroker, opts: Options, label: string): RunOptions {
+function runOptions (broker: RunningBroker, opts: Options, protocol: 4 | 5, label: string): RunOptions {
   return {
     port: broker.port,
     brokerPid: broker.pid,
-    protocolVersion: opts.protocol,
+    protocolVersion: protocol,
     payloadBytes: opts.payload,
     window: opts.window,
     aheadLimit: opts.ahead,
@@ -130,7 +137,10 @@ async function main (): Promise<void> {
   const opts = parseOptions(process.argv.slice(2))
   const limit = openFileLimit()
   if (opts.idle + 200 > limit) throw new Error(`--idle ${opts.idle} needs more than the open-files limit ${limit} (ulimit -n)`)
-  process.stdout.write(`# bench ${new Date().toISOString()} — ${cpus().length} cores, node ${process.version}, MQTT ${opts.protocol === 5 ? '5' : '3.1.1'}, ` +
+  const startedAt = new Date().toISOString()
+  const loadAtStart = loadNow()
+  const protocolName = (p: 4 | 5): string => (p === 5 ? '5' : '3.1.1')
+  process.stdout.write(`# bench ${startedAt} — ${cpus().length} cores, node ${process.version}, load ${loadAtStart}, MQTT ${opts.protocols.map(protocolName).join(' and ')}, ` +
     `payload ${opts.payload} B, ${opts.messages} deliveries/scenario, window ${opts.window}, ahead ${opts.ahead}, fan ${opts.fan}, rounds ${opts.rounds}\n`)
   const brokers: RunningBroker[] = []
   try {
@@ -141,24 +151,27 @@ async function main (): Promise<void> {
     }
     const idleRows: Array<{ broker: BrokerName, idle: IdleResult }> = []
     for (const broker of opts.idle > 0 ? brokers : []) {
-      const idle = await measureIdleMemory(broker.port, broker.pid, opts.idle, opts.protocol, broker.name)
+      const idle = await measureIdleMemory(broker.port, broker.pid, opts.idle, opts.protocols[0] ?? 5, broker.name)
       idleRows.push({ broker: broker.name, idle })
       process.stdout.write(`[${broker.name}] idle: ${idle.connections} connections, RSS ${idle.rssBeforeMb.toFixed(1)} → ${idle.rssAfterMb.toFixed(1)} MB, ${idle.kbPerConnection.toFixed(1)} KB/connection\n`)
     }
     for (const broker of opts.warmup > 0 ? brokers : []) {
-      await runScenario(shapeSpec('one-to-one', 1, opts.warmup, 1), runOptions(broker, opts, `${broker.name}-warmup`))
+      for (const protocol of opts.protocols) {
+        await runScenario(shapeSpec('one-to-one', 1, Math.ceil(opts.warmup / opts.protocols.length), 1), runOptions(broker, opts, protocol, `${broker.name}-warmup`))
+      }
     }
-    const all = new Map<string, BrokerRow[]>()
+    const all = new Map<string, Array<BrokerRow & { protocol: 4 | 5 }>>()
     const failures: string[] = []
     for (let round = 1; round <= opts.rounds; round++) {
       for (const qos of opts.qos) {
         for (const shape of opts.shapes) {
-          for (const broker of brokers.filter((b) => b.alive())) {
-            const prefix = opts.rounds > 1 ? `r${round} ` : ''
+          // protocols alternate like brokers: the same broker processes, back to back
+          for (const [protocol, broker] of opts.protocols.flatMap((p) => brokers.filter((b) => b.alive()).map((b) => [p, b] as const))) {
+            const prefix = (opts.rounds > 1 ? `r${round} ` : '') + (opts.protocols.length > 1 ? `v${protocolName(protocol)} ` : '')
             try {
-              const result = await runScenario(shapeSpec(shape, qos, opts.messages, opts.fan), runOptions(broker, opts, `${broker.name}-r${round}`))
-              const key = `${qos}/${shape}/${broker.name}`
-              all.set(key, [...(all.get(key) ?? []), { broker: broker.name, result }])
+              const result = await runScenario(shapeSpec(shape, qos, opts.messages, opts.fan), runOptions(broker, opts, protocol, `${broker.name}-r${round}`))
+              const key = `${protocol}/${qos}/${shape}/${broker.name}`
+              all.set(key, [...(all.get(key) ?? []), { broker: broker.name, protocol, result }])
               process.stdout.write(prefix + progressLine(broker.name, result) + '\n')
               if (!broker.alive()) failures.push(`${prefix}[${broker.name}] ${shape} qos${qos}: broker process exited during the scenario`)
             } catch (err) {
@@ -171,10 +184,28 @@ async function main (): Promise<void> {
         }
       }
     }
-    const rows = [...all.values()].map(median)
-    process.stdout.write('\n' + resultsTable(rows) + '\n')
+    const medians = [...all.values()].map((runs) => ({ ...median(runs), protocol: runs[0]?.protocol ?? 5, runs }))
+    for (const protocol of opts.protocols) {
+      const rows = medians.filter((m) => m.protocol === protocol)
+      if (opts.protocols.length > 1) process.stdout.write(`\nMQTT ${protocolName(protocol)}:\n`)
+      process.stdout.write('\n' + resultsTable(rows) + '\n')
+      if (opts.qos.includes(1) && opts.brokers.includes('starling')) process.stdout.write('\n' + ratiosTable(rows) + '\n')
+    }
+    if (opts.protocols.length > 1) process.stdout.write('\n' + protocolRatiosTable(medians) + '\n')
     if (idleRows.length > 0) process.stdout.write('\n' + idleTable(idleRows) + '\n')
-    if (opts.qos.includes(1) && opts.brokers.includes('starling')) process.stdout.write('\n' + ratiosTable(rows) + '\n')
+    if (opts.json !== '') {
+      const jsonRows: ResultRow[] = medians.map((m) => resultRow(m.broker, m.protocol, m.result, m.runs.map((r) => r.result)))
+      writeResults(opts.json, {
+        title: opts.title,
+        command: `npm run bench -- ${process.argv.slice(2).map((a) => (/^[\w.,:/=-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ')}`,
+        date: startedAt,
+        commit: gitCommit(),
+        load: [loadAtStart, loadNow()],
+        node: process.version,
+        rows: jsonRows
+      })
+      process.stdout.write(`\nresults written to ${opts.json}\n`)
+    }
     if (failures.length > 0) process.stdout.write('\nFailures:\n' + failures.map((f) => `- ${f}`).join('\n') + '\n')
   } finally {
     await Promise.all(brokers.map(async (b) => await b.stop()))

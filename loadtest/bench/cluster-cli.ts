@@ -9,6 +9,7 @@ import { runCross, type CrossSpec, type CrossTuning } from './cross-scenario.js'
 import { runRetained } from './retained.js'
 import { runWildcardStep, type WildcardResult } from './wildcard.js'
 import { runMain } from './run-main.js'
+import { gitCommit, loadNow, writeResults } from './results-json.js'
 
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
   --parts LIST       compare,persistent,shared,wildcard,retained (default all)
@@ -25,10 +26,12 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
   --timeout S        seconds per scenario (default 60)
   --max-queued N     pods' limits.maxQueuedMessages (default 100000, so no session drops; Starling's default is 1000)
   --dist DIR         compiled Starling to run (default dist; e.g. a snapshot built with tsc --outDir)
+  --json PATH        also write the compare/persistent/shared rows as JSON (docs/bench-results/<name>.json, drawn by chart.ts)
+  --title TEXT       title of the JSON results (default "npm run bench:cluster")
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers']
+  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title']
   const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
   if (values.help === true) {
     process.stdout.write(USAGE + '\n')
@@ -45,6 +48,8 @@ function int (o: Record<string, string>, name: string, fallback: number): number
 
 async function main (): Promise<void> {
   const o = options(process.argv.slice(2))
+  const startedAt = new Date().toISOString()
+  const loadAtStart = loadNow()
   const parts = new Set((o.parts ?? 'compare,persistent,shared,wildcard,retained').split(','))
   const messages = int(o, 'messages', 20_000)
   const fan = int(o, 'fan', 100)
@@ -135,6 +140,37 @@ async function main (): Promise<void> {
     }
     if (rows.length > 0) {
       process.stdout.write('\n' + crossTable(rows) + '\n\nRedis commands per delivered message:\n\n' + commandsTable(rows) + '\n')
+    }
+    if (o.json !== undefined && rows.length > 0) {
+      writeResults(o.json, {
+        title: o.title ?? 'npm run bench:cluster',
+        command: `npm run bench:cluster -- ${process.argv.slice(2).map((a) => (/^[\w.,:/=-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ')}`,
+        date: startedAt,
+        commit: gitCommit(),
+        load: [loadAtStart, loadNow()],
+        node: process.version,
+        // CPU per message here is every broker-side process of the target (pods, Redis, HAProxy)
+        rows: rows.map(({ target, scenario, result: r }) => {
+          const usPerMsg = r.unique > 0 ? Number(((r.brokerCpu * r.seconds * 1e6) / r.unique).toFixed(1)) : Number.NaN
+          return {
+            broker: target,
+            scenario,
+            protocol: 5 as const,
+            shape: scenario,
+            qos: 1,
+            msgPerSec: Math.round(r.msgPerSec),
+            usPerMsg,
+            p50Ms: Number(r.p50.toFixed(2)),
+            p99Ms: Number(r.p99.toFixed(2)),
+            lost: r.lost,
+            duplicates: r.duplicates,
+            brokerCpu: Number(r.brokerCpu.toFixed(2)),
+            generatorCpu: Number.NaN,
+            rounds: [{ msgPerSec: Math.round(r.msgPerSec), usPerMsg }]
+          }
+        })
+      })
+      process.stdout.write(`\nresults written to ${o.json}\n`)
     }
 
     if (parts.has('wildcard')) {

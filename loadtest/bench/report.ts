@@ -72,3 +72,16 @@ export function ratiosTable (rows: readonly BrokerRow[]): string {
   }
   return lines.join('\n')
 }
+
+/** MQTT 5 ÷ MQTT 3.1.1 of each broker and shape in one run: msg/s (higher is better) and broker µs/msg. */
+export function protocolRatiosTable (rows: ReadonlyArray<BrokerRow & { readonly protocol: 4 | 5 }>): string {
+  const lines = ['| scenario | broker | msg/s v5 / 3.1.1 | v5 ÷ 3.1.1 msg/s | µs/msg v5 / 3.1.1 | v5 ÷ 3.1.1 µs/msg |', '|---|---|--:|--:|--:|--:|']
+  for (const v5 of rows.filter((r) => r.protocol === 5)) {
+    const v4 = rows.find((r) => r.protocol === 4 && r.broker === v5.broker && scenarioName(r.result) === scenarioName(v5.result))
+    if (v4 === undefined) continue
+    const [a, b] = [cpuPerMessageUs(v5.result), cpuPerMessageUs(v4.result)]
+    lines.push(`| ${scenarioName(v5.result)} | ${v5.broker} | ${int(v5.result.msgPerSec)} / ${int(v4.result.msgPerSec)} | ${(v5.result.msgPerSec / v4.result.msgPerSec).toFixed(2)}× | ` +
+      `${us(a)} / ${us(b)} | ${(a / b).toFixed(2)}× |`)
+  }
+  return lines.join('\n')
+}
