@@ -13,6 +13,7 @@ const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods ru
   --cycles N        CONNECT → CONNACK → DISCONNECT cycles per measurement (default 3000)
   --concurrency N   cycles in flight (default 20)
   --rounds N        Mosquitto / Starling pairs per kind, alternated (default 3)
+  --warmup N        unmeasured cycles per kind and target first (JIT, channels; default 500)
   --kinds LIST      clean,persistent (default both)
   --serial N        one-at-a-time CONNECTs for the Redis round trip count (default 40)
   --storm N         devices in the reconnect storm (default 8000; 0 = skip)
@@ -22,7 +23,7 @@ const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods ru
 Pods: 3, Redis standalone, log level info, anonymous default broker. MQTT 3.1.1, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['kinds', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist']
+  const names = ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist']
   const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
   if (values.help === true) {
     process.stdout.write(USAGE + '\n')
@@ -53,6 +54,7 @@ async function main (): Promise<void> {
   const cycles = int(o, 'cycles', 3000)
   const concurrency = int(o, 'concurrency', 20)
   const rounds = int(o, 'rounds', 3)
+  const warmup = int(o, 'warmup', 500)
   const serial = int(o, 'serial', 40)
   const storm = int(o, 'storm', 8000)
   const stormPending = int(o, 'storm-pending', 200)
@@ -127,6 +129,12 @@ async function main (): Promise<void> {
           })
           if (errors.length > 0) process.stdout.write(`  ${name} session setup: ${errors.length} failed, e.g. ${errors[0]}\n`)
         }
+      }
+      for (const port of [mosq.port, a.port]) {
+        await runPool(warmup, concurrency, async (i) => {
+          const d = await openDevice({ port, clientId: clean ? `w-${i}` : `p-${i % cycles}`, clean, localAddress: SOURCES[i % SOURCES.length], timeoutMs: TIMEOUT_MS })
+          await d.disconnect()
+        })
       }
       for (let r = 1; r <= rounds; r++) {
         const ids = (i: number): string => clean ? `c${r}-${i}` : `p-${i}`
