@@ -151,12 +151,12 @@ export async function startPod (opts: PodOptions): Promise<Proc> {
  * HAProxy, TCP round robin over `backends` on one frontend port. No PROXY header: the same pods
  * also take direct connections in the same run (the header costs once per connection only).
  */
-export async function startHaproxy (backends: readonly number[]): Promise<Proc> {
+export async function startHaproxy (backends: readonly number[], maxconn = 8000): Promise<Proc> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'starling-bench-haproxy-'))
   const cfg = join(dir, 'haproxy.cfg')
   writeFileSync(cfg, [
-    'global', '  maxconn 8000',
+    'global', `  maxconn ${maxconn}`,
     'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 10m', '  timeout server 10m',
     'frontend mqtt', `  bind 127.0.0.1:${port}`, '  default_backend pods',
     'backend pods', '  balance roundrobin',

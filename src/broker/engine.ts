@@ -40,6 +40,11 @@ export interface Client extends aedesModule.Client {
   _mount?: string
   /** Set by aedes when the CONNECT had an empty client id: the id it generated, sent back in a v5 CONNACK. */
   _assignedClientId?: string | undefined
+  /**
+   * Our patch: whether a session exists for this client id, when a CONNECT step asked the
+   * persistence already (the session quota); aedes' fetchSubs then does not ask again.
+   */
+  _sessionKnown?: boolean
   /** The will of the CONNECT being handled (set before the authenticate hook runs). */
   readonly _will?: { readonly topic: string, readonly payload: Buffer | string } | null
   /** The client sent DISCONNECT (aedes lib/handlers/index.js; not with MQTT 5 reason 0x04). */

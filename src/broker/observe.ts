@@ -76,7 +76,9 @@ export function observeBroker (broker: Engine, metrics: BrokerMetrics, logger: L
     const origin = originOf(client)
     const labels = { listener: origin.listener, protocol: protocolLabel(client) }
     // Behind a PROXY protocol load balancer, remoteAddress is the client's, not the balancer's.
-    logger.info({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol: labels.protocol }, 'client connected')
+    // Debug, not info: one line per CONNECT cost a pod ~5% of a CONNECT's CPU in a reconnect
+    // storm (docs/benchmarks.md "CONNECT cost"); connections are counted in metrics instead.
+    logger.debug({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol: labels.protocol }, 'client connected')
     const conn: unknown = client.conn
     const socket = origin.socket ?? (isByteCounting(conn) ? conn : undefined)
     counted.set(client, { labels, socket })

@@ -36,11 +36,14 @@ export class SessionQuota {
   }
 
   /** Refuses the CONNECT when it would create a persistent session beyond the limit. */
-  async check (client: { readonly id: string, readonly clean: boolean }): Promise<void> {
+  async check (client: { readonly id: string, readonly clean: boolean, _sessionKnown?: boolean }): Promise<void> {
     if (client.clean) return
     const has = this.#persistence.hasSession
-    // A lookup that fails counts as new: refused only at the limit, as any new session is.
-    const exists = typeof has === 'function' ? await has.call(this.#persistence, { id: client.id }).catch(() => false) : false
+    // A lookup that fails counts as new: refused only at the limit, as any new session is. One
+    // that answers is kept on the client: aedes' fetchSubs needs the same answer (Session Present).
+    const exists = typeof has === 'function'
+      ? await has.call(this.#persistence, { id: client.id }).then((known) => { client._sessionKnown = known; return known }, () => false)
+      : false
     if (exists) return
     if (this.#known >= this.#max) {
       this.#onRefused()

@@ -87,6 +87,22 @@ export interface SessionExpiryOptions {
   readonly onSessionEnd?: (clientId: string) => Promise<unknown>
 }
 
+/**
+ * A client connected on this pod: its deadline goes (the session continues) and, for a session
+ * with an expiry, it is listed in this pod's live hash. One script (all keys in the `{sessions}`
+ * slot) instead of ZREM then MULTI/HSET/SADD/EXEC: one command a CONNECT, sent with the other
+ * connect bookkeeping in one write, as atomic as the transaction it replaces.
+ * KEYS: expiry, live hash of this pod, pods. ARGV: client id, Session Expiry Interval ('' = none), pod id.
+ */
+const CONNECTED = `redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[3])
+end
+return 0`
+
+type ConnectedCommand = (expiry: string, live: string, pods: string, clientId: string, interval: string, podId: string) => Promise<unknown>
+
 /** Scripts answer 'retry' when a pod registered between reading the pods SET and the script. */
 const RETRIES = 3
 
@@ -116,14 +132,18 @@ export class ClusterSessionExpiry {
     this.#broker = broker
     this.#options = options
     // aedes calls these instead of timing sessions itself (our patch, src/broker/engine.ts).
+    // aedes calls reconnected(id) right before it emits 'client' for that id (_finishRegisterClient,
+    // its only caller in cluster mode): the deadline is cleared there, with the live listing.
     broker.sessionExpiry = {
       disconnected: (client) => this.#disconnected(client),
-      reconnected: (clientId) => { this.#redisCall('clear', options.redis.zrem(sessionExpiryKey(), clientId)) }
+      reconnected: () => {}
     }
     const live = sessionLiveKey(options.nodeId)
+    options.redis.defineCommand('starlingSessionConnected', { numberOfKeys: 3, lua: CONNECTED })
+    const connected = (options.redis as unknown as { starlingSessionConnected: ConnectedCommand }).starlingSessionConnected.bind(options.redis)
     broker.on('client', (client) => {
-      if (!hasSessionExpiry(client)) return
-      this.#redisCall('live', options.redis.multi().hset(live, client.id, client.sessionExpiryInterval).sadd(sessionPodsKey(), options.nodeId).exec())
+      const interval = hasSessionExpiry(client) ? String(client.sessionExpiryInterval) : ''
+      this.#redisCall('connected', connected(sessionExpiryKey(), live, sessionPodsKey(), client.id, interval, options.nodeId))
     })
     broker.on('clientDisconnect', (client) => {
       // A takeover on this pod replaces the connection: the client id stays connected here.
