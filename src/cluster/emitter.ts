@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Cluster } from 'ioredis'
 import mqemitter from 'mqemitter'
-import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, type EmittedPacket } from './emitter-codec.js'
+import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, isFrameFrom, ORIGIN_BYTES, type EmittedPacket } from './emitter-codec.js'
+import { BusInterest } from './emitter-interest.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
 import { closeRedisClient, type RedisClient } from './redis.js'
@@ -69,6 +71,12 @@ export interface RedisEmitterOptions {
   readonly maxPending?: number
   /** SPUBLISH/SSUBSCRIBE; defaults to whether the connections are Redis Cluster clients. */
   readonly sharded?: boolean
+  /**
+   * Channel on which the pods announce the bus channels they listen on (emitter-interest.ts);
+   * with it a message goes to Redis only when another pod listens on its channel. Without it
+   * every message goes to Redis (still delivered locally first).
+   */
+  readonly controlChannel?: string
 }
 
 /**
@@ -113,6 +121,12 @@ export class RedisEmitter {
   readonly #held = new Map<number, HeldMessage[]>()
   /** Sharded mode: channels whose SSUBSCRIBE failed, retried on the next 'ready'. */
   readonly #failed = new Set<number>()
+  /** This emitter's id in its frames: its own messages coming back from Redis are dropped. */
+  readonly #origin = randomBytes(ORIGIN_BYTES)
+  readonly #interest: BusInterest | undefined
+  readonly #control: Buffer | undefined
+  /** Channels whose interest the peers have acked (or not in time) since they were last subscribed. */
+  readonly #announced: Uint8Array
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -132,7 +146,28 @@ export class RedisEmitter {
     this.#heard = new Uint8Array(channels)
     this.#sent = new Float64Array(channels)
     this.#sharded = options.sharded ?? isSharded(options.subConn)
-    this.#offMessage = onChannelMessage(this.#sub, this.#sharded, (_channel, message) => this.#receive(message))
+    this.#announced = new Uint8Array(channels)
+    const control = options.controlChannel
+    if (control !== undefined) {
+      this.#control = Buffer.from(control)
+      this.#interest = new BusInterest({
+        pubConn: this.#pub,
+        sharded: this.#sharded,
+        channel: control,
+        channels,
+        self: this.#origin.toString('hex'),
+        listening: (slot) => (this.#refs[slot] ?? 0) > 0,
+        onError: (err) => this.#error(err)
+      })
+      this.#joinControl()
+    }
+    const ctl = this.#control
+    this.#offMessage = onChannelMessage(this.#sub, this.#sharded, ctl === undefined
+      ? (_channel, message) => this.#receive(message)
+      : (channel, message) => {
+          if (channel.length === ctl.length && channel.equals(ctl)) this.#interest?.receive(message)
+          else this.#receive(message)
+        })
     // ioredis re-subscribes what it knew after a reconnect; this also retries SUBSCRIBEs that
     // failed while Redis was away (SUBSCRIBE is idempotent). Its sharded subscribers re-subscribe
     // themselves on every topology change: only the failed SSUBSCRIBEs are sent again.
@@ -143,6 +178,8 @@ export class RedisEmitter {
         : this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0)
       this.#failed.clear()
       if (wanted.length > 0) this.#subscribe(wanted)
+      // control messages may have been missed while away: hello again, trust nothing until answered
+      this.#joinControl()
     }
     this.#sub.on('ready', this.#onReady)
     // A slot moved (resharding, failover): its old master drops the channel's subscribers with an
@@ -153,6 +190,8 @@ export class RedisEmitter {
       if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
       const cluster = this.#sub
       for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
+      // the control channel's subscription may be the one that moved: hear the peers again
+      if (this.#interest !== undefined) setTimeout(() => this.#joinControl(), 1000).unref()
     }
     if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
     if (this.#sharded && this.#sub instanceof Cluster) {
@@ -183,9 +222,20 @@ export class RedisEmitter {
       const pending = this.#pending.get(s)
       if (pending !== undefined) waits.push(pending)
     }
-    if (done !== undefined) {
-      if (waits.length === 0) setImmediate(done)
-      else void Promise.all(waits).then(() => done())
+    // a channel this pod did not listen on: the peers must know before the SUBACK (emitter-interest.ts)
+    const interest = this.#interest
+    const unannounced = interest !== undefined && slots.some((s) => this.#announced[s] === 0)
+    if (done !== undefined || unannounced) {
+      const subscribed = waits.length === 0 ? Promise.resolve() : Promise.all(waits)
+      const ready = !unannounced
+        ? subscribed
+        : subscribed.then(async () => await interest.announce()).then(() => {
+          for (const s of slots) if ((this.#refs[s] ?? 0) > 0) this.#announced[s] = 1
+        })
+      if (done !== undefined) {
+        if (waits.length === 0 && !unannounced) setImmediate(done)
+        else void ready.then(() => done())
+      }
     }
     return this
   }
@@ -198,7 +248,13 @@ export class RedisEmitter {
       const slot = filterSlot(topic, this.#layout)
       const slots = slot === 'all' ? this.#names.map((_, i) => i) : [slot]
       const idle: string[] = []
-      for (const s of slots) if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) idle.push(this.#names[s]!)
+      for (const s of slots) {
+        if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) {
+          idle.push(this.#names[s]!)
+          this.#announced[s] = 0
+        }
+      }
+      if (idle.length > 0) this.#interest?.changed()
       // no wait for the reply: nothing matches locally any more, and a later SUBSCRIBE of the
       // same channel goes out after this on the same connection
       if (idle.length > 0 && !this.closed) unsubscribeChannels(this.#sub, this.#sharded, idle).catch((err: Error) => this.#error(err))
@@ -213,14 +269,32 @@ export class RedisEmitter {
       callback(new StarlingError('STARLING_ERR_CLOSED', ['the cluster emitter']))
       return
     }
+    const slot = topicSlot(packet.topic, this.#layout)
+    // Local listeners get the message here, at once, as on the embedded emitter; Redis carries it
+    // only to the other pods, and only when one of them listens on its channel.
+    if (this.#interest !== undefined && !this.#interest.wanted(slot)) {
+      this.#local.emit(packet, callback)
+      return
+    }
     let frame: Buffer
     try {
-      frame = encodeMessage(packet)
+      frame = encodeMessage(packet, this.#origin)
     } catch (err) {
       callback(err as Error)
       return
     }
-    const slot = topicSlot(packet.topic, this.#layout)
+    let parts = 2
+    let failure: Error | undefined
+    const both = (err?: Error): void => {
+      if (err !== undefined && failure === undefined) failure = err
+      if (--parts === 0) callback(failure)
+    }
+    this.#local.emit(packet, both)
+    this.#send(slot, frame, both)
+  }
+
+  /** One frame to the other pods over Redis; `callback` once it has left (sharded: held on a slot move). */
+  #send (slot: number, frame: Buffer, callback: (error?: Error) => void): void {
     if (!this.#sharded) {
       this.#pub.publish(this.#names[slot]!, frame).then(() => callback(), (err: Error) => callback(err))
       return
@@ -289,6 +363,7 @@ export class RedisEmitter {
       setImmediate(callback)
       return this
     }
+    this.#interest?.close()
     this.closed = true
     this.#offMessage()
     this.#sub.off('ready', this.#onReady)
@@ -297,6 +372,17 @@ export class RedisEmitter {
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([closeRedisClient(this.#sub), closeRedisClient(this.#pub)]).then(() => this.#local.close(callback))
     return this
+  }
+
+  /** Subscribes the control channel, then says hello to the peers (emitter-interest.ts). */
+  #joinControl (): void {
+    const interest = this.#interest
+    if (interest === undefined || this.closed) return
+    interest.leave()
+    subscribeChannels(this.#sub, this.#sharded, [this.#control!.toString()]).then(
+      () => interest.join(),
+      (err: Error) => this.#error(err) // retried on the next 'ready'
+    )
   }
 
   #subscribe (slots: readonly number[]): void {
@@ -318,7 +404,7 @@ export class RedisEmitter {
    * the process — and every pod gets the same frame): a bad one is dropped and reported.
    */
   #receive (message: Buffer): void {
-    if (this.closed) return
+    if (this.closed || isFrameFrom(message, this.#origin)) return // delivered locally at emit
     let packet: EmittedPacket
     try {
       const topic = frameTopic(message)
