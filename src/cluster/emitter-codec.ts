@@ -13,6 +13,12 @@ import { fromOrderField, withOrderField } from '../broker/user-properties.js'
  *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined;
  *                the User Properties' order, which V8 drops (a symbol), as `userPropertyOrder`
  *                [MQTT-3.3.2-18] (src/broker/user-properties.ts)
+ *
+ * A batch (one Redis message carrying the frames one pod emitted on one channel in one
+ * event-loop turn, in emit order):
+ *   byte 0        BATCH (3)
+ *   bytes 1..2    count of frames (uint16 BE, ≥ 1)
+ *   then per frame: its byte length (uint32 BE), the frame
  */
 
 const VERSION = 2
@@ -20,6 +26,43 @@ const VERSION = 2
 const VERSION_1 = 1
 export const ORIGIN_BYTES = 8
 const HEADER = 3 + ORIGIN_BYTES
+
+/** First byte of a batch of frames. */
+export const BATCH = 3
+/** Most frames in one batch. */
+export const MAX_BATCH_FRAMES = 0xffff
+
+/** One batch of `frames` (each a frame of encodeMessage). */
+export function encodeBatch (frames: readonly Buffer[]): Buffer {
+  let bytes = 3
+  for (const f of frames) bytes += 4 + f.length
+  const batch = Buffer.allocUnsafe(bytes)
+  batch[0] = BATCH
+  batch.writeUInt16BE(frames.length, 1)
+  let at = 3
+  for (const f of frames) {
+    batch.writeUInt32BE(f.length, at)
+    f.copy(batch, at + 4)
+    at += 4 + f.length
+  }
+  return batch
+}
+
+/** The frames of a batch (views into it), or undefined when its framing is broken. */
+export function splitBatch (batch: Buffer): Buffer[] | undefined {
+  if (batch.length < 3 || batch[0] !== BATCH) return undefined
+  const count = batch.readUInt16BE(1)
+  const frames: Buffer[] = []
+  let at = 3
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > batch.length) return undefined
+    const end = at + 4 + batch.readUInt32BE(at)
+    if (end > batch.length) return undefined
+    frames.push(batch.subarray(at + 4, end))
+    at = end
+  }
+  return count > 0 && at === batch.length ? frames : undefined
+}
 
 /** Offset of the topic length in a frame of this version, or -1 for an unknown version. */
 function lengthAt (frame: Buffer): number {

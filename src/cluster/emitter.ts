@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Cluster } from 'ioredis'
 import mqemitter from 'mqemitter'
-import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, isFrameFrom, ORIGIN_BYTES, type EmittedPacket } from './emitter-codec.js'
+import { BATCH, decodeMessage, encodeBatch, encodeMessage, frameTopic, invalidFrameTopic, isFrameFrom, MAX_BATCH_FRAMES, ORIGIN_BYTES, splitBatch, type EmittedPacket } from './emitter-codec.js'
 import { BusInterest } from './emitter-interest.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
@@ -16,16 +16,24 @@ import { StarlingError } from '../errors.js'
  * PUBLISH against every pattern, so its cost grew with the number of wildcard filters; here a
  * PUBLISH costs the same whatever the filters: one channel, at most one subscriber per pod.
  *
- * - emit: one PUBLISH of the packet on the channel of its topic (emitter-route.ts); the callback
- *   runs when Redis has answered, i.e. the message has left the pod. A pod receives its own
- *   messages back from Redis like every other pod, so all messages of one publisher reach every
- *   pod in the order it emitted them (one publish connection, one subscribe connection).
+ * - emit: the packet goes to the local listeners at once (as on the embedded emitter), and to
+ *   Redis (one PUBLISH on the channel of its topic, emitter-route.ts) only when another pod
+ *   listens on that channel (emitter-interest.ts: the pods announce their channels on a control
+ *   channel; a pod with no remote interest makes no Redis call at all). The callback runs when
+ *   the local listeners are done and, if it was sent, Redis has answered. Frames carry the
+ *   sending emitter's id: the copy a pod gets back from Redis (when it listens on the channel
+ *   too) is dropped. Per-publisher order holds on both paths: locally by the synchronous
+ *   dispatch, remotely by one publish connection and one subscribe connection [MQTT-4.6.0-5].
+ *   A subscriber's SUBACK waits until every peer has applied its new interest, so no message
+ *   published after the SUBACK misses Redis.
  * - on: the listener goes into a local mqemitter (the in-process one aedes uses by default) and
  *   the channel(s) the filter needs get a reference; a channel's first reference SUBSCRIBEs it,
- *   and the callback runs once every channel the filter needs is subscribed in Redis.
+ *   and the callback runs once every channel the filter needs is subscribed in Redis and, for a
+ *   channel new to this pod, its interest is acked by the peers (emitter-interest.ts).
  * - removeListener: drops the listener and the references; the last one UNSUBSCRIBEs.
- * - a message from Redis is dispatched to the local listeners whose filter matches its topic
- *   (all in one synchronous loop, as aedes' dedupe expects); a pod with none skips decoding it.
+ * - a message from Redis (another pod's) is dispatched to the local listeners whose filter
+ *   matches its topic (all in one synchronous loop, as aedes' dedupe expects); a pod with none
+ *   skips decoding it.
  *
  * Each message is published on exactly one channel and a pod subscribes a channel at most once,
  * so a pod gets each message at most once: no message ids or LRU dedupe are needed (aedes keeps
@@ -90,6 +98,11 @@ const HOLD_MS = 3000
 const RETRY_FIRST_MS = 25
 const RETRY_MAX_MS = 400
 
+/** A batch is sent when it reaches this size, even before the end of the turn. */
+const MAX_BATCH_BYTES = 256 * 1024
+
+interface Batch { readonly slot: number, readonly frames: Buffer[], readonly callbacks: Array<(error?: Error) => void>, bytes: number }
+
 interface HeldMessage { readonly seq: number, readonly frame: Buffer, readonly callback: (error?: Error) => void }
 
 export class RedisEmitter {
@@ -127,6 +140,13 @@ export class RedisEmitter {
   readonly #control: Buffer | undefined
   /** Channels whose interest the peers have acked (or not in time) since they were last subscribed. */
   readonly #announced: Uint8Array
+  /** Frames emitted on one channel in this event-loop turn, sent as one PUBLISH at its end. */
+  #batch: Batch | undefined
+  #flushScheduled = false
+  readonly #flushNow = (): void => {
+    this.#flushScheduled = false
+    this.#flush()
+  }
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -290,7 +310,40 @@ export class RedisEmitter {
       if (--parts === 0) callback(failure)
     }
     this.#local.emit(packet, both)
-    this.#send(slot, frame, both)
+    this.#queue(slot, frame, both)
+  }
+
+  /**
+   * Frames of one channel emitted in one event-loop turn (aedes handles every PUBLISH of a socket
+   * read in one) go out as one batch: one PUBLISH, one message for each subscribed pod. A frame
+   * on another channel sends the batch first, so the frames leave in emit order [MQTT-4.6.0-5].
+   */
+  #queue (slot: number, frame: Buffer, callback: (error?: Error) => void): void {
+    if (this.#batch !== undefined && this.#batch.slot !== slot) this.#flush()
+    let batch = this.#batch
+    if (batch === undefined) {
+      batch = this.#batch = { slot, frames: [], callbacks: [], bytes: 0 }
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        setImmediate(this.#flushNow)
+      }
+    }
+    batch.frames.push(frame)
+    batch.callbacks.push(callback)
+    batch.bytes += frame.length
+    if (batch.bytes >= MAX_BATCH_BYTES || batch.frames.length >= MAX_BATCH_FRAMES) this.#flush()
+  }
+
+  #flush (): void {
+    const batch = this.#batch
+    if (batch === undefined) return
+    this.#batch = undefined
+    const { frames, callbacks } = batch
+    if (frames.length === 1) {
+      this.#send(batch.slot, frames[0]!, callbacks[0]!)
+      return
+    }
+    this.#send(batch.slot, encodeBatch(frames), (err) => { for (const callback of callbacks) callback(err) })
   }
 
   /** One frame to the other pods over Redis; `callback` once it has left (sharded: held on a slot move). */
@@ -363,6 +416,7 @@ export class RedisEmitter {
       setImmediate(callback)
       return this
     }
+    this.#flush()
     this.#interest?.close()
     this.closed = true
     this.#offMessage()
@@ -404,7 +458,21 @@ export class RedisEmitter {
    * the process — and every pod gets the same frame): a bad one is dropped and reported.
    */
   #receive (message: Buffer): void {
-    if (this.closed || isFrameFrom(message, this.#origin)) return // delivered locally at emit
+    if (this.closed) return
+    if (message[0] !== BATCH) {
+      this.#receiveFrame(message)
+      return
+    }
+    const frames = splitBatch(message)
+    if (frames === undefined) {
+      this.#onInvalidFrame(new StarlingError('STARLING_ERR_BUS_FRAME', ['dropped: broken batch']))
+      return
+    }
+    for (const frame of frames) this.#receiveFrame(frame)
+  }
+
+  #receiveFrame (message: Buffer): void {
+    if (isFrameFrom(message, this.#origin)) return // delivered locally at emit
     let packet: EmittedPacket
     try {
       const topic = frameTopic(message)

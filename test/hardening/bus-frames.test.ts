@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { serialize } from 'node:v8'
 import { Redis } from 'ioredis'
-import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic } from '../../src/cluster/emitter-codec.js'
+import { decodeMessage, encodeBatch, encodeMessage, frameTopic, invalidFrameTopic, splitBatch } from '../../src/cluster/emitter-codec.js'
 import { emitterChannel } from '../../src/cluster/keys.js'
 import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
@@ -37,7 +37,9 @@ test('frames PUBLISHed raw onto the bus (150-level topic, garbage, corrupt body,
     frame('ok/topic', serialize({ topic: 'ok/topic', payload: { not: 'bytes' }, qos: 0 })),
     frame('ok/+', serialize({ topic: 'ok/+', payload: Buffer.from('x'), qos: 0 })),
     frame('ok/topic', serialize([1, 2, 3])),
-    Buffer.from([1, 0xff, 0xff, 0x61]) // a topic length past the end
+    Buffer.from([1, 0xff, 0xff, 0x61]), // a topic length past the end
+    Buffer.from([3, 0, 2, 0, 0, 0, 1, 0x61]), // a batch announcing two frames, holding one
+    Buffer.from([3, 0, 1, 0, 0, 0xff, 0xff]) // a batch whose frame length is past the end
   ]
   const raw = new Redis(redis.port, '127.0.0.1')
   t.after(() => raw.disconnect())
@@ -75,4 +77,9 @@ test('codec: a frame is checked before its topic is matched and its body used', 
   assert.equal(frameTopic(good), 'a/b')
   assert.equal(decodeMessage(good).topic, 'a/b')
   assert.throws(() => decodeMessage(frame('a/b', serialize({ topic: 'a/b', payload: 'p', qos: 3 }))), /QoS/)
+  const v1 = frame('a/b', serialize({ topic: 'a/b', payload: Buffer.from('p'), qos: 1 }))
+  assert.equal(decodeMessage(v1).topic, 'a/b', 'frames of version 1 (pods not yet upgraded) are still read')
+  const batch = splitBatch(encodeBatch([good, v1]))
+  assert.deepEqual(batch?.map((f) => frameTopic(f)), ['a/b', 'a/b'], 'a batch splits into its frames, in order')
+  assert.equal(splitBatch(encodeBatch([good]).subarray(0, 10)), undefined, 'a cut batch is refused')
 })
