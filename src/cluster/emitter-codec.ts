@@ -1,6 +1,7 @@
-import { deserialize, serialize } from 'node:v8'
+import { deserialize } from 'node:v8'
 import { StarlingError } from '../errors.js'
 import { fromOrderField, withOrderField } from '../broker/user-properties.js'
+import { decodeBody, encodeBody } from './emitter-body.js'
 
 /**
  * Wire format of one message between pods (version 2):
@@ -9,10 +10,14 @@ import { fromOrderField, withOrderField } from '../broker/user-properties.js'
  *                 messages locally and drops the copy Redis brings back
  *   bytes 9..10   byte length n of the topic (uint16 BE; MQTT topics are at most 65,535 bytes)
  *   bytes 11..    the topic, UTF-8 — read first, so a pod with no matching listener skips decoding
- *   rest          the packet, V8 structured serialization (node:v8): every own enumerable field,
- *                Buffers (payload, correlation data) as Buffers, `undefined` kept as undefined;
- *                the User Properties' order, which V8 drops (a symbol), as `userPropertyOrder`
- *                [MQTT-3.3.2-18] (src/broker/user-properties.ts)
+ *   rest          the packet (every own enumerable field but the topic): the PUBLISH fields in
+ *                 binary, any other in V8 structured serialization (emitter-body.ts); the User
+ *                 Properties' order, which V8 drops (a symbol), as `userPropertyOrder`
+ *                 [MQTT-3.3.2-18] (src/broker/user-properties.ts)
+ *
+ * Version 1 (no origin; the whole packet, topic included, in V8 serialization after the topic)
+ * is still read, so a pod reads the frames of pods not yet upgraded; pods of version 1 drop
+ * version 2 frames (README "Cluster mode": that upgrade is not a rolling one).
  *
  * A batch (one Redis message carrying the frames one pod emitted on one channel in one
  * event-loop turn, in emit order):
@@ -79,7 +84,7 @@ const NO_ORIGIN = Buffer.alloc(ORIGIN_BYTES)
 export function encodeMessage (packet: EmittedPacket, origin: Buffer = NO_ORIGIN): Buffer {
   const topicBytes = Buffer.byteLength(packet.topic)
   if (topicBytes > 0xffff) throw new StarlingError('STARLING_ERR_BUS_FRAME', [`topic of ${topicBytes} bytes is longer than 65535`])
-  const body = serialize(withOrderField(packet))
+  const body = encodeBody(withOrderField(packet))
   const frame = Buffer.allocUnsafe(HEADER + topicBytes + body.length)
   frame[0] = VERSION
   origin.copy(frame, 1, 0, ORIGIN_BYTES)
@@ -136,7 +141,9 @@ export function decodeMessage (frame: Buffer): EmittedPacket {
   const at = lengthAt(frame)
   const topicStart = at + 2
   const topicEnd = topicStart + frame.readUInt16BE(at)
-  const packet = deserialize(frame.subarray(topicEnd)) as EmittedPacket
+  const packet = (frame[0] === VERSION
+    ? decodeBody(frame.subarray(topicEnd), frame.toString('utf8', topicStart, topicEnd))
+    : deserialize(frame.subarray(topicEnd))) as EmittedPacket
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body is not a packet'])
   }

@@ -83,3 +83,22 @@ test('codec: a frame is checked before its topic is matched and its body used', 
   assert.deepEqual(batch?.map((f) => frameTopic(f)), ['a/b', 'a/b'], 'a batch splits into its frames, in order')
   assert.equal(splitBatch(encodeBatch([good]).subarray(0, 10)), undefined, 'a cut batch is refused')
 })
+
+test('codec: a packet round-trips through the binary body, the fields it does not know through V8', () => {
+  const plain = { cmd: 'publish', brokerId: '01JABCDEF', brokerCounter: 42, topic: 'a/b', payload: Buffer.from('p'), qos: 1, retain: false, dup: false, messageId: undefined }
+  const v5 = { ...plain, qos: 2, retain: true, messageId: 7, properties: { contentType: 'x', correlationData: Buffer.from('c'), userProperties: { k: ['1', '2'] } }, messageExpiry: 1234, clientId: 'c' }
+  const odd = { topic: 'a/b', payload: 'a string payload', qos: 0, cmd: 'other', brokerCounter: '12' }
+  for (const packet of [plain, v5, odd]) {
+    const decoded = decodeMessage(encodeMessage(packet))
+    assert.deepStrictEqual(decoded, { ...packet })
+    assert.deepEqual(Object.keys(decoded).sort(), Object.keys(packet).sort(), 'own fields as sent (an own undefined messageId too)')
+  }
+  const body = (flags: number, ...rest: number[]): Buffer => {
+    const topic = Buffer.from('a/b')
+    return Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0, topic.length]), topic, Buffer.from([flags >> 8, flags & 0xff, ...rest])])
+  }
+  assert.throws(() => decodeMessage(body(1 << 12, 0, 0, 0, 9, 0x61)), /cut/, 'a payload length past the end')
+  assert.throws(() => decodeMessage(body(1 << 15)), /unknown flags/)
+  assert.throws(() => decodeMessage(body((1 << 3) | (3 << 4))), /QoS/)
+  assert.throws(() => decodeMessage(body(1, 0x61)), /trailing/)
+})
