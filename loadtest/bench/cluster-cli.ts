@@ -13,6 +13,8 @@ import { runMain } from './run-main.js'
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
   --parts LIST       compare,persistent,shared,wildcard,retained,bus (default all)
   --rounds N         bus: rounds, each target once per round in turn (default 3)
+  --baseline DIR     bus: also run 1 pod + Redis and cross-pod on this compiled Starling (its own
+                     Redis and pods), interleaved with the others in every round (A/B, same load)
   --members N        shared: members of the \$share group (default 4)   --publishers N  shared: publishers (default 4)
   --messages N       deliveries per one-to-one / fan-out scenario (default 20000)
   --fan N            fan-out subscribers (default 100)
@@ -29,7 +31,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'rounds']
+  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'rounds', 'baseline']
   const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
   if (values.help === true) {
     process.stdout.write(USAGE + '\n')
@@ -138,7 +140,19 @@ async function main (): Promise<void> {
       // Issue 16 target 1, the bus alone: one-to-one clean QoS 1 on Mosquitto, the embedded pod,
       // one pod + Redis (publisher and subscriber on it) and cross-pod A→B (CPU of every pod and
       // Redis), in turn, several rounds; ratios are taken within a round.
-      const busTargets = [one[0], one[1], one[2], one[4]].filter((t): t is Target => t !== undefined)
+      // cross-pod: the CPU of the two pods at work and Redis (the third pod idles)
+      const cross: Target = { name: 'cross-pod A→B (CPU of A, B, Redis)', pub: [a.port], sub: [b.port], pids: [a.pid, b.pid, redis3.pid], redisPort: redis3.port }
+      const busTargets = [one[0], one[1], one[2], cross].filter((t): t is Target => t !== undefined)
+      if (o.baseline !== undefined) {
+        const base = resolve(REPO, o.baseline)
+        const rb1 = add(await startRedis('redis-base-1pod'))
+        const b1 = add(await startPod({ id: 'base-1', dist: base, redisUrl: `redis://127.0.0.1:${rb1.port}`, receiveMaximum, maxQueued }))
+        const rb2 = add(await startRedis('redis-base-2pods'))
+        const [ba, bb] = await Promise.all(['base-a', 'base-b'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb2.port}`, receiveMaximum, maxQueued }))))
+        if (ba === undefined || bb === undefined) throw new Error('baseline pods missing')
+        busTargets.splice(3, 0, { name: 'baseline 1 pod + Redis', pub: [b1.port], sub: [b1.port], pids: [b1.pid, rb1.pid], redisPort: rb1.port })
+        busTargets.push({ name: 'baseline cross-pod A→B (CPU of A, B, Redis)', pub: [ba.port], sub: [bb.port], pids: [ba.pid, bb.pid, rb2.pid], redisPort: rb2.port })
+      }
       const rounds: Array<Map<string, CrossRow>> = []
       for (let round = 1; round <= int(o, 'rounds', 3); round++) {
         const got = new Map<string, CrossRow>()
@@ -154,7 +168,10 @@ async function main (): Promise<void> {
         }
         rounds.push(got)
       }
-      process.stdout.write('\n' + busTable(rounds, { mosquitto: one[0]!.name, embedded: one[1]!.name, onePod: one[2]!.name, cross: one[4]!.name }) + '\n')
+      process.stdout.write('\n' + busTable(rounds, { mosquitto: one[0]!.name, embedded: one[1]!.name, onePod: one[2]!.name, cross: cross.name }) + '\n')
+      if (o.baseline !== undefined) {
+        process.stdout.write('\nbaseline (' + o.baseline + ') in the same rounds:\n\n' + busTable(rounds, { mosquitto: one[0]!.name, embedded: one[1]!.name, onePod: 'baseline 1 pod + Redis', cross: 'baseline cross-pod A→B (CPU of A, B, Redis)' }).split('\n').filter((l) => l.startsWith('- ')).join('\n') + '\n')
+      }
     }
     if (rows.length > 0) {
       process.stdout.write('\n' + crossTable(rows) + '\n\nRedis commands per delivered message:\n\n' + commandsTable(rows) + '\n')
