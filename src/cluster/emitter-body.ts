@@ -13,6 +13,7 @@ import { StarlingError } from '../errors.js'
  *   [float64 BE]              brokerCounter       when F_COUNTER
  *   [uint16 BE]               messageId           when F_MID
  *   [uint32 BE n, n bytes]    payload             when F_PAYLOAD
+ *   [float64 BE]              publishedAt         when F_PUBLISHED_AT (our aedes patch stamps it, src/metrics/publish.ts)
  *   [the rest, V8]            other fields, an object   when F_REST
  *
  * A field takes the binary form only with the type it has there (cmd 'publish', a short string
@@ -33,7 +34,8 @@ const F_MID = 1 << 10
 const F_MID_UNDEFINED = 1 << 11
 const F_PAYLOAD = 1 << 12
 const F_REST = 1 << 13
-const F_KNOWN = (1 << 14) - 1
+const F_PUBLISHED_AT = 1 << 14
+const F_KNOWN = (1 << 15) - 1
 
 /** Encodes every own enumerable field of `packet` but `topic` (the frame header holds it). */
 export function encodeBody (packet: Record<string, unknown>): Buffer {
@@ -42,6 +44,7 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
   let counter = 0
   let messageId = 0
   let payload: Uint8Array | undefined
+  let publishedAt = 0
   let rest: Record<string, unknown> | undefined
   for (const key of Object.keys(packet)) {
     const value = packet[key]
@@ -76,13 +79,17 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
       case 'payload':
         if (value instanceof Uint8Array) { flags |= F_PAYLOAD; payload = value; continue }
         break
+      case 'publishedAt':
+        if (typeof value === 'number') { flags |= F_PUBLISHED_AT; publishedAt = value; continue }
+        break
     }
     (rest ??= {})[key] = value
   }
   const restBytes = rest !== undefined ? serialize(rest) : undefined
   if (restBytes !== undefined) flags |= F_REST
   const size = 2 + (brokerId !== undefined ? 1 + brokerId.length : 0) + ((flags & F_COUNTER) !== 0 ? 8 : 0) +
-    ((flags & F_MID) !== 0 ? 2 : 0) + (payload !== undefined ? 4 + payload.length : 0) + (restBytes?.length ?? 0)
+    ((flags & F_MID) !== 0 ? 2 : 0) + (payload !== undefined ? 4 + payload.length : 0) + ((flags & F_PUBLISHED_AT) !== 0 ? 8 : 0) +
+    (restBytes?.length ?? 0)
   const body = Buffer.allocUnsafe(size)
   body.writeUInt16BE(flags, 0)
   let at = 2
@@ -97,6 +104,7 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
     body.set(payload, at)
     at += payload.length
   }
+  if ((flags & F_PUBLISHED_AT) !== 0) at = body.writeDoubleBE(publishedAt, at)
   if (restBytes !== undefined) restBytes.copy(body, at)
   return body
 }
@@ -135,6 +143,8 @@ export function decodeBody (body: Buffer, topic: string): Record<string, unknown
     payload = Buffer.from(body.subarray(at, at + n))
     at += n
   }
+  let publishedAt = 0
+  if ((flags & F_PUBLISHED_AT) !== 0) { need(8); publishedAt = body.readDoubleBE(at); at += 8 }
   if ((flags & F_REST) !== 0) {
     const rest: unknown = deserialize(body.subarray(at))
     if (rest === null || typeof rest !== 'object' || Array.isArray(rest)) throw broken('message body rest is not an object')
@@ -154,5 +164,6 @@ export function decodeBody (body: Buffer, topic: string): Record<string, unknown
   if ((flags & F_DUP) !== 0) packet.dup = (flags & F_DUP_TRUE) !== 0
   if ((flags & F_MID) !== 0) packet.messageId = messageId
   else if ((flags & F_MID_UNDEFINED) !== 0) packet.messageId = undefined
+  if ((flags & F_PUBLISHED_AT) !== 0) packet.publishedAt = publishedAt
   return packet
 }

@@ -85,7 +85,7 @@ test('codec: a frame is checked before its topic is matched and its body used', 
 })
 
 test('codec: a packet round-trips through the binary body, the fields it does not know through V8', () => {
-  const plain = { cmd: 'publish', brokerId: '01JABCDEF', brokerCounter: 42, topic: 'a/b', payload: Buffer.from('p'), qos: 1, retain: false, dup: false, messageId: undefined }
+  const plain = { cmd: 'publish', brokerId: '01JABCDEF', brokerCounter: 42, topic: 'a/b', payload: Buffer.from('p'), qos: 1, retain: false, dup: false, messageId: undefined, publishedAt: 1796667659161.082 }
   const v5 = { ...plain, qos: 2, retain: true, messageId: 7, properties: { contentType: 'x', correlationData: Buffer.from('c'), userProperties: { k: ['1', '2'] } }, messageExpiry: 1234, clientId: 'c' }
   const odd = { topic: 'a/b', payload: 'a string payload', qos: 0, cmd: 'other', brokerCounter: '12' }
   for (const packet of [plain, v5, odd]) {
@@ -99,6 +99,7 @@ test('codec: a packet round-trips through the binary body, the fields it does no
   }
   assert.throws(() => decodeMessage(body(1 << 12, 0, 0, 0, 9, 0x61)), /cut/, 'a payload length past the end')
   assert.throws(() => decodeMessage(body(1 << 15)), /unknown flags/)
+  assert.ok(!encodeMessage(plain).includes(Buffer.from([0xff, 0x0f])), 'the PUBLISH fields need no V8 serialization (no V8 header)')
   assert.throws(() => decodeMessage(body((1 << 3) | (3 << 4))), /QoS/)
   assert.throws(() => decodeMessage(body(1, 0x61)), /trailing/)
 })
