@@ -210,8 +210,12 @@ export class RedisEmitter {
       if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
       const cluster = this.#sub
       for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
-      // the control channel's subscription may be the one that moved: hear the peers again
-      if (this.#interest !== undefined) setTimeout(() => this.#joinControl(), 1000).unref()
+      // the control channel's subscription may be the one that moved: send everything until the
+      // peers are heard again once ioredis has re-subscribed
+      if (this.#interest !== undefined) {
+        this.#interest.leave()
+        setTimeout(() => this.#joinControl(), 1000).unref()
+      }
     }
     if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
     if (this.#sharded && this.#sub instanceof Cluster) {
