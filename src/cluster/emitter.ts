@@ -25,7 +25,8 @@ import { StarlingError } from '../errors.js'
  *   too) is dropped. Per-publisher order holds on both paths: locally by the synchronous
  *   dispatch, remotely by one publish connection and one subscribe connection [MQTT-4.6.0-5].
  *   A subscriber's SUBACK waits until every peer has applied its new interest, so no message
- *   published after the SUBACK misses Redis.
+ *   published after the SUBACK misses Redis. Frames of one channel emitted in one event-loop
+ *   turn go out as one batch (one PUBLISH; a frame on another channel sends the batch first).
  * - on: the listener goes into a local mqemitter (the in-process one aedes uses by default) and
  *   the channel(s) the filter needs get a reference; a channel's first reference SUBSCRIBEs it,
  *   and the callback runs once every channel the filter needs is subscribed in Redis and, for a
