@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { collect, connectClient, sleep, waitFor, type MqttClient } from '../helpers/clients.js'
 import { startTestNode, type TestNode } from '../helpers/node.js'
-import { startRedis, type TestRedis } from '../helpers/redis.js'
+import { startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis.js'
 
 // The bus sends to Redis only what another pod needs (src/cluster/emitter-interest.ts): a pod
 // delivers its own messages locally, and publishes a message only when another pod listens on
@@ -103,4 +103,40 @@ test('bus interest: local-only traffic stays off Redis; a new remote subscriber 
       await sub.endAsync()
     }
   })
+})
+
+test('bus interest: a peer that never acks delays one SUBACK by the ack bound, then is not waited for; its bye stops the sends', { skip: testRedisIsCluster() ? 'raw PUBLISH on the control channel (sharded there)' : false }, async (t) => {
+  const redis = await startRedis(t)
+  // many channels: the test's topics are not on a channel the pod's own $SYS listeners use
+  const a = await startTestNode(t, { nodeId: 'ghost-a', 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 4096 })
+  await sleep(600) // warm: the pod has heard its (no) peers
+  const control = 'starling:v1:bus:interest'
+  // anyone with access to Redis may write here: garbage is ignored, the pod keeps serving
+  await redis.cli(['PUBLISH', control, 'not json'])
+  // a "pod" that listens on every channel (4096 bits set) and will never ack anything
+  await redis.cli(['PUBLISH', control, JSON.stringify({ t: 'i', p: 'ghost', s: 1, c: Buffer.alloc(512, 0xff).toString('base64') })])
+  await sleep(200)
+  const sub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'ghost-sub' })
+  const got = collect(sub)
+  let started = Date.now()
+  await sub.subscribeAsync('ghost/x/y', { qos: 1 })
+  const first = Date.now() - started
+  assert.ok(first >= 900, `the first SUBACK waited for the ghost's ack (${first} ms)`)
+  started = Date.now()
+  await sub.subscribeAsync('other/x/y', { qos: 1 })
+  const second = Date.now() - started
+  assert.ok(second < first, `a suspect peer is not waited for again (${second} ms after ${first} ms)`)
+
+  const pub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'ghost-pub' })
+  let before = await publishCalls(redis)
+  for (let i = 0; i < 50; i++) await pub.publishAsync('ghost/x/y', String(i), { qos: 1 })
+  assert.ok(await publishCalls(redis) - before >= 50, 'a peer listening on the channel: every message goes to Redis')
+  await redis.cli(['PUBLISH', control, JSON.stringify({ t: 'b', p: 'ghost' })])
+  await sleep(200)
+  before = await publishCalls(redis)
+  for (let i = 50; i < 150; i++) await pub.publishAsync('ghost/x/y', String(i), { qos: 1 })
+  const sent = await publishCalls(redis) - before
+  assert.ok(sent < 10, `${sent} PUBLISH calls after the peer left`)
+  await waitFor(() => got.length >= 150, 5000, 'local deliveries')
+  assert.deepEqual(got.map(payloadSeq), Array.from({ length: 150 }, (_, i) => i), 'each once, in order, on both paths')
 })
