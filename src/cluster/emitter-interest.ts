@@ -17,7 +17,9 @@ import type { RedisClient } from './redis.js'
  * it: from then on A's emits of the channel go to Redis, and B's subscription is already there).
  * A message published after the SUBACK is therefore emitted after A applied the interest: none
  * is lost [MQTT-3.8.4-3]. A peer that does not ack within ACK_MS (dead, stalled) is not waited
- * for again until it is heard from; one not heard from for PEER_EXPIRE_MS is dropped.
+ * for again until it is heard from; one not heard from for PEER_EXPIRE_MS (a minute) is dropped.
+ * (A peer stalled for longer than ACK_MS while another pod takes a new subscriber may still
+ * handle a PUBLISH before that pod's announcement when it resumes: the bound of the guarantee.)
  *
  * Until a pod has heard its peers (WARM_MS after its hello, again after every reconnect of its
  * subscriber: control messages may have been missed meanwhile) it sends every message to Redis,
@@ -32,8 +34,12 @@ export const WARM_MS = 400
 export const ACK_MS = 1000
 /** Every pod re-announces its interest this often (it also tells peers it is alive). */
 export const HEARTBEAT_MS = 5000
-/** A peer not heard from for this long is gone: its interest no longer counts. */
-export const PEER_EXPIRE_MS = 3 * HEARTBEAT_MS
+/**
+ * A peer not heard from for this long is gone: its interest no longer counts. Long on purpose:
+ * dropping a live peer's interest loses its subscribers' messages until it is heard again, while
+ * keeping a dead one's only costs PUBLISHes nobody reads.
+ */
+export const PEER_EXPIRE_MS = 12 * HEARTBEAT_MS
 
 interface Peer {
   seq: number
