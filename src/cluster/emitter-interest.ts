@@ -16,8 +16,9 @@ import type { RedisClient } from './redis.js'
  * announces its interest and holds the SUBACK until every peer it knows has acked (A has applied
  * it: from then on A's emits of the channel go to Redis, and B's subscription is already there).
  * A message published after the SUBACK is therefore emitted after A applied the interest: none
- * is lost (the subscription is in force from its SUBACK). A peer that does not ack within ACK_MS (dead, stalled) is not waited
- * for again until it is heard from; one not heard from for PEER_EXPIRE_MS (a minute) is dropped.
+ * is lost (the subscription is in force from its SUBACK). A peer that does not ack within
+ * ACK_MS (dead, stalled) is not waited for again until it is heard from; one not heard from for
+ * PEER_EXPIRE_MS (a minute) is dropped.
  * (A peer stalled for longer than ACK_MS while another pod takes a new subscriber may still
  * handle a PUBLISH before that pod's announcement when it resumes: the bound of the guarantee.)
  *
