@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { killAllChildren, launchBroker } from './brokers.js'
 import { killClusterChildren, REPO, startHaproxy, startPod, startRedis, type Proc } from './cluster-procs.js'
-import { commandsTable, crossLine, crossTable, retainedTable, wildcardTable, type CrossRow } from './cluster-report.js'
+import { busTable, commandsTable, cpuUsPerMessage, crossLine, crossTable, retainedTable, wildcardTable, type CrossRow } from './cluster-report.js'
 import { runCross, type CrossSpec, type CrossTuning } from './cross-scenario.js'
 import { runRetained } from './retained.js'
 import { runWildcardStep, type WildcardResult } from './wildcard.js'
@@ -12,7 +12,10 @@ import { runMain } from './run-main.js'
 import { gitCommit, loadNow, writeResults } from './results-json.js'
 
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
-  --parts LIST       compare,persistent,shared,wildcard,retained (default all)
+  --parts LIST       compare,persistent,shared,wildcard,retained,bus (default all)
+  --rounds N         bus: rounds, each target once per round in turn (default 3)
+  --baseline DIR     bus: also run 1 pod + Redis and cross-pod on this compiled Starling (its own
+                     Redis and pods), interleaved with the others in every round (A/B, same load)
   --members N        shared: members of the \$share group (default 4)   --publishers N  shared: publishers (default 4)
   --messages N       deliveries per one-to-one / fan-out scenario (default 20000)
   --fan N            fan-out subscribers (default 100)
@@ -31,7 +34,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title']
+  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline']
   const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
   if (values.help === true) {
     process.stdout.write(USAGE + '\n')
@@ -50,7 +53,7 @@ async function main (): Promise<void> {
   const o = options(process.argv.slice(2))
   const startedAt = new Date().toISOString()
   const loadAtStart = loadNow()
-  const parts = new Set((o.parts ?? 'compare,persistent,shared,wildcard,retained').split(','))
+  const parts = new Set((o.parts ?? 'compare,persistent,shared,wildcard,retained,bus').split(','))
   const messages = int(o, 'messages', 20_000)
   const fan = int(o, 'fan', 100)
   const dist = resolve(REPO, o.dist ?? 'dist')
@@ -137,6 +140,43 @@ async function main (): Promise<void> {
       ]
       await runAll(`plain ${publishers}→1 QoS 1`, sharedTargets, { publishers, subscribers: 1, perPublisher, persistent: false })
       await runAll(`group ${publishers}→$share/${members} members QoS 1`, sharedTargets, { publishers, subscribers: members, perPublisher, persistent: false, shareGroup: 'bench' })
+    }
+    if (parts.has('bus')) {
+      // Issue 16 target 1, the bus alone: one-to-one clean QoS 1 on Mosquitto, the embedded pod,
+      // one pod + Redis (publisher and subscriber on it) and cross-pod A→B (CPU of every pod and
+      // Redis), in turn, several rounds; ratios are taken within a round.
+      // cross-pod: the CPU of the two pods at work and Redis (the third pod idles)
+      const cross: Target = { name: 'cross-pod A→B (CPU of A, B, Redis)', pub: [a.port], sub: [b.port], pids: [a.pid, b.pid, redis3.pid], redisPort: redis3.port }
+      const busTargets = [one[0], one[1], one[2], cross].filter((t): t is Target => t !== undefined)
+      if (o.baseline !== undefined) {
+        const base = resolve(REPO, o.baseline)
+        const rb1 = add(await startRedis('redis-base-1pod'))
+        const b1 = add(await startPod({ id: 'base-1', dist: base, redisUrl: `redis://127.0.0.1:${rb1.port}`, receiveMaximum, maxQueued }))
+        const rb2 = add(await startRedis('redis-base-2pods'))
+        const [ba, bb] = await Promise.all(['base-a', 'base-b'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb2.port}`, receiveMaximum, maxQueued }))))
+        if (ba === undefined || bb === undefined) throw new Error('baseline pods missing')
+        busTargets.splice(3, 0, { name: 'baseline 1 pod + Redis', pub: [b1.port], sub: [b1.port], pids: [b1.pid, rb1.pid], redisPort: rb1.port })
+        busTargets.push({ name: 'baseline cross-pod A→B (CPU of A, B, Redis)', pub: [ba.port], sub: [bb.port], pids: [ba.pid, bb.pid, rb2.pid], redisPort: rb2.port })
+      }
+      const rounds: Array<Map<string, CrossRow>> = []
+      for (let round = 1; round <= int(o, 'rounds', 3); round++) {
+        const got = new Map<string, CrossRow>()
+        for (const t of busTargets) {
+          try {
+            const result = await runCross({ label: `bus-${round}`, qos: 1, pubPorts: t.pub, subPorts: t.sub, pids: t.pids, publishers: 1, subscribers: 1, perPublisher: messages, persistent: false, ...(t.redisPort !== undefined ? { redisPort: t.redisPort } : {}) }, tune)
+            const row = { target: t.name, scenario: `bus round ${round}`, result }
+            got.set(t.name, row)
+            process.stdout.write(crossLine(row) + `, ${cpuUsPerMessage(result).toFixed(1)} CPU µs/msg\n`)
+          } catch (err) {
+            process.stdout.write(`[${t.name}] bus round ${round}: FAILED: ${(err as Error).message}\n`)
+          }
+        }
+        rounds.push(got)
+      }
+      process.stdout.write('\n' + busTable(rounds, { mosquitto: one[0]!.name, embedded: one[1]!.name, onePod: one[2]!.name, cross: cross.name }) + '\n')
+      if (o.baseline !== undefined) {
+        process.stdout.write('\nbaseline (' + o.baseline + ') in the same rounds:\n\n' + busTable(rounds, { mosquitto: one[0]!.name, embedded: one[1]!.name, onePod: 'baseline 1 pod + Redis', cross: 'baseline cross-pod A→B (CPU of A, B, Redis)' }).split('\n').filter((l) => l.startsWith('- ')).join('\n') + '\n')
+      }
     }
     if (rows.length > 0) {
       process.stdout.write('\n' + crossTable(rows) + '\n\nRedis commands per delivered message:\n\n' + commandsTable(rows) + '\n')

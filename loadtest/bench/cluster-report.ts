@@ -74,3 +74,47 @@ export function retainedTable (target: string, res: RetainedResult): string {
   }
   return lines.join('\n')
 }
+
+/** One round of the bus part: the same one-to-one clean QoS 1 run on each target. */
+export type BusRound = ReadonlyMap<string, CrossRow>
+
+/** Broker-side CPU µs per delivered message of a run (every process in its pids). */
+export function cpuUsPerMessage (r: CrossResult): number {
+  return r.unique > 0 ? r.brokerCpu * r.seconds / r.unique * 1e6 : Number.NaN
+}
+
+function median (values: readonly number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (v.length === 0) return Number.NaN
+  const mid = v.length >> 1
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2
+}
+
+/**
+ * The bus targets: medians over rounds of msg/s and CPU µs per message per target, then the two
+ * ratios of issue 16 target 1, each taken within a round (same load) and the median over rounds.
+ */
+export function busTable (rounds: readonly BusRound[], names: { mosquitto: string, cross: string, embedded: string, onePod: string }): string {
+  const targets = [...new Set(rounds.flatMap((r) => [...r.keys()]))]
+  const lines = [
+    `| target (one-to-one QoS 1, clean) | msg/s (median of ${rounds.length}) | CPU µs/msg (median) | CPU µs/msg per round | Redis cmd/msg |`,
+    '|---|---:|---:|---|---:|'
+  ]
+  for (const t of targets) {
+    const runs = rounds.map((r) => r.get(t)?.result).filter((r): r is CrossResult => r !== undefined)
+    const cmds = median(runs.map((r) => (r.redis !== undefined ? r.redis.total / Math.max(1, r.unique) : Number.NaN)))
+    lines.push(`| ${t} | ${f0(median(runs.map((r) => r.msgPerSec)))} | ${f1(median(runs.map(cpuUsPerMessage)))} | ${runs.map((r) => f1(cpuUsPerMessage(r))).join(', ')} | ${f2(cmds)} |`)
+  }
+  const ratio = (a: string, b: string, of: (r: CrossResult) => number): string => {
+    const per = rounds.map((r) => {
+      const x = r.get(a)?.result
+      const y = r.get(b)?.result
+      return x !== undefined && y !== undefined ? of(x) / of(y) : Number.NaN
+    })
+    return `${f2(median(per))}× (rounds: ${per.map(f2).join(', ')})`
+  }
+  lines.push('')
+  lines.push(`- cross-pod CPU per message, pods + Redis ÷ Mosquitto: ${ratio(names.cross, names.mosquitto, cpuUsPerMessage)} — target ≤ 1.5×`)
+  lines.push(`- 1 pod + Redis ÷ same pod embedded, msg/s: ${ratio(names.onePod, names.embedded, (r) => r.msgPerSec)} — target ≥ 0.8×; CPU per message: ${ratio(names.onePod, names.embedded, cpuUsPerMessage)}`)
+  return lines.join('\n')
+}

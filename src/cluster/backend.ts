@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import type { FaultMetrics } from '../metrics/faults.js'
 import { RedisHealth } from './health.js'
 import { RedisEmitter } from './emitter.js'
-import { emitterChannel, emitterShardChannel, persistenceKeyPrefix } from './keys.js'
+import { emitterChannel, emitterControlChannel, emitterShardChannel, persistenceKeyPrefix } from './keys.js'
 import { StarlingRedisPersistence } from './redis-persistence.js'
 import { createRedisClient, redisSettings, type RedisClient, type RedisClientObserver, type RedisSettings } from './redis.js'
 
@@ -81,6 +81,7 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
       ? (index) => emitterShardChannel(index, config.cluster.messageChannels)
       : emitterChannel,
     layout: { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels },
+    controlChannel: emitterControlChannel(),
     onInvalidFrame: (err) => {
       if (deps.faults !== undefined) deps.faults.record('bus_frame_invalid', err)
       else logger.debug({ err: err.message }, 'redis emitter error')

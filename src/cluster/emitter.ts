@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Cluster } from 'ioredis'
 import mqemitter from 'mqemitter'
-import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, type EmittedPacket } from './emitter-codec.js'
+import { BATCH, decodeMessage, encodeBatch, encodeMessage, frameTopic, invalidFrameTopic, isFrameFrom, MAX_BATCH_FRAMES, ORIGIN_BYTES, splitBatch, type EmittedPacket } from './emitter-codec.js'
+import { BusInterest } from './emitter-interest.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
 import { closeRedisClient, type RedisClient } from './redis.js'
@@ -14,16 +16,25 @@ import { StarlingError } from '../errors.js'
  * PUBLISH against every pattern, so its cost grew with the number of wildcard filters; here a
  * PUBLISH costs the same whatever the filters: one channel, at most one subscriber per pod.
  *
- * - emit: one PUBLISH of the packet on the channel of its topic (emitter-route.ts); the callback
- *   runs when Redis has answered, i.e. the message has left the pod. A pod receives its own
- *   messages back from Redis like every other pod, so all messages of one publisher reach every
- *   pod in the order it emitted them (one publish connection, one subscribe connection).
+ * - emit: the packet goes to the local listeners at once (as on the embedded emitter), and to
+ *   Redis (one PUBLISH on the channel of its topic, emitter-route.ts) only when another pod
+ *   listens on that channel (emitter-interest.ts: the pods announce their channels on a control
+ *   channel; a pod with no remote interest makes no Redis call at all). The callback runs when
+ *   the local listeners are done and, if it was sent, Redis has answered. Frames carry the
+ *   sending emitter's id: the copy a pod gets back from Redis (when it listens on the channel
+ *   too) is dropped. Per-publisher order holds on both paths: locally by the synchronous
+ *   dispatch, remotely by one publish connection and one subscribe connection [MQTT-4.6.0-5].
+ *   A subscriber's SUBACK waits until every peer has applied its new interest, so no message
+ *   published after the SUBACK misses Redis. Frames of one channel emitted in one event-loop
+ *   turn go out as one batch (one PUBLISH; a frame on another channel sends the batch first).
  * - on: the listener goes into a local mqemitter (the in-process one aedes uses by default) and
  *   the channel(s) the filter needs get a reference; a channel's first reference SUBSCRIBEs it,
- *   and the callback runs once every channel the filter needs is subscribed in Redis.
+ *   and the callback runs once every channel the filter needs is subscribed in Redis and, for a
+ *   channel new to this pod, its interest is acked by the peers (emitter-interest.ts).
  * - removeListener: drops the listener and the references; the last one UNSUBSCRIBEs.
- * - a message from Redis is dispatched to the local listeners whose filter matches its topic
- *   (all in one synchronous loop, as aedes' dedupe expects); a pod with none skips decoding it.
+ * - a message from Redis (another pod's) is dispatched to the local listeners whose filter
+ *   matches its topic (all in one synchronous loop, as aedes' dedupe expects); a pod with none
+ *   skips decoding it.
  *
  * Each message is published on exactly one channel and a pod subscribes a channel at most once,
  * so a pod gets each message at most once: no message ids or LRU dedupe are needed (aedes keeps
@@ -69,6 +80,12 @@ export interface RedisEmitterOptions {
   readonly maxPending?: number
   /** SPUBLISH/SSUBSCRIBE; defaults to whether the connections are Redis Cluster clients. */
   readonly sharded?: boolean
+  /**
+   * Channel on which the pods announce the bus channels they listen on (emitter-interest.ts);
+   * with it a message goes to Redis only when another pod listens on its channel. Without it
+   * every message goes to Redis (still delivered locally first).
+   */
+  readonly controlChannel?: string
 }
 
 /**
@@ -81,6 +98,11 @@ const SLOTS_REFRESH_MS = 1000
 const HOLD_MS = 3000
 const RETRY_FIRST_MS = 25
 const RETRY_MAX_MS = 400
+
+/** A batch is sent when it reaches this size, even before the end of the turn. */
+const MAX_BATCH_BYTES = 256 * 1024
+
+interface Batch { readonly slot: number, readonly frames: Buffer[], readonly callbacks: Array<(error?: Error) => void>, bytes: number }
 
 interface HeldMessage { readonly seq: number, readonly frame: Buffer, readonly callback: (error?: Error) => void }
 
@@ -113,6 +135,19 @@ export class RedisEmitter {
   readonly #held = new Map<number, HeldMessage[]>()
   /** Sharded mode: channels whose SSUBSCRIBE failed, retried on the next 'ready'. */
   readonly #failed = new Set<number>()
+  /** This emitter's id in its frames: its own messages coming back from Redis are dropped. */
+  readonly #origin = randomBytes(ORIGIN_BYTES)
+  readonly #interest: BusInterest | undefined
+  readonly #control: Buffer | undefined
+  /** Channels whose interest the peers have acked (or not in time) since they were last subscribed. */
+  readonly #announced: Uint8Array
+  /** Frames emitted on one channel in this event-loop turn, sent as one PUBLISH at its end. */
+  #batch: Batch | undefined
+  #flushScheduled = false
+  readonly #flushNow = (): void => {
+    this.#flushScheduled = false
+    this.#flush()
+  }
 
   constructor (options: RedisEmitterOptions) {
     const { channels, levels } = options.layout
@@ -132,7 +167,28 @@ export class RedisEmitter {
     this.#heard = new Uint8Array(channels)
     this.#sent = new Float64Array(channels)
     this.#sharded = options.sharded ?? isSharded(options.subConn)
-    this.#offMessage = onChannelMessage(this.#sub, this.#sharded, (_channel, message) => this.#receive(message))
+    this.#announced = new Uint8Array(channels)
+    const control = options.controlChannel
+    if (control !== undefined) {
+      this.#control = Buffer.from(control)
+      this.#interest = new BusInterest({
+        pubConn: this.#pub,
+        sharded: this.#sharded,
+        channel: control,
+        channels,
+        self: this.#origin.toString('hex'),
+        listening: (slot) => (this.#refs[slot] ?? 0) > 0,
+        onError: (err) => this.#error(err)
+      })
+      this.#joinControl()
+    }
+    const ctl = this.#control
+    this.#offMessage = onChannelMessage(this.#sub, this.#sharded, ctl === undefined
+      ? (_channel, message) => this.#receive(message)
+      : (channel, message) => {
+          if (channel.length === ctl.length && channel.equals(ctl)) this.#interest?.receive(message)
+          else this.#receive(message)
+        })
     // ioredis re-subscribes what it knew after a reconnect; this also retries SUBSCRIBEs that
     // failed while Redis was away (SUBSCRIBE is idempotent). Its sharded subscribers re-subscribe
     // themselves on every topology change: only the failed SSUBSCRIBEs are sent again.
@@ -143,6 +199,8 @@ export class RedisEmitter {
         : this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0)
       this.#failed.clear()
       if (wanted.length > 0) this.#subscribe(wanted)
+      // control messages may have been missed while away: hello again, trust nothing until answered
+      this.#joinControl()
     }
     this.#sub.on('ready', this.#onReady)
     // A slot moved (resharding, failover): its old master drops the channel's subscribers with an
@@ -153,6 +211,12 @@ export class RedisEmitter {
       if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
       const cluster = this.#sub
       for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
+      // the control channel's subscription may be the one that moved: send everything until the
+      // peers are heard again once ioredis has re-subscribed
+      if (this.#interest !== undefined) {
+        this.#interest.leave()
+        setTimeout(() => this.#joinControl(), 1000).unref()
+      }
     }
     if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
     if (this.#sharded && this.#sub instanceof Cluster) {
@@ -183,9 +247,20 @@ export class RedisEmitter {
       const pending = this.#pending.get(s)
       if (pending !== undefined) waits.push(pending)
     }
-    if (done !== undefined) {
-      if (waits.length === 0) setImmediate(done)
-      else void Promise.all(waits).then(() => done())
+    // a channel this pod did not listen on: the peers must know before the SUBACK (emitter-interest.ts)
+    const interest = this.#interest
+    const unannounced = interest !== undefined && slots.some((s) => this.#announced[s] === 0)
+    if (done !== undefined || unannounced) {
+      const subscribed = waits.length === 0 ? Promise.resolve() : Promise.all(waits)
+      const ready = !unannounced
+        ? subscribed
+        : subscribed.then(async () => await interest.announce()).then(() => {
+          for (const s of slots) if ((this.#refs[s] ?? 0) > 0) this.#announced[s] = 1
+        })
+      if (done !== undefined) {
+        if (waits.length === 0 && !unannounced) setImmediate(done)
+        else void ready.then(() => done())
+      }
     }
     return this
   }
@@ -198,7 +273,13 @@ export class RedisEmitter {
       const slot = filterSlot(topic, this.#layout)
       const slots = slot === 'all' ? this.#names.map((_, i) => i) : [slot]
       const idle: string[] = []
-      for (const s of slots) if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) idle.push(this.#names[s]!)
+      for (const s of slots) {
+        if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) {
+          idle.push(this.#names[s]!)
+          this.#announced[s] = 0
+        }
+      }
+      if (idle.length > 0) this.#interest?.changed()
       // no wait for the reply: nothing matches locally any more, and a later SUBSCRIBE of the
       // same channel goes out after this on the same connection
       if (idle.length > 0 && !this.closed) unsubscribeChannels(this.#sub, this.#sharded, idle).catch((err: Error) => this.#error(err))
@@ -213,14 +294,65 @@ export class RedisEmitter {
       callback(new StarlingError('STARLING_ERR_CLOSED', ['the cluster emitter']))
       return
     }
+    const slot = topicSlot(packet.topic, this.#layout)
+    // Local listeners get the message here, at once, as on the embedded emitter; Redis carries it
+    // only to the other pods, and only when one of them listens on its channel.
+    if (this.#interest !== undefined && !this.#interest.wanted(slot)) {
+      this.#local.emit(packet, callback)
+      return
+    }
     let frame: Buffer
     try {
-      frame = encodeMessage(packet)
+      frame = encodeMessage(packet, this.#origin)
     } catch (err) {
       callback(err as Error)
       return
     }
-    const slot = topicSlot(packet.topic, this.#layout)
+    let parts = 2
+    let failure: Error | undefined
+    const both = (err?: Error): void => {
+      if (err !== undefined && failure === undefined) failure = err
+      if (--parts === 0) callback(failure)
+    }
+    this.#local.emit(packet, both)
+    this.#queue(slot, frame, both)
+  }
+
+  /**
+   * Frames of one channel emitted in one event-loop turn (aedes handles every PUBLISH of a socket
+   * read in one) go out as one batch: one PUBLISH, one message for each subscribed pod. A frame
+   * on another channel sends the batch first, so the frames leave in emit order [MQTT-4.6.0-5].
+   */
+  #queue (slot: number, frame: Buffer, callback: (error?: Error) => void): void {
+    if (this.#batch !== undefined && this.#batch.slot !== slot) this.#flush()
+    let batch = this.#batch
+    if (batch === undefined) {
+      batch = this.#batch = { slot, frames: [], callbacks: [], bytes: 0 }
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        setImmediate(this.#flushNow)
+      }
+    }
+    batch.frames.push(frame)
+    batch.callbacks.push(callback)
+    batch.bytes += frame.length
+    if (batch.bytes >= MAX_BATCH_BYTES || batch.frames.length >= MAX_BATCH_FRAMES) this.#flush()
+  }
+
+  #flush (): void {
+    const batch = this.#batch
+    if (batch === undefined) return
+    this.#batch = undefined
+    const { frames, callbacks } = batch
+    if (frames.length === 1) {
+      this.#send(batch.slot, frames[0]!, callbacks[0]!)
+      return
+    }
+    this.#send(batch.slot, encodeBatch(frames), (err) => { for (const callback of callbacks) callback(err) })
+  }
+
+  /** One frame to the other pods over Redis; `callback` once it has left (sharded: held on a slot move). */
+  #send (slot: number, frame: Buffer, callback: (error?: Error) => void): void {
     if (!this.#sharded) {
       this.#pub.publish(this.#names[slot]!, frame).then(() => callback(), (err: Error) => callback(err))
       return
@@ -289,6 +421,8 @@ export class RedisEmitter {
       setImmediate(callback)
       return this
     }
+    this.#flush()
+    this.#interest?.close()
     this.closed = true
     this.#offMessage()
     this.#sub.off('ready', this.#onReady)
@@ -297,6 +431,17 @@ export class RedisEmitter {
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([closeRedisClient(this.#sub), closeRedisClient(this.#pub)]).then(() => this.#local.close(callback))
     return this
+  }
+
+  /** Subscribes the control channel, then says hello to the peers (emitter-interest.ts). */
+  #joinControl (): void {
+    const interest = this.#interest
+    if (interest === undefined || this.closed) return
+    interest.leave()
+    subscribeChannels(this.#sub, this.#sharded, [this.#control!.toString()]).then(
+      () => interest.join(),
+      (err: Error) => this.#error(err) // retried on the next 'ready'
+    )
   }
 
   #subscribe (slots: readonly number[]): void {
@@ -319,6 +464,20 @@ export class RedisEmitter {
    */
   #receive (message: Buffer): void {
     if (this.closed) return
+    if (message[0] !== BATCH) {
+      this.#receiveFrame(message)
+      return
+    }
+    const frames = splitBatch(message)
+    if (frames === undefined) {
+      this.#onInvalidFrame(new StarlingError('STARLING_ERR_BUS_FRAME', ['dropped: broken batch']))
+      return
+    }
+    for (const frame of frames) this.#receiveFrame(frame)
+  }
+
+  #receiveFrame (message: Buffer): void {
+    if (isFrameFrom(message, this.#origin)) return // delivered locally at emit
     let packet: EmittedPacket
     try {
       const topic = frameTopic(message)

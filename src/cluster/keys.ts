@@ -78,6 +78,11 @@ export function emitterChannel (index: number): string {
   return `${emitterChannelPrefix()}${index}`
 }
 
+/** The pub/sub channel on which pods announce which bus channels they listen on (emitter-interest.ts). */
+export function emitterControlChannel (): string {
+  return `${emitterChannelPrefix()}interest`
+}
+
 /**
  * The Redis Cluster (sharded pub/sub) name of bus channel `index` of `channels`:
  * `starling:v1:bus:{<index>.<n>}` with the smallest n whose hash slot falls in the index's

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { serialize } from 'node:v8'
 import { Redis } from 'ioredis'
-import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic } from '../../src/cluster/emitter-codec.js'
+import { decodeMessage, encodeBatch, encodeMessage, frameTopic, invalidFrameTopic, splitBatch } from '../../src/cluster/emitter-codec.js'
 import { emitterChannel } from '../../src/cluster/keys.js'
 import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { scrape, value } from '../helpers/metrics.js'
@@ -37,7 +37,9 @@ test('frames PUBLISHed raw onto the bus (150-level topic, garbage, corrupt body,
     frame('ok/topic', serialize({ topic: 'ok/topic', payload: { not: 'bytes' }, qos: 0 })),
     frame('ok/+', serialize({ topic: 'ok/+', payload: Buffer.from('x'), qos: 0 })),
     frame('ok/topic', serialize([1, 2, 3])),
-    Buffer.from([1, 0xff, 0xff, 0x61]) // a topic length past the end
+    Buffer.from([1, 0xff, 0xff, 0x61]), // a topic length past the end
+    Buffer.from([3, 0, 2, 0, 0, 0, 1, 0x61]), // a batch announcing two frames, holding one
+    Buffer.from([3, 0, 1, 0, 0, 0xff, 0xff]) // a batch whose frame length is past the end
   ]
   const raw = new Redis(redis.port, '127.0.0.1')
   t.after(() => raw.disconnect())
@@ -75,4 +77,29 @@ test('codec: a frame is checked before its topic is matched and its body used', 
   assert.equal(frameTopic(good), 'a/b')
   assert.equal(decodeMessage(good).topic, 'a/b')
   assert.throws(() => decodeMessage(frame('a/b', serialize({ topic: 'a/b', payload: 'p', qos: 3 }))), /QoS/)
+  const v1 = frame('a/b', serialize({ topic: 'a/b', payload: Buffer.from('p'), qos: 1 }))
+  assert.equal(decodeMessage(v1).topic, 'a/b', 'frames of version 1 (pods not yet upgraded) are still read')
+  const batch = splitBatch(encodeBatch([good, v1]))
+  assert.deepEqual(batch?.map((f) => frameTopic(f)), ['a/b', 'a/b'], 'a batch splits into its frames, in order')
+  assert.equal(splitBatch(encodeBatch([good]).subarray(0, 10)), undefined, 'a cut batch is refused')
+})
+
+test('codec: a packet round-trips through the binary body, the fields it does not know through V8', () => {
+  const plain = { cmd: 'publish', brokerId: '01JABCDEF', brokerCounter: 42, topic: 'a/b', payload: Buffer.from('p'), qos: 1, retain: false, dup: false, messageId: undefined, publishedAt: 1796667659161.082 }
+  const v5 = { ...plain, qos: 2, retain: true, messageId: 7, properties: { contentType: 'x', correlationData: Buffer.from('c'), userProperties: { k: ['1', '2'] } }, messageExpiry: 1234, clientId: 'c' }
+  const odd = { topic: 'a/b', payload: 'a string payload', qos: 0, cmd: 'other', brokerCounter: '12' }
+  for (const packet of [plain, v5, odd]) {
+    const decoded = decodeMessage(encodeMessage(packet))
+    assert.deepStrictEqual(decoded, { ...packet })
+    assert.deepEqual(Object.keys(decoded).sort(), Object.keys(packet).sort(), 'own fields as sent (an own undefined messageId too)')
+  }
+  const body = (flags: number, ...rest: number[]): Buffer => {
+    const topic = Buffer.from('a/b')
+    return Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0, topic.length]), topic, Buffer.from([flags >> 8, flags & 0xff, ...rest])])
+  }
+  assert.throws(() => decodeMessage(body(1 << 12, 0, 0, 0, 9, 0x61)), /cut/, 'a payload length past the end')
+  assert.throws(() => decodeMessage(body(1 << 15)), /unknown flags/)
+  assert.ok(!encodeMessage(plain).includes(Buffer.from([0xff, 0x0f])), 'the PUBLISH fields need no V8 serialization (no V8 header)')
+  assert.throws(() => decodeMessage(body((1 << 3) | (3 << 4))), /QoS/)
+  assert.throws(() => decodeMessage(body(1, 0x61)), /trailing/)
 })
