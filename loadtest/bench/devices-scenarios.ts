@@ -205,6 +205,7 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
       const probes = target.probes ?? []
       if (probes.length > 0) await readProbes(probes)
       const publishStart = wallNow()
+      const publishCpu0 = target.pids.map(cpuSeconds)
       const published = await pool.request({ cmd: 'publish', intervalMs: t.intervalMs, durationMs: t.durationMs }, 'published', t.durationMs + 60_000)
       row.sent = published.reduce((n, p) => n + p.sent, 0)
       const refused = published.reduce((n, p) => n + p.refused, 0)
@@ -214,6 +215,10 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
       while (wallNow() < until && ledger.delivered < row.sent) await sleep(100)
       row.delivered = ledger.delivered
       row.msgPerSec = row.delivered / (t.durationMs / 1000)
+      const publishCpu = target.pids.map((pid, i) => cpuSeconds(pid) - (publishCpu0[i] ?? 0))
+      const publishSeconds = (wallNow() - publishStart) / 1000
+      row.extra += `, broker CPU while publishing ${publishCpu.map((c) => `${((c / publishSeconds) * 100).toFixed(0)}%`).join(' / ')} of a core, ` +
+        `${((publishCpu.reduce((n, c) => n + c, 0) * 1e6) / Math.max(1, row.sent)).toFixed(0)} µs per message`
       if (probes.length > 0) {
         const windows = await readProbes(probes)
         Object.assign(row, probeSummary(windows))
