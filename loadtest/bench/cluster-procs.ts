@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect as netConnect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -130,6 +130,13 @@ export async function startPod (opts: PodOptions): Promise<Proc> {
   const stdout = child.stdout
   if (stdout === null) throw new Error('pod has no stdout')
   const lines = createInterface({ input: stdout })
+  // BENCH_POD_LOG_DIR: every pod's log lines also go to <dir>/<id>.log (what a pod did during a stall)
+  const logDir = process.env.BENCH_POD_LOG_DIR
+  if (logDir !== undefined && logDir !== '') {
+    const log = createWriteStream(join(logDir, `${opts.id}.log`), { flags: 'a' })
+    lines.on('line', (line) => log.write(line + '\n'))
+    child.once('exit', () => log.end())
+  }
   const port = new Promise<number>((resolve, reject) => {
     lines.on('line', (line) => {
       if (!line.includes('starling ready')) return

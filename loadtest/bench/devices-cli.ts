@@ -7,6 +7,7 @@ import { killClusterChildren, REPO, startPod, startRedis, type Proc } from './cl
 import { killWorkers } from './devices-pool.js'
 import { devicesTable, rowLine } from './devices-report.js'
 import { runDevices, SCENARIOS, type Row, type ScenarioName, type Target, type Tuning } from './devices-scenarios.js'
+import { probeSetup } from './pod-probe.js'
 import { runMain } from './run-main.js'
 
 const USAGE = `usage: npm run bench:devices -- [options]   (build first: pods run compiled Starling from dist/)
@@ -114,13 +115,22 @@ async function main (): Promise<void> {
         stops.push(redis.stop)
         redisUrl = `redis://127.0.0.1:${redis.port}`
       }
+      // every pod reports its event-loop delay and GC pauses per scenario phase (pod-probe.mjs)
+      const probes = Array.from({ length: pods }, (_x, i) => probeSetup(`pod-${i + 1}`))
       const procs: Proc[] = await Promise.all(Array.from({ length: pods }, async (_x, i) => {
-        const p = await startPod({ id: `pod-${i + 1}`, dist, redisUrl, receiveMaximum: 100, maxQueued: 1000, nodeArgs })
+        const probe = probes[i] as ReturnType<typeof probeSetup>
+        const p = await startPod({ id: `pod-${i + 1}`, dist, redisUrl, receiveMaximum: 100, maxQueued: 1000, nodeArgs: [...probe.nodeArgs, ...nodeArgs], env: probe.env })
         stops.push(p.stop)
         return p
       }))
       log(`starling: ${procs.map((p) => `${p.name} pid ${p.pid} port ${p.port}`).join(', ')}`)
-      list.push({ name: embedded ? 'starling 1 pod' : `starling ${pods} pods`, ports: procs.map((p) => p.port), pids: procs.map((p) => p.pid), maxDevices: Infinity })
+      list.push({
+        name: embedded ? 'starling 1 pod' : `starling ${pods} pods`,
+        ports: procs.map((p) => p.port),
+        pids: procs.map((p) => p.pid),
+        maxDevices: Infinity,
+        probes: procs.map((p, i) => ({ pid: p.pid, file: (probes[i] as ReturnType<typeof probeSetup>).file }))
+      })
     }
     if (targets.includes('mosquitto')) {
       const mosq = await launchBroker('mosquitto', { starlingReceiveMaximum: 100 })

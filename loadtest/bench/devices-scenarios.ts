@@ -4,6 +4,7 @@ import { closeBackend, connectBackend, publishMany, subscribe, type BackendClien
 import { wallNow } from './devices-conn.js'
 import { WorkerPool } from './devices-pool.js'
 import { deviceTopic, openBudgetMs, type Collected, type Opened, type WorkerInit } from './devices-protocol.js'
+import { probeLines, probeSummary, readProbes, type Probe } from './pod-probe.js'
 import { cpuSeconds, rssBytes } from './procstat.js'
 
 /**
@@ -22,6 +23,8 @@ export interface Target {
   readonly pids: readonly number[]
   /** Most devices this target can hold (Mosquitto: its own fd limit). */
   readonly maxDevices: number
+  /** Starling pods: their event-loop delay and GC pauses (pod-probe.mjs). */
+  readonly probes?: readonly Probe[]
 }
 
 export interface Tuning {
@@ -71,6 +74,11 @@ export interface Row {
   cpuMsPerConnect: number
   extra: string
   load: string
+  /** Telemetry on pods with a probe: worst pod's event-loop delay p99/max and longest GC pause over the publish phase, ms; GC ms per second. */
+  loopP99Ms: number
+  loopMaxMs: number
+  gcMaxMs: number
+  gcMsPerSec: number
 }
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -102,6 +110,20 @@ function slices (t: Tuning, target: Target, run: string): WorkerInit[] {
   })
 }
 
+/** The 5 seconds of the run with the highest latency (max and p99 of receipts in that second), times from `origin`. */
+function worstSeconds (latencies: readonly number[], receivedAt: readonly number[], origin: number): string[] {
+  const bySecond = new Map<number, number[]>()
+  for (let i = 0; i < latencies.length; i++) {
+    const second = Math.floor(((receivedAt[i] ?? origin) - origin) / 1000)
+    let xs = bySecond.get(second)
+    if (xs === undefined) bySecond.set(second, xs = [])
+    xs.push(latencies[i] as number)
+  }
+  const worst = [...bySecond.entries()].map(([second, xs]) => ({ second, n: xs.length, max: Math.max(...xs), p99: pct(sortNum(xs), 99) }))
+    .sort((a, b) => b.max - a.max).slice(0, 5)
+  return worst.length === 0 ? [] : [`  worst seconds (receipt time from publish start): ${worst.map((w) => `@${w.second} s max ${w.max.toFixed(0)} p99 ${w.p99.toFixed(0)} ms (${w.n} msgs)`).join(', ')}`]
+}
+
 /** Runs one scenario against one target; prints progress lines through `log`. */
 export async function runDevices (name: ScenarioName, target: Target, t: Tuning, log: (line: string) => void): Promise<Row> {
   const run = `${name.slice(0, 4)}${Date.now().toString(36)}`
@@ -112,6 +134,8 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
   const backend: BackendClient[] = []
   const ledger = new DeliveryLedger()
   const latencies: number[] = []
+  /** Receipt time of each entry of `latencies` (wall clock), for the worst seconds of the run. */
+  const receivedAt: number[] = []
   let phase = 'start'
   const started = wallNow()
   const progress = setInterval(() => {
@@ -119,7 +143,7 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
     log(`  [${target.name} ${name} ${((wallNow() - started) / 1000).toFixed(0)} s ${phase}] connected ${p.connected.toLocaleString('en-US')}/${devices.toLocaleString('en-US')}, failed ${p.failed}, ` +
       `device sent ${p.sent}, device recv ${p.received}, backend recv ${ledger.delivered} | load ${loadNow()}`)
   }, t.progressMs)
-  const row: Row = { target: target.name, scenario: name, devices, held: 0, failed: 0, connectRate: Number.NaN, connectP50: Number.NaN, connectP99: Number.NaN, sent: 0, delivered: 0, msgPerSec: Number.NaN, delivery: Number.NaN, p50: Number.NaN, p99: Number.NaN, rssKb: [], rssIdleKb: [], cpuMsPerConnect: Number.NaN, extra: '', load: '' }
+  const row: Row = { target: target.name, scenario: name, devices, held: 0, failed: 0, connectRate: Number.NaN, connectP50: Number.NaN, connectP99: Number.NaN, sent: 0, delivered: 0, msgPerSec: Number.NaN, delivery: Number.NaN, p50: Number.NaN, p99: Number.NaN, rssKb: [], rssIdleKb: [], cpuMsPerConnect: Number.NaN, extra: '', load: '', loopP99Ms: Number.NaN, loopMaxMs: Number.NaN, gcMaxMs: Number.NaN, gcMsPerSec: Number.NaN }
   const openTimeout = openBudgetMs(Math.max(...inits.map((i) => i.count)), t.rate / inits.length, t.connectTimeoutMs) + 30_000
   let perPort: number[] = target.ports.map(() => 0)
   const openAll = async (clean: boolean, subscribe: 'none' | 'cmd' | 'state'): Promise<Opened[]> => {
@@ -161,7 +185,11 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
         backend.push(client)
         client.onMessage = (p) => {
           const stamp = readStamp(p.payload)
-          if (stamp !== undefined && ledger.receive(stamp) && latencies.length < 1_000_000) latencies.push(wallNow() - stamp.sentAt)
+          if (stamp !== undefined && ledger.receive(stamp) && latencies.length < 1_000_000) {
+            const now = wallNow()
+            latencies.push(now - stamp.sentAt)
+            receivedAt.push(now)
+          }
         }
         if (t.shared) await subscribe(client, `$share/${run}/dev/${run}/+/+/telemetry`, t.qos)
         else {
@@ -174,6 +202,10 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
       await hold(t.holdMs, 'idle hold')
       row.rssIdleKb = rssPerConn()
       phase = 'publish'
+      const probes = target.probes ?? []
+      if (probes.length > 0) await readProbes(probes)
+      const publishStart = wallNow()
+      const publishCpu0 = target.pids.map(cpuSeconds)
       const published = await pool.request({ cmd: 'publish', intervalMs: t.intervalMs, durationMs: t.durationMs }, 'published', t.durationMs + 60_000)
       row.sent = published.reduce((n, p) => n + p.sent, 0)
       const refused = published.reduce((n, p) => n + p.refused, 0)
@@ -183,6 +215,17 @@ export async function runDevices (name: ScenarioName, target: Target, t: Tuning,
       while (wallNow() < until && ledger.delivered < row.sent) await sleep(100)
       row.delivered = ledger.delivered
       row.msgPerSec = row.delivered / (t.durationMs / 1000)
+      const publishCpu = target.pids.map((pid, i) => cpuSeconds(pid) - (publishCpu0[i] ?? 0))
+      const publishSeconds = (wallNow() - publishStart) / 1000
+      row.extra += `, broker CPU while publishing ${publishCpu.map((c) => `${((c / publishSeconds) * 100).toFixed(0)}%`).join(' / ')} of a core, ` +
+        `${((publishCpu.reduce((n, c) => n + c, 0) * 1e6) / Math.max(1, row.sent)).toFixed(0)} µs per message`
+      if (probes.length > 0) {
+        const windows = await readProbes(probes)
+        Object.assign(row, probeSummary(windows))
+        log(`  pods over the publish phase (times from its start):`)
+        for (const line of probeLines(windows, publishStart)) log(line)
+      }
+      for (const line of worstSeconds(latencies, receivedAt, publishStart)) log(line)
       if (ledger.duplicates > 0) row.extra += `, ${ledger.duplicates} duplicates`
     } else if (name === 'command-fanout' || name === 'reconnect') {
       const reconnect = name === 'reconnect'

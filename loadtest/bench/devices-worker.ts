@@ -18,7 +18,9 @@ interface Slot {
   gotRetained: boolean
 }
 
-const send = (m: FromWorker): void => { if (process.connected) process.send?.(m) }
+// A callback takes the write error (EPIPE) of a parent that closed the channel meanwhile: without
+// one it is an unhandled 'error' event on the process.
+const send = (m: FromWorker): void => { if (process.connected) process.send?.(m, undefined, undefined, () => {}) }
 let init: WorkerInit | undefined
 const slots: Slot[] = []
 const ledger = new DeliveryLedger()
