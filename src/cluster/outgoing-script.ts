@@ -12,44 +12,35 @@
  *   r packetId ref|'' blob PUBREC received: the entry becomes this PUBREL (ref looked up by id if '')
  *   c packetId ref|'' 0|1  PUBACK / PUBCOMP: drop the entry (the given ref, else the one stored
  *                          under the packet id); with 1 the stored packet is returned too
- *   m                      nothing but the move of an older layout's ids (before a replay reads them)
+ *   m                      move an older layout's ids into `:p` (before a replay reads them)
  * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c with a ref → 0/1 (removed),
  * c without → {ref, removed 0/1, packet|nil} or nil.
  *
  * The packet ids live in the `:p` hash beside the messages (`#<id>` → ref, `@<ref>` → id): one
- * HSET per sent message, one HDEL per acknowledgement for the message and its ids together, and
- * a hash that is a hashtable as soon as one message is in it (a message is longer than Redis'
- * listpack value limit), where a separate hash of short ids stayed a listpack searched linearly.
- * A session whose ids an older version left in `:m` has them moved into `:p` the first time a
- * batch touches it (bounded by its packets in flight).
+ * HSET per sent message, two HDELs per acknowledgement (the message; its ids), in a hash that is
+ * a hashtable once a message is in it (a stored message is usually longer than Redis' listpack
+ * value limit), where a separate hash of short ids stayed a listpack searched linearly. The ids
+ * an older version left in `:m` are read where an id is looked up (a PUBACK or PUBREC whose ref
+ * the pod does not know) and moved into `:p` by `m` before a replay, without those of messages
+ * no longer stored; no per-batch check, so the usual operations cost what they did.
  */
 export const OUTGOING_OPS_LUA = `
 local nblobs = tonumber(ARGV[1])
 local a = nblobs + 2
 local out = {}
 local n = #ARGV
-local hashes = {}
-local function hashOf (index)
-  local pk = hashes[index]
-  if pk then return pk end
-  local list = KEYS[tonumber(index)]
-  pk = list .. ':p'
-  local mk = list .. ':m'
-  if redis.call('EXISTS', mk) == 1 then
-    local legacy = redis.call('HGETALL', mk)
-    for i = 1, #legacy, 2 do redis.call('HSET', pk, legacy[i], legacy[i + 1]) end
-    redis.call('DEL', mk)
-  end
-  hashes[index] = pk
-  return pk
+local function idRef (list, pk, mid)
+  local ref = redis.call('HGET', pk, '#' .. mid)
+  if not ref then ref = redis.call('HGET', list .. ':m', '#' .. mid) end
+  return ref
 end
 while a <= n do
-  local op, index = ARGV[a], ARGV[a + 1]
-  local pk = hashOf(index)
+  local op, list = ARGV[a], KEYS[tonumber(ARGV[a + 1])]
+  local pk = list .. ':p'
   if op == 'e' then
     local ref = ARGV[a + 2]
     if redis.call('HSETNX', pk, ref, ARGV[tonumber(ARGV[a + 3]) + 1]) == 1 then
-      redis.call('RPUSH', KEYS[tonumber(index)], ref)
+      redis.call('RPUSH', list, ref)
     end
     out[#out + 1] = 0
     a = a + 4
@@ -64,9 +55,9 @@ while a <= n do
     a = a + 4
   elseif op == 'r' then
     local mid, ref = ARGV[a + 2], ARGV[a + 3]
-    if ref == '' then ref = redis.call('HGET', pk, '#' .. mid) end
+    if ref == '' then ref = idRef(list, pk, mid) end
     if ref then
-      if redis.call('HEXISTS', pk, ref) == 0 then redis.call('RPUSH', KEYS[tonumber(index)], ref) end
+      if redis.call('HEXISTS', pk, ref) == 0 then redis.call('RPUSH', list, ref) end
       redis.call('HSET', pk, ref, ARGV[a + 4], '#' .. mid, ref, '@' .. ref, mid)
       out[#out + 1] = ref
     else
@@ -76,7 +67,7 @@ while a <= n do
   elseif op == 'c' then
     local mid, ref = ARGV[a + 2], ARGV[a + 3]
     local given = ref ~= ''
-    if not given then ref = redis.call('HGET', pk, '#' .. mid) end
+    if not given then ref = idRef(list, pk, mid) end
     if not ref then
       out[#out + 1] = false
     else
@@ -84,11 +75,20 @@ while a <= n do
       if ARGV[a + 4] == '1' then pkt = redis.call('HGET', pk, ref) end
       local had = redis.call('HDEL', pk, ref)
       redis.call('HDEL', pk, '#' .. mid, '@' .. ref)
-      if had == 1 then redis.call('LREM', KEYS[tonumber(index)], 1, ref) end
+      if had == 1 then redis.call('LREM', list, 1, ref) end
       if given then out[#out + 1] = had else out[#out + 1] = { ref, had, pkt } end
     end
     a = a + 5
   elseif op == 'm' then
+    local mk = list .. ':m'
+    local legacy = redis.call('HGETALL', mk)
+    for i = 1, #legacy, 2 do
+      local field, value = legacy[i], legacy[i + 1]
+      local ref = value
+      if string.sub(field, 1, 1) == '@' then ref = string.sub(field, 2) end
+      if redis.call('HEXISTS', pk, ref) == 1 then redis.call('HSETNX', pk, field, value) end
+    end
+    if #legacy > 0 then redis.call('DEL', mk) end
     out[#out + 1] = 0
     a = a + 2
   else

@@ -196,7 +196,7 @@ export class OutgoingStore {
     }
     // QoS 1: not waited for. The write is queued on the same connection ahead of this session's
     // later operations (its PUBACK's clear, a resume on this pod), so the PUBLISH need not wait a
-    // round trip; the clear falls back on the ref kept here if Redis failed it. Only if this pod
+    // round trip; the clear names the ref kept here, so it works whether or not this write landed. Only if this pod
     // dies (or Redis fails) before it lands is the message resent as a first delivery (new id,
     // DUP=0): still at least once.
     update.catch(noop)

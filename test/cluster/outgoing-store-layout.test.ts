@@ -76,11 +76,12 @@ test('a queue in the older layout (ids in :m, V8 copies) is replayed with its id
   const old = (counter: number, payload: string): Buffer => serialize({ ...publish(counter, payload), messageId: undefined })
   await conn.rpush(list, 'pod-a:1', 'pod-a:2')
   await conn.hset(packets, 'pod-a:1', old(1, 'sent before'), 'pod-a:2', old(2, 'never sent'))
-  await conn.hset(ids, '#3', 'pod-a:1', '@pod-a:1', '3')
+  await conn.hset(ids, '#3', 'pod-a:1', '@pod-a:1', '3', '#9', 'pod-a:gone', '@pod-a:gone', '9') // and the ids of a message no longer stored
   const store = new OutgoingStore({ conn, cluster })
   const replay = await all(store.stream(client))
   assert.deepEqual(replay.map((p) => [p.messageId, (p.payload as Buffer).toString()]), [[3, 'sent before'], [undefined, 'never sent']])
   assert.equal(await conn.exists(ids), 0, 'the ids moved beside the messages')
+  assert.equal(await conn.hexists(packets, '@pod-a:gone'), 0, 'without those of a message no longer stored')
   assert.equal((await store.clear(client, { messageId: 3 }))?.brokerCounter, 1)
   await store.update(client, { ...replay[1], messageId: 4 } as StoredPacket)
   await store.clear(client, { messageId: 4 })
