@@ -271,7 +271,11 @@ export function revocationsChannel (): string {
   return `${keyPrefix()}auth:revocations`
 }
 
-/** The three keys of a persistent session's queue, one hash tag (one Redis Cluster slot): LIST of refs, HASH ref → packet, HASH packet id ↔ ref; relative to the persistence prefix. */
+/**
+ * The keys of a persistent session's queue, one hash tag (one Redis Cluster slot): LIST of refs,
+ * HASH ref → packet and packet id ↔ ref, and the HASH packet id ↔ ref of an older layout (moved
+ * into the second on first use, deleted with the queue); relative to the persistence prefix.
+ */
 export function outgoingQueueKeys (clientId: string): [list: string, packets: string, ids: string] {
   const list = `oq:{${encodeURIComponent(clientId)}}`
   return [list, `${list}:p`, `${list}:m`] // the script (outgoing-script.ts) derives the last two from the first

@@ -2,6 +2,7 @@ import { deserialize, serialize } from 'node:v8'
 import { StarlingError } from '../errors.js'
 import { outgoingQueueKeys } from './keys.js'
 import { OUTGOING_OPS_LUA } from './outgoing-script.js'
+import { decodeStored, encodeStored, isCompactStored } from './stored-codec.js'
 import type { RedisClient } from './redis.js'
 import { USER_PROPERTY_ORDER_FIELD, fromOrderField, userPropertyOrder } from '../broker/user-properties.js'
 
@@ -11,11 +12,11 @@ import { USER_PROPERTY_ORDER_FIELD, fromOrderField, userPropertyOrder } from '..
  * per delivered QoS 1 message, see docs/benchmarks.md). Per session, under one hash tag so a
  * script touches one Redis Cluster slot (keys relative to the persistence prefix):
  *   oq:{<client id>}     LIST  message refs `<brokerId>:<brokerCounter>`, queue order
- *   oq:{<client id>}:p   HASH  ref → the session's copy of the message (v8-serialized), or its
- *                              PUBREL once the client sent PUBREC (QoS 2)
- *   oq:{<client id>}:m   HASH  `#<packet id>` → ref and `@<ref>` → packet id: the packet id a
- *                              message went out with (kept across pods: resume on any pod sends it
- *                              again with the same id and DUP=1 [MQTT-4.4.0-1])
+ *   oq:{<client id>}:p   HASH  ref → the session's copy of the message (stored-codec.ts), or its
+ *                              PUBREL once the client sent PUBREC (QoS 2); and `#<packet id>` → ref,
+ *                              `@<ref>` → packet id: the packet id a message went out with (kept
+ *                              across pods: resume on any pod sends it again with the same id and
+ *                              DUP=1 [MQTT-4.4.0-1])
  * Every call becomes one item of one Lua script (src/cluster/outgoing-script.ts) per session slot; the items issued in
  * one event-loop turn are sent together, in call order, as one EVALSHA (standalone/Sentinel:
  * one for all sessions; Redis Cluster: one per session), so a message costs its sessions one
@@ -53,26 +54,30 @@ function splitRef (ref: string): { brokerId: string, brokerCounter: number | str
   return { brokerId: ref.slice(0, at), brokerCounter: Number.isSafeInteger(n) ? n : counter }
 }
 
-/** What is stored for a queued PUBLISH: aedes-packet's fields, without a packet id. */
-function storedCopy (packet: StoredPacket): Record<string, unknown> {
-  const copy: Record<string, unknown> = {}
-  for (const own of ['clientId', 'nl', 'properties', 'messageExpiry']) {
-    if (Object.hasOwn(packet, own)) copy[own] = packet[own]
-  }
-  copy.cmd = packet.cmd ?? 'publish'
-  copy.brokerId = packet.brokerId
-  copy.brokerCounter = packet.brokerCounter
-  copy.topic = packet.topic
-  copy.payload = packet.payload ?? Buffer.alloc(0)
-  copy.qos = packet.qos ?? 0
-  copy.retain = packet.retain ?? false
-  copy.dup = packet.dup ?? false
-  copy.messageId = undefined
+/** What is stored for a queued PUBLISH: aedes-packet's fields, without a packet id (stored-codec.ts). */
+function storedCopy (packet: StoredPacket): Buffer {
+  let extras: Record<string, unknown> | undefined
+  if (Object.hasOwn(packet, 'properties')) extras = { properties: packet.properties }
   // V8 drops the symbol keeping the User Properties' order [MQTT-3.3.2-18]
   const order = userPropertyOrder(packet)
-  if (order !== undefined) copy[USER_PROPERTY_ORDER_FIELD] = order
-  return copy
+  if (order !== undefined) (extras ??= {})[USER_PROPERTY_ORDER_FIELD] = order
+  return encodeStored({
+    brokerId: String(packet.brokerId),
+    brokerCounter: packet.brokerCounter ?? 0,
+    topic: packet.topic as string,
+    payload: (packet.payload as Buffer | string | undefined) ?? EMPTY,
+    qos: packet.qos ?? 0,
+    retain: packet.retain === true,
+    dup: packet.dup === true,
+    clientId: packet.clientId as string | undefined,
+    nl: packet.nl as boolean | undefined,
+    messageExpiry: packet.messageExpiry as number | undefined,
+    extras
+  }, { clientId: Object.hasOwn(packet, 'clientId'), nl: Object.hasOwn(packet, 'nl'), messageExpiry: Object.hasOwn(packet, 'messageExpiry') })
 }
+
+const EMPTY = Buffer.alloc(0)
+const noop = (): void => {}
 
 /** What is stored for a PUBREL (never the caller's object: aedes' replay copies carry callbacks). */
 function storedPubrel (packet: StoredPacket): Record<string, unknown> {
@@ -87,7 +92,7 @@ type Reply = Buffer | number | null | Array<Buffer | number | null>
 
 interface Item {
   readonly clientId: string
-  readonly op: 'e' | 'u' | 'r' | 'c'
+  readonly op: 'e' | 'u' | 'r' | 'c' | 'm'
   readonly args: ReadonlyArray<string | Buffer>
   /** The shared message blob of an enqueue (stored once per script call). */
   readonly blob?: Buffer
@@ -95,8 +100,8 @@ interface Item {
   readonly reject: (err: Error) => void
 }
 
-/** What this pod sent under a (client, packet id); `stored`: Redis has the id mapping. */
-interface Inflight { ref: string, packet: StoredPacket, stored: boolean }
+/** What this pod sent under a (client, packet id). */
+interface Inflight { ref: string, packet: StoredPacket }
 
 interface OpsConnection {
   starlingOutgoingOpsBuffer (numKeys: number, ...args: Array<string | Buffer>): Promise<Reply[]>
@@ -112,6 +117,7 @@ export interface OutgoingStoreOptions {
 
 /** The entry as stored, if it is one: a PUBLISH with a topic and bytes, or a PUBREL. */
 function storedPacket (blob: Buffer): StoredPacket {
+  if (isCompactStored(blob)) return fromOrderField(decodeStored(blob) as StoredPacket)
   const packet = deserialize(blob) as StoredPacket | null
   if (packet === null || typeof packet !== 'object') throw new StarlingError('STARLING_ERR_STORED_VALUE', ['offline queue entry', 'not a packet'])
   if (packet.cmd === 'pubrel') return packet
@@ -142,8 +148,12 @@ export class OutgoingStore {
 
   async enqueue (subs: readonly Sub[], packet: StoredPacket): Promise<void> {
     if (subs.length === 0) return
-    const blob = serialize(storedCopy(packet))
+    const blob = storedCopy(packet)
     const ref = refOf(packet)
+    if (subs.length === 1) {
+      await this.#submit((subs[0] as Sub).clientId, 'e', [ref], blob)
+      return
+    }
     const pending: Array<Promise<Reply>> = []
     for (const sub of subs) pending.push(this.#submit(sub.clientId, 'e', [ref], blob))
     await Promise.all(pending)
@@ -166,7 +176,7 @@ export class OutgoingStore {
       return
     }
     const ref = refOf(packet)
-    const entry = this.#remember(key, ref, packet)
+    this.#remember(key, ref, packet)
     const update = this.#submit(client.id, 'u', [ref, messageId])
     if (packet.dup === true) {
       // A resend from the stored queue on session resumption (aedes sets DUP=1 only there): the
@@ -178,20 +188,18 @@ export class OutgoingStore {
         this.#inflight.delete(key)
         throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [ref])
       }
-      entry.stored = true
       return
     }
-    const stored = update.then(() => { entry.stored = true })
     if (packet.qos === 2) {
-      await stored // exactly once: the id must be stored before the PUBLISH goes out
+      await update // exactly once: the id must be stored before the PUBLISH goes out
       return
     }
     // QoS 1: not waited for. The write is queued on the same connection ahead of this session's
     // later operations (its PUBACK's clear, a resume on this pod), so the PUBLISH need not wait a
-    // round trip; the clear falls back on the ref kept here if Redis failed it. Only if this pod
+    // round trip; the clear names the ref kept here, so it works whether or not this write landed. Only if this pod
     // dies (or Redis fails) before it lands is the message resent as a first delivery (new id,
     // DUP=0): still at least once.
-    stored.catch(() => {})
+    update.catch(noop)
   }
 
   /** aedes' outgoingClearMessageId (PUBACK, PUBCOMP, failed PUBREC): the cleared message, if any. */
@@ -201,14 +209,16 @@ export class OutgoingStore {
     const key = `${client.id}\u0000${messageId}`
     const known = this.#inflight.get(key)
     this.#inflight.delete(key)
+    // What this connection sent under the id is what the client acknowledged: with the ref
+    // known, Redis drops that entry and answers only whether it was still stored.
     const reply = await this.#submit(client.id, 'c', [String(messageId), known?.ref ?? '', known === undefined ? '1' : '0'])
+    if (known !== undefined) return reply === 1 ? known.packet : undefined
     if (!Array.isArray(reply)) return undefined
     const [ref, had, blob] = reply
     if (had !== 1 || ref === null || ref === undefined) return undefined
     const refText = ref.toString()
-    if (known !== undefined && known.ref === refText) return known.packet
     if (Buffer.isBuffer(blob)) {
-      const stored = fromOrderField(deserialize(blob) as StoredPacket)
+      const stored = isCompactStored(blob) ? fromOrderField(decodeStored(blob) as StoredPacket) : fromOrderField(deserialize(blob) as StoredPacket)
       stored.messageId = messageId
       return stored
     }
@@ -217,17 +227,16 @@ export class OutgoingStore {
 
   /** The session's queue in order, each message with the packet id it last went out with. */
   async * stream (client: ClientRef): AsyncGenerator<StoredPacket> {
-    const [list, packets, ids] = outgoingQueueKeys(client.id)
-    this.#flushPending()
+    const [list, packets] = outgoingQueueKeys(client.id)
+    // ids an older version kept in `:m` are moved beside the messages first (outgoing-script.ts)
+    await this.#submit(client.id, 'm', [])
     const refs = await this.#conn.lrange(list, 0, -1)
     for (let i = 0; i < refs.length; i += STREAM_CHUNK) {
       const chunk = refs.slice(i, i + STREAM_CHUNK)
-      const [blobs, messageIds] = await Promise.all([
-        this.#conn.hmgetBuffer(packets, ...chunk),
-        this.#conn.hmget(ids, ...chunk.map((ref) => `@${ref}`))
-      ])
+      // the messages and the ids they went out with, from the one hash
+      const fields = await this.#conn.hmgetBuffer(packets, ...chunk, ...chunk.map((ref) => `@${ref}`))
       for (let j = 0; j < chunk.length; j++) {
-        const blob = blobs[j]
+        const blob = fields[j]
         if (blob === null || blob === undefined) continue // cleared meanwhile
         let packet: StoredPacket
         try {
@@ -237,12 +246,12 @@ export class OutgoingStore {
           this.#onCorrupt?.(new StarlingError('STARLING_ERR_STORED_VALUE', ['offline queue entry of a session', (err as Error).message], { cause: err }))
           continue
         }
-        const messageId = messageIds[j]
+        const messageId = fields[chunk.length + j]?.toString()
         if (packet.cmd === 'pubrel') {
           if (packet.brokerId === undefined) Object.assign(packet, splitRef(chunk[j] as string))
         } else if (messageId !== null && messageId !== undefined) {
           packet.messageId = Number(messageId)
-          this.#remember(`${client.id}\u0000${messageId}`, chunk[j] as string, packet, true)
+          this.#remember(`${client.id}\u0000${messageId}`, chunk[j] as string, packet)
         }
         yield packet
       }
@@ -261,15 +270,13 @@ export class OutgoingStore {
     await this.#conn.del(...outgoingQueueKeys(clientId))
   }
 
-  #remember (key: string, ref: string, packet: StoredPacket, stored = false): Inflight {
+  #remember (key: string, ref: string, packet: StoredPacket): void {
     this.#inflight.delete(key)
     if (this.#inflight.size >= MAX_INFLIGHT) {
       const oldest = this.#inflight.keys().next().value
       if (oldest !== undefined) this.#inflight.delete(oldest)
     }
-    const entry = { ref, packet, stored }
-    this.#inflight.set(key, entry)
-    return entry
+    this.#inflight.set(key, { ref, packet })
   }
 
   #submit (clientId: string, op: Item['op'], args: ReadonlyArray<string | Buffer>, blob?: Buffer): Promise<Reply> {
