@@ -125,8 +125,13 @@ export async function startPod (opts: PodOptions): Promise<Proc> {
     STARLING_AUTH_DEFAULT_BROKER_AUTH_TYPE: 'NONE',
     ...opts.env
   })
+  // Each pod its own data directory (an embedded pod keeps its tenancy there): a ./data left by an
+  // earlier run with another secret would stop the pod at start.
+  const ownDataDir = env.STARLING_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'starling-bench-pod-')) : undefined
+  if (ownDataDir !== undefined) env.STARLING_DATA_DIR = ownDataDir
   const redis = opts.redisUrl !== '' ? ['--redis-url', opts.redisUrl] : []
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry, 'serve', '--node-id', opts.id, ...redis, '--mqtt-port', '0', '--http-port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  if (ownDataDir !== undefined) child.once('exit', () => rmSync(ownDataDir, { recursive: true, force: true }))
   const stdout = child.stdout
   if (stdout === null) throw new Error('pod has no stdout')
   const lines = createInterface({ input: stdout })
