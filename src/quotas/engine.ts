@@ -2,6 +2,10 @@ import type { BrokerQuotas } from '../tenancy/types.js'
 import { FLUSH_MS, mayTake, wanted } from './budget.js'
 import type { QuotaStore, SyncRequest } from './store.js'
 import { emptyCounts, isEmpty, planUsage, type UsageCounts } from './usage-buckets.js'
+import { withTimeout } from '../util/timeout.js'
+
+/** How long close() waits for the last flush and the release of this pod's counts. */
+const CLOSE_WAIT_MS = 2000
 
 /**
  * Per-broker quotas for one pod (README "Quotas"). The broker calls it on its hot paths, so
@@ -313,12 +317,15 @@ export class QuotaEngine {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#timer)
-    if (options.release ?? true) {
-      await this.flush().catch(() => {})
-      await this.#store.release([...this.#brokers.keys()]).catch((err: Error) => this.#onError(err))
-    } else {
-      await this.#flushing?.catch(() => {})
-    }
+    // Bounded: while Redis is away its commands wait for reconnects (~30 s each), and the store's
+    // connection, closed only after them, kept the process alive that long after the pod closed.
+    const last = options.release ?? true
+      ? (async () => {
+          await this.flush().catch(() => {})
+          await this.#store.release([...this.#brokers.keys()]).catch((err: Error) => this.#onError(err))
+        })()
+      : Promise.resolve(this.#flushing?.catch(() => {}))
+    await withTimeout(last, CLOSE_WAIT_MS, () => {})
     await this.#store.close()
   }
 }
