@@ -5,7 +5,6 @@ import { decodeMessage, encodeMessage, frameTopic, invalidFrameTopic, type Emitt
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
 import { closeRedisClient, type RedisClient } from './redis.js'
-import { keySlot } from './slots.js'
 import { StarlingError } from '../errors.js'
 
 /**
@@ -109,7 +108,6 @@ export class RedisEmitter {
   readonly #onInvalidFrame: (err: Error) => void
   readonly #maxPending: number
   readonly #onNodeError: (err: Error) => void
-  readonly #onNodeLost: (redis: unknown, nodeKey?: string) => void
   #slotsTimer: NodeJS.Timeout | undefined
   /** Sharded mode: whether the channel's last message reached a subscriber. */
   readonly #heard: Uint8Array
@@ -150,9 +148,6 @@ export class RedisEmitter {
       if (wanted.length > 0) this.#subscribe(wanted)
     }
     this.#sub.on('ready', this.#onReady)
-    // A Cluster client stays 'ready' through a failover: its sharded subscribers report a new
-    // topology with 'subscribersReady', the moment an SSUBSCRIBE that failed meanwhile can succeed.
-    if (this.#sharded) this.#sub.on('subscribersReady', this.#onReady)
     // A slot moved (resharding, failover): its old master drops the channel's subscribers with an
     // SUNSUBSCRIBE nobody asked for, which ioredis reports as a node error. Re-read the slot map
     // at once (and twice more, as the other masters learn the move), instead of at the next
@@ -168,16 +163,6 @@ export class RedisEmitter {
       for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
     }
     if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
-    // A master went away (failover): its sharded subscriber connection ended, and its channels
-    // have no subscription until ioredis re-subscribes them on the promoted replica. The slot
-    // map still names the lost master here (ioredis re-reads it after this event).
-    this.#onNodeLost = (_redis, nodeKey) => {
-      if (this.closed || typeof nodeKey !== 'string' || !(this.#sub instanceof Cluster)) return
-      const owners = this.#sub.slots
-      const lost = this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0 && owners[keySlot(this.#names[slot]!)]?.[0] === nodeKey)
-      if (lost.length > 0) this.state.emit('resubscribing', lost)
-    }
-    if (this.#sharded) this.#sub.on('-node', this.#onNodeLost)
     if (this.#sharded && this.#sub instanceof Cluster) {
       const cluster = this.#sub
       this.#slotsTimer = setInterval(() => { if (cluster.status === 'ready') cluster.refreshSlotsCache() }, SLOTS_REFRESH_MS).unref()
@@ -315,9 +300,7 @@ export class RedisEmitter {
     this.closed = true
     this.#offMessage()
     this.#sub.off('ready', this.#onReady)
-    this.#sub.off('subscribersReady', this.#onReady)
     this.#sub.off('nodeError', this.#onNodeError)
-    this.#sub.off('-node', this.#onNodeLost)
     clearInterval(this.#slotsTimer)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([closeRedisClient(this.#sub), closeRedisClient(this.#pub)]).then(() => this.#local.close(callback))
