@@ -10,10 +10,6 @@
  *
  *   npm run build && node --import tsx loadtest/bench/shards-cli.ts [--messages 30000] [--pods 2] [--rounds 1]
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { loadConfig } from '../../src/config/load.js'
@@ -21,7 +17,7 @@ import { RedisEmitter } from '../../src/cluster/emitter.js'
 import { emitterChannel, emitterShardChannel } from '../../src/cluster/keys.js'
 import { createRedisClient, redisSettings, type RedisClient } from '../../src/cluster/redis.js'
 import { createLogger } from '../../src/logger.js'
-import { freePort } from './cluster-procs.js'
+import { startRedisCluster, stopRedisClusters } from './redis-cluster-start.js'
 
 const { values } = parseArgs({
   options: {
@@ -30,80 +26,81 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '1' },
     window: { type: 'string', default: '500' },
     channels: { type: 'string', default: '64' },
+    kinds: { type: 'string', default: 'sharded,plain' },
     help: { type: 'boolean', default: false }
   }
 })
 if (values.help === true) {
-  console.log('node --import tsx loadtest/bench/shards-cli.ts [--messages N] [--pods N] [--rounds N] [--window N] [--channels N]')
+  console.log('node --import tsx loadtest/bench/shards-cli.ts [--messages N] [--pods N] [--rounds N] [--window N[,N...]] [--channels N] [--kinds sharded,plain]')
   process.exit(0)
 }
 const MESSAGES = Number(values.messages)
 const PODS = Number(values.pods)
 const ROUNDS = Number(values.rounds)
-const WINDOW = Number(values.window)
+/** Publishes in flight; several values: each row is run at each (a larger window, larger pipelined batches per shard). */
+const WINDOWS = values.window.split(',').map(Number)
+const KINDS = values.kinds.split(',')
 const CHANNELS = Number(values.channels)
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-const procs: ChildProcess[] = []
-const dirs: string[] = []
 
-function run (command: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    child.once('error', reject)
-    child.once('exit', () => resolve(out))
-  })
-}
-
-/** `shards` masters, slots split evenly (as redis-cli --cluster create), no replicas. */
-async function startCluster (shards: number): Promise<number[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-shards-'))
-  dirs.push(dir)
-  const ports: number[] = []
-  for (let i = 0; i < shards; i++) {
-    const port = await freePort()
-    ports.push(port)
-    procs.push(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-      '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-announce-ip', '127.0.0.1'], { stdio: 'ignore' }))
-  }
-  for (const port of ports) {
-    for (let i = 0; i < 100 && !(await run('redis-cli', ['-p', String(port), 'PING'])).includes('PONG'); i++) await sleep(50)
-  }
-  for (let i = 0; i < shards; i++) {
-    const low = Math.round(i * 16384 / shards)
-    const high = Math.round((i + 1) * 16384 / shards) - 1
-    await run('redis-cli', ['-p', String(ports[i]), 'CLUSTER', 'ADDSLOTSRANGE', String(low), String(high)])
-    if (i > 0) await run('redis-cli', ['-p', String(ports[i]), 'CLUSTER', 'MEET', '127.0.0.1', String(ports[0])])
-  }
-  for (let i = 0; i < 200; i++) {
-    const states = await Promise.all(ports.map(async (p) => await run('redis-cli', ['-p', String(p), 'CLUSTER', 'INFO'])))
-    if (states.every((s) => s.includes('cluster_state:ok') && s.includes(`cluster_known_nodes:${shards}`))) return ports
-    await sleep(100)
-  }
-  throw new Error(`cluster of ${shards} did not form`)
-}
-
-interface NodeCpu { cpu: number, calls: Map<string, number> }
+/**
+ * One node's counters: CPU (s), per-command calls and µs inside the command (commandstats), the
+ * event loop's socket reads and writes (INFO stats), cluster bus messages sent + received.
+ */
+interface NodeCpu { cpu: number, calls: Map<string, number>, usec: Map<string, number>, reads: number, writes: number, bus: number }
 
 async function sample (conns: Redis[]): Promise<NodeCpu[]> {
   return await Promise.all(conns.map(async (c) => {
-    const cpu = await c.info('cpu')
-    const stats = await c.info('commandstats')
-    const num = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 'NaN')
+    const info = await c.info('all')
+    const cluster = await c.cluster('INFO') as string
+    const num = (text: string, name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text)?.[1] ?? 'NaN')
     const calls = new Map<string, number>()
-    for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(m[1]!, Number(m[2]))
-    return { cpu: num('used_cpu_sys') + num('used_cpu_user'), calls }
+    const usec = new Map<string, number>()
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+      calls.set(m[1]!, Number(m[2]))
+      usec.set(m[1]!, Number(m[3]))
+    }
+    return {
+      cpu: num(info, 'used_cpu_sys') + num(info, 'used_cpu_user'),
+      calls,
+      usec,
+      reads: num(info, 'total_reads_processed'),
+      writes: num(info, 'total_writes_processed'),
+      bus: num(cluster, 'cluster_stats_messages_sent') + num(cluster, 'cluster_stats_messages_received')
+    }
   }))
 }
 
-interface Result { shards: number, kind: 'sharded' | 'plain', perShardUs: number[], totalUs: number, idleUs: number[], delivered: number, seconds: number, publishCalls: number[] }
+/** Per shard, per message: µs inside the publish command, µs in all other commands (named), reads, writes, bus messages. */
+interface Breakdown { publishUs: number, otherUs: number, other: string, reads: number, writes: number, bus: number }
+
+function breakdown (before: NodeCpu, after: NodeCpu, publishCmd: string, messages: number): Breakdown {
+  const others: string[] = []
+  let otherUs = 0
+  for (const [cmd, calls] of after.calls) {
+    if (cmd === publishCmd || cmd === 'info' || cmd === 'cluster|info') continue // the sampling's own
+    const n = calls - (before.calls.get(cmd) ?? 0)
+    if (n <= 0) continue
+    const us = (after.usec.get(cmd) ?? 0) - (before.usec.get(cmd) ?? 0)
+    otherUs += us
+    others.push(`${cmd}×${n}`)
+  }
+  return {
+    publishUs: ((after.usec.get(publishCmd) ?? 0) - (before.usec.get(publishCmd) ?? 0)) / messages,
+    otherUs: otherUs / messages,
+    other: others.join(' ') || '–',
+    reads: (after.reads - before.reads) / messages,
+    writes: (after.writes - before.writes) / messages,
+    bus: (after.bus - before.bus) / messages
+  }
+}
+
+interface Result { shards: number, kind: 'sharded' | 'plain', window: number, perShardUs: number[], totalUs: number, idleUs: number[], delivered: number, seconds: number, publishCalls: number[], breakdown: Breakdown[] }
 
 const IDLE_MS = 2000
 
-async function measure (ports: number[], sharded: boolean): Promise<Result> {
+async function measure (ports: number[], sharded: boolean, window: number): Promise<Result> {
   const config = loadConfig({ overrides: { nodeId: 'bench', 'redis.cluster.nodes': ports.map((p) => `127.0.0.1:${p}`), 'log.level': 'silent' } })
   const settings = redisSettings(config.redis)!
   const logger = createLogger('silent', 'bench')
@@ -142,7 +139,7 @@ async function measure (ports: number[], sharded: boolean): Promise<Result> {
   let acked = 0
   await new Promise<void>((resolve) => {
     const pump = (): void => {
-      while (sent < MESSAGES && sent - acked < WINDOW) {
+      while (sent < MESSAGES && sent - acked < window) {
         const n = sent++
         publisher.emit({ topic: `devices/${n % 10000}/telemetry`, payload: Buffer.alloc(64, n % 256), qos: 1, retain: false, cmd: 'publish', messageId: 1 } as never, () => {
           acked++
@@ -161,40 +158,67 @@ async function measure (ports: number[], sharded: boolean): Promise<Result> {
   const result: Result = {
     shards: ports.length,
     kind: sharded ? 'sharded' : 'plain',
+    window,
     perShardUs: after.map((a, i) => Math.max(0, a.cpu - before[i]!.cpu - idlePerSec[i]! * seconds) * 1e6 / MESSAGES),
     totalUs: after.reduce((n, a, i) => n + Math.max(0, a.cpu - before[i]!.cpu - idlePerSec[i]! * seconds), 0) * 1e6 / MESSAGES,
     idleUs: idlePerSec.map((c) => c * seconds * 1e6 / MESSAGES),
     delivered,
     seconds,
-    publishCalls: after.map((a, i) => (a.calls.get(publishCmd) ?? 0) - (before[i]!.calls.get(publishCmd) ?? 0))
+    publishCalls: after.map((a, i) => (a.calls.get(publishCmd) ?? 0) - (before[i]!.calls.get(publishCmd) ?? 0)),
+    breakdown: after.map((a, i) => breakdown(before[i]!, a, publishCmd, MESSAGES))
   }
   await Promise.all([publisher, ...subscribers].map(async (e) => await new Promise<void>((resolve) => e.close(resolve))))
   for (const c of [...conns, ...opened]) c.disconnect()
   return result
 }
 
-function stopAll (): void {
-  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL')
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-}
+const stopAll = stopRedisClusters
 process.once('SIGINT', () => { stopAll(); process.exit(130) })
 
 async function main (): Promise<void> {
-  const one = await startCluster(1)
-  const three = await startCluster(3)
+  const one = await startRedisCluster(1)
+  const three = await startRedisCluster(3)
   const rows: Result[] = []
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [ports, sharded] of [[one, true], [three, true], [one, false], [three, false]] as const) {
-      const r = await measure(ports, sharded)
-      rows.push(r)
-      console.error(`${r.shards} shard(s) ${r.kind}: ${r.perShardUs.map((u) => u.toFixed(1)).join(' / ')} µs per message per shard, delivered ${r.delivered}/${MESSAGES * PODS} in ${r.seconds.toFixed(1)} s`)
+    for (const window of WINDOWS) {
+      for (const [ports, sharded] of [[one, true], [three, true], [one, false], [three, false]] as const) {
+        if (!KINDS.includes(sharded ? 'sharded' : 'plain')) continue
+        const r = await measure(ports, sharded, window)
+        rows.push(r)
+        console.error(`${r.shards} shard(s) ${r.kind} window ${window}: ${r.perShardUs.map((u) => u.toFixed(1)).join(' / ')} µs per message per shard, delivered ${r.delivered}/${MESSAGES * PODS} in ${r.seconds.toFixed(1)} s`)
+      }
     }
   }
+  const name = (r: Result): string => `${r.shards} master${r.shards > 1 ? 's' : ''}`
+  const kind = (r: Result): string => r.kind === 'sharded' ? 'SPUBLISH/SSUBSCRIBE' : 'PUBLISH/SUBSCRIBE'
   console.log(`\n${MESSAGES} messages (64 B, \`devices/<n>/telemetry\`, n < 10,000), 1 publishing + ${PODS} subscribing emitters on \`devices/+/telemetry\`, ${CHANNELS} channels, 3 route levels\n`)
-  console.log('| Redis Cluster | pub/sub | Redis CPU µs per message, each shard | busiest shard | all shards | idle CPU subtracted (µs/msg, each shard) | publish commands per shard | delivered | msg/s |')
-  console.log('|---|---|---|---|---|---|---|---|---|')
+  console.log('| Redis Cluster | pub/sub | window | Redis CPU µs per message, each shard | busiest shard | all shards | idle CPU subtracted (µs/msg, each shard) | publish commands per shard | delivered | msg/s |')
+  console.log('|---|---|--:|---|---|---|---|---|---|---|')
   for (const r of rows) {
-    console.log(`| ${r.shards} master${r.shards > 1 ? 's' : ''} | ${r.kind === 'sharded' ? 'SPUBLISH/SSUBSCRIBE' : 'PUBLISH/SUBSCRIBE'} | ${r.perShardUs.map((u) => u.toFixed(1)).join(' / ')} | ${Math.max(...r.perShardUs).toFixed(1)} | ${r.totalUs.toFixed(1)} | ${r.idleUs.map((u) => u.toFixed(2)).join(' / ')} | ${r.publishCalls.join(' / ')} | ${r.delivered}/${MESSAGES * PODS} | ${Math.round(MESSAGES / r.seconds)} |`)
+    console.log(`| ${name(r)} | ${kind(r)} | ${r.window} | ${r.perShardUs.map((u) => u.toFixed(1)).join(' / ')} | ${Math.max(...r.perShardUs).toFixed(1)} | ${r.totalUs.toFixed(1)} | ${r.idleUs.map((u) => u.toFixed(2)).join(' / ')} | ${r.publishCalls.join(' / ')} | ${r.delivered}/${MESSAGES * PODS} | ${Math.round(MESSAGES / r.seconds)} |`)
+  }
+  if (ROUNDS > 1) {
+    console.log(`\nMedians over ${ROUNDS} rounds (busiest shard, and how many times the single master's CPU per message it is below):\n`)
+    console.log('| pub/sub | window | 1 master µs/msg | 3 masters, busiest shard µs/msg | 1 master ÷ busiest of 3 | 3 masters, all shards µs/msg |')
+    console.log('|---|--:|--:|--:|--:|--:|')
+    const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2 }
+    for (const window of WINDOWS) {
+      for (const k of ['sharded', 'plain'] as const) {
+        const of = (shards: number): Result[] => rows.filter((r) => r.window === window && r.kind === k && r.shards === shards)
+        const ones = of(1)
+        const threes = of(3)
+        if (ones.length === 0 || threes.length === 0) continue
+        const ratios = ones.map((o, i) => o.perShardUs[0]! / Math.max(...threes[i]!.perShardUs))
+        console.log(`| ${k === 'sharded' ? 'SPUBLISH/SSUBSCRIBE' : 'PUBLISH/SUBSCRIBE'} | ${window} | ${median(ones.map((r) => r.perShardUs[0]!)).toFixed(2)} | ${median(threes.map((r) => Math.max(...r.perShardUs))).toFixed(2)} | ${median(ratios).toFixed(1)}× (${ratios.map((x) => x.toFixed(1)).join(', ')}) | ${median(threes.map((r) => r.totalUs)).toFixed(2)} |`)
+      }
+    }
+  }
+  console.log('\nWhere each shard\'s CPU goes, per message of the whole run (each shard: µs inside the publish command / µs in other commands, socket reads, socket writes, cluster bus messages):\n')
+  console.log('| Redis Cluster | pub/sub | window | µs in publish command | µs in other commands | other commands | reads per msg | writes per msg | bus msgs per msg |')
+  console.log('|---|---|--:|---|---|---|---|---|---|')
+  const each = (r: Result, f: (b: Breakdown) => string): string => r.breakdown.map(f).join(' / ')
+  for (const r of rows) {
+    console.log(`| ${name(r)} | ${kind(r)} | ${r.window} | ${each(r, (b) => b.publishUs.toFixed(2))} | ${each(r, (b) => b.otherUs.toFixed(3))} | ${each(r, (b) => b.other)} | ${each(r, (b) => b.reads.toFixed(3))} | ${each(r, (b) => b.writes.toFixed(3))} | ${each(r, (b) => b.bus.toFixed(3))} |`)
   }
 }
 

@@ -89,11 +89,14 @@ export interface RedisEmitterOptions {
 }
 
 /**
- * Sharded mode: how often the subscriber re-reads the slot map (ioredis' own refresh is every
- * 5 s, and its timer can outlive quit() when a refresh is in flight: this one is ours, unref'd,
- * stopped on close).
+ * Sharded mode: how often the subscriber re-reads the slot map, as a safety net (ioredis' own
+ * refresh is every 5 s, and its timer can outlive quit() when a refresh is in flight: this one is
+ * ours, unref'd, stopped on close). The moves that matter are signalled and re-read at once: a
+ * slot handed over (the SUNSUBSCRIBE below), a master gone (ioredis on its subscriber's '-node').
+ * Each refresh opens a short-lived connection (CLIENT SETNAME + CLUSTER SLOTS) on some master, so
+ * every second per pod was a measurable part of an idle cluster's CPU (docs/scaling.md).
  */
-const SLOTS_REFRESH_MS = 1000
+const SLOTS_REFRESH_MS = 5000
 /** How long a message that reached no subscriber of a channel that had some is retried. */
 const HOLD_MS = 3000
 const RETRY_FIRST_MS = 25
@@ -207,9 +210,14 @@ export class RedisEmitter {
     // SUNSUBSCRIBE nobody asked for, which ioredis reports as a node error. Re-read the slot map
     // at once (and twice more, as the other masters learn the move), instead of at the next
     // periodic refresh: ioredis re-subscribes every channel on its new owner when the map changes.
+    // What was published on the channel between the hand-over and the re-subscription did not
+    // reach this pod: 'resubscribing' names the channels (all subscribed ones if the reply is not
+    // readable), so persistent sessions listening there can replay their queues (resync.ts).
     this.#onNodeError = (err) => {
       if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
       const cluster = this.#sub
+      const named = this.#names.indexOf(/sunsubscribe,([^,\s]+)/i.exec(err.message)?.[1] ?? '')
+      this.state.emit('resubscribing', named >= 0 ? [named] : this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0))
       for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
       // the control channel's subscription may be the one that moved: send everything until the
       // peers are heard again once ioredis has re-subscribed

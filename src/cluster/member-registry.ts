@@ -52,8 +52,28 @@ export function describeSelf (parts: {
     addresses,
     connections: parts.connections,
     startedAt: parts.startedAt,
-    lastHeartbeatAt: Date.now()
+    lastHeartbeatAt: Date.now(),
+    busLayout: busLayoutOf(config)
   }
+}
+
+/** The bus layout every pod must share (MemberInfo.busLayout). */
+export function busLayoutOf (config: StarlingConfig): string {
+  return `${config.cluster.messageChannels}/${config.cluster.messageRouteLevels}`
+}
+
+/**
+ * Pods of two bus layouts do not see each other's messages on filters literal in their route
+ * levels, and nothing else would say so: a pod joining a cluster whose live members publish
+ * another layout logs it as an error (docs/scaling.md, "Changing the layout is not a rolling
+ * change"). Entries without a layout (older releases) cannot be checked.
+ */
+async function checkBusLayout (redis: RedisClient, config: StarlingConfig, logger: Logger): Promise<void> {
+  const mine = busLayoutOf(config)
+  const others = (await answerWithin(listMembers(redis), 3000)).filter((m) => m.id !== config.nodeId && m.busLayout !== undefined && m.busLayout !== mine)
+  if (others.length === 0) return
+  logger.error({ busLayout: mine, members: others.slice(0, 10).map((m) => `${m.id}=${m.busLayout ?? ''}`) },
+    'bus layout (cluster.messageChannels/messageRouteLevels) differs from other pods: messages on topics literal in the route levels do not cross between them; change the layout with every pod stopped (docs/scaling.md)')
 }
 
 /** TTL actually used: at least twice the heartbeat, so one late heartbeat does not drop a pod. */
@@ -98,6 +118,7 @@ export async function startRedisRegistry (settings: RedisSettings, deps: Registr
 
   inFlight = beat()
   await inFlight
+  await checkBusLayout(redis, config, logger).catch(() => {})
   schedule()
   logger.info({ heartbeatMs: config.cluster.heartbeatMs, ttlMs }, 'registered in cluster')
 

@@ -17,6 +17,11 @@ export interface MemberInfo {
   /** ms since epoch, by the pod's clock. */
   readonly startedAt: number
   readonly lastHeartbeatAt: number
+  /**
+   * `<cluster.messageChannels>/<cluster.messageRouteLevels>`: pods must agree on it to see each
+   * other's messages (docs/scaling.md); absent in entries of releases before it was written.
+   */
+  readonly busLayout?: string
 }
 
 let cachedVersion: string | undefined
@@ -47,7 +52,8 @@ function toHash (info: MemberInfo): Record<string, string> {
     addresses: JSON.stringify(info.addresses),
     connections: String(info.connections),
     startedAt: String(info.startedAt),
-    lastHeartbeatAt: String(info.lastHeartbeatAt)
+    lastHeartbeatAt: String(info.lastHeartbeatAt),
+    ...(info.busLayout !== undefined ? { busLayout: info.busLayout } : {})
   }
 }
 
@@ -64,7 +70,8 @@ function fromHash (hash: Record<string, string>): MemberInfo | undefined {
     addresses,
     connections: Number(hash.connections ?? 0),
     startedAt: Number(hash.startedAt ?? 0),
-    lastHeartbeatAt: Number(hash.lastHeartbeatAt ?? 0)
+    lastHeartbeatAt: Number(hash.lastHeartbeatAt ?? 0),
+    ...(hash.busLayout !== undefined ? { busLayout: hash.busLayout } : {})
   }
 }
 

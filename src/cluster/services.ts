@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import type { RedisBackend } from './backend.js'
 import { trackClientIds, type ClusterClientIds } from './client-ids.js'
 import { watchPodHeartbeats, type PodLiveness } from './pod-liveness.js'
-import { resyncSessionsAfterOutage } from './resync.js'
+import { resyncSessionsAfterBusGap, resyncSessionsAfterOutage } from './resync.js'
 import { ClusterSessionExpiry } from './session-expiry.js'
 import { ClusterWills } from './wills.js'
 
@@ -28,7 +28,7 @@ export interface ClusterServiceDeps {
 /**
  * Session expiry deadlines in Redis, wills published by whichever pod claims them (a dead pod's,
  * 3 missed heartbeats, timed from detection), client id claims, and the resync of persistent
- * sessions connected through a Redis outage.
+ * sessions connected through a Redis outage or a move of their bus channels.
  */
 export async function startClusterServices (broker: Engine, backend: RedisBackend, deps: ClusterServiceDeps): Promise<ClusterServices> {
   const { config, logger } = deps
@@ -50,9 +50,11 @@ export async function startClusterServices (broker: Engine, backend: RedisBacken
     : undefined
   // Persistent sessions connected through an outage reconnect afterwards to replay their queues.
   resyncSessionsAfterOutage(broker, backend.health, logger)
+  // ... and after a resharding moved bus channels they listen on (Redis Cluster).
+  const stopBusGap = resyncSessionsAfterBusGap(broker, backend.mq, { channels: config.cluster.messageChannels, levels: config.cluster.messageRouteLevels }, logger)
   return {
     clientIds,
     liveness,
-    stop: () => sessionExpiry.stop()
+    stop: () => { stopBusGap(); sessionExpiry.stop() }
   }
 }

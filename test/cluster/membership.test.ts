@@ -144,3 +144,17 @@ test('Redis Cluster: pods register and list each other (membership keys share on
   // Drained while Redis is still up (the after hooks stop Redis first).
   await one.node.close()
 })
+
+test('a pod whose bus layout differs from the live members says so at start (not a rolling change)', async (t) => {
+  const redis = await startRedis(t)
+  const first = await startTestNode(t, { nodeId: 'layout-3', 'redis.url': redis.url })
+  const same = await startTestNode(t, { nodeId: 'layout-3b', 'redis.url': redis.url })
+  const other = await startTestNode(t, { nodeId: 'layout-1', 'redis.url': redis.url, 'cluster.messageRouteLevels': 1 })
+  const warning = /bus layout .* differs from other pods/
+  assert.equal(first.logs.find(warning), undefined)
+  assert.equal(same.logs.find(warning), undefined, 'the same layout is no news')
+  const logged = other.logs.find(warning)
+  assert.ok(logged !== undefined, 'the odd pod logs the difference')
+  assert.equal(logged.busLayout, '64/1')
+  assert.deepEqual(logged.members, ['layout-3=64/3', 'layout-3b=64/3'])
+})

@@ -33,7 +33,7 @@ export interface TestNode {
 }
 
 /** STARLING_TEST_REDIS=cluster: a `redis.url` naming a test Redis Cluster node connects as a Redis Cluster. */
-function clusterOverrides (overrides: Record<string, unknown>): Record<string, unknown> {
+export function clusterOverrides (overrides: Record<string, unknown>): Record<string, unknown> {
   const url = overrides['redis.url']
   const seeds = typeof url === 'string' && overrides['redis.cluster.nodes'] === undefined ? clusterSeedsOf(url) : undefined
   return seeds !== undefined ? { 'redis.cluster.nodes': [...seeds] } : {}

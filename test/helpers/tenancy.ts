@@ -6,7 +6,8 @@ import { createMetrics } from '../../src/metrics/registry.js'
 import { StarlingNode } from '../../src/node.js'
 import type { FindBroker } from '../../src/tenancy/select.js'
 import { makeTestPki, type TestPki } from './certs.js'
-import { LogCapture } from './node.js'
+import { LogCapture, clusterOverrides } from './node.js'
+import { closeBeforeClusterStops } from './redis.js'
 import { TEST_SECRET, tempDataDir } from './identity.js'
 import { isStarlingError } from '../../src/errors.js'
 
@@ -80,7 +81,7 @@ export async function startTenancyNode (t: TestContext, options: { nodeId?: stri
       'auth.secretKey': TEST_SECRET,
       'auth.defaultBrokerAuthType': 'NONE',
       acl: [...(options.acl ?? []), ...SERVER_TOPIC_GRANTS],
-      ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl } : {})
+      ...(options.redisUrl !== undefined ? { 'redis.url': options.redisUrl, ...clusterOverrides({ 'redis.url': options.redisUrl }) } : {})
     }
   })
   const logs = new LogCapture()
@@ -89,6 +90,7 @@ export async function startTenancyNode (t: TestContext, options: { nodeId?: stri
     metrics: createMetrics(config.nodeId, false)
   })
   t.after(() => node.close())
+  if (options.redisUrl !== undefined) closeBeforeClusterStops(options.redisUrl, async () => await node.close())
   await ensureBrokers(node, options.brokers ?? BROKERS)
   const wsUrl = `ws://127.0.0.1:${node.port('ws')}/mqtt`
   const tlsUrl = `mqtts://127.0.0.1:${node.port('mqtts')}`

@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test'
 import { Cluster, Redis } from 'ioredis'
 import { QuotaEngine, RedisQuotaStore, type QuotaBroker } from '../../src/quotas/index.js'
 import { BURST_SECONDS } from '../../src/quotas/budget.js'
-import { startRedis } from '../helpers/redis.js'
+import { clusterSeedsOf, startRedis } from '../helpers/redis.js'
 import { sleep, waitFor } from '../helpers/clients.js'
 
 /**
@@ -18,8 +18,12 @@ function broker (id: string, quotas: Partial<QuotaBroker['quotas']>): QuotaBroke
 async function pods (t: TestContext, url: string, count: number, leaseTtlMs = 15_000, renewMs = 5000): Promise<QuotaEngine[]> {
   const engines: QuotaEngine[] = []
   for (let i = 0; i < count; i++) {
-    // Fails fast once the test's redis-server is stopped (its cleanup may run first).
-    const redis = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    // Fails fast once the test's redis-server is stopped (its cleanup may run first). With
+    // STARLING_TEST_REDIS=cluster the url names a node of a 3-master Redis Cluster.
+    const seeds = clusterSeedsOf(url)
+    const redis = seeds === undefined
+      ? new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      : new Cluster(seeds.map((seed) => ({ host: seed.slice(0, seed.lastIndexOf(':')), port: Number(seed.slice(seed.lastIndexOf(':') + 1)) })), { enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 0 }, clusterRetryStrategy: () => null })
     redis.on('error', () => {})
     const store = new RedisQuotaStore(redis, { pod: `pod-${i}`, leaseTtlMs, ownsClient: true })
     engines.push(new QuotaEngine({ store, renewMs }))
