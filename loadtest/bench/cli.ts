@@ -24,7 +24,8 @@ const USAGE = `usage: npm run bench -- [options]   (run \`npm run build\` first:
   --timeout S        seconds per scenario before giving up (default 60)
   --rounds N         repeat every scenario N times, report the median msg/s run (default 1)
 Every option can also be given as BENCH_<NAME> in the environment (BENCH_MESSAGES=200000).
-BENCH_CPU_PROF=starling|aedes writes a --cpu-prof profile of that broker to .tmp/bench-prof/.`
+BENCH_CPU_PROF=starling|aedes writes a --cpu-prof profile of that broker to .tmp/bench-prof/.
+BENCH_STARLING_NODE_ARGS="--heap-growing-percent=0" gives node flags to the Starling brokers.`
 
 const SHAPES: readonly ShapeName[] = ['one-to-one', 'fan-in', 'fan-out']
 
