@@ -3,31 +3,41 @@ import { setFlagsFromString } from 'node:v8'
 /**
  * V8 heap settings `starling serve` applies to itself at start (docs/benchmarks.md, "Memory per
  * idle connection after a connect storm"). A pod holding thousands of idle connections is mostly
- * old-space objects that live as long as their connections; with V8's defaults the old space grows
- * to 2–4× its live size before a full GC (the growing factor is picked for throughput) and a
- * connect storm leaves that slack in RSS for as long as the devices stay connected: with keep-alive
- * pings the pod is never idle enough for V8's memory reducer to give it back.
+ * old-space objects that live as long as their connections. With V8's defaults the old space grows
+ * to 2–4× its live size before a full GC (the growing factor is picked for throughput), and a
+ * connect storm leaves that slack, and the pages it grew, in RSS for as long as the devices stay
+ * connected: a pod whose devices ping is never idle enough for V8's memory reducer to give them back.
  *
- * A growing factor of 1.2 bounds the slack to ~20% of the live heap, at the price of more full GCs
- * while the heap grows (the marking is incremental and concurrent; measured: no change in CPU per
- * CONNECT or per message within the noise of this machine, docs/benchmarks.md).
+ * `--heap-growing-percent=20`: the old space may grow to 1.2× what the last full GC kept, so the
+ * garbage of a storm is collected while it happens (the marking is incremental and concurrent).
+ * Measured (docs/benchmarks.md): RSS per idle connection after a storm 13.6–17 KB → 5.0–7.6 KB
+ * embedded, 23.4 → 10.0 KB in cluster mode; CPU per CONNECT and per message unchanged within the
+ * noise of that machine. V8 reads it at every GC, so setting it once at start works.
  *
- * The young generation cannot be resized after V8 started: its size is a node flag,
- * `--max-semi-space-size`, set where the process is started (Dockerfile, Helm chart values,
- * `NODE_OPTIONS`).
+ * Not a default: `--optimize-for-size` (young generation shrunk to 1 MB, freed pages released):
+ * ~6.5 KB per idle connection in cluster mode, but +35% CPU per message one-to-one in the same
+ * A/B. An operator who wants it starts node with it (`node --optimize-for-size bin/starling.js`;
+ * NODE_OPTIONS does not take it). An operator who starts node with any flag named here (or its
+ * `--no-` form) keeps their own choice for it.
  */
-export const HEAP_GROWING_PERCENT = 20
+export const HEAP_DEFAULTS: ReadonlyArray<{ readonly name: string, readonly flag: string }> = [
+  { name: 'heap-growing-percent', flag: '--heap-growing-percent=20' }
+]
 
-/** Flags an operator may have given node themselves; those win over our default. */
-const OPERATOR_FLAG = /^--(heap[-_]growing[-_]percent|optimize[-_]for[-_]size)\b/
+/** `--name`, `--no-name`, `--name=…`, with `-` or `_` between words, as node accepts them. */
+function givenByOperator (execArgv: readonly string[], name: string): boolean {
+  const words = name.split('-').join('[-_]')
+  const pattern = new RegExp(`^--(no[-_])?${words}(=|$)`)
+  return execArgv.some((arg) => pattern.test(arg))
+}
 
-/**
- * Applies the heap defaults unless the process was started with its own growing setting.
- * Returns the flag it set, or undefined when it left the operator's choice alone.
- */
-export function applyHeapDefaults (execArgv: readonly string[] = process.execArgv): string | undefined {
-  if (execArgv.some((arg) => OPERATOR_FLAG.test(arg))) return undefined
-  const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`
-  setFlagsFromString(flag)
-  return flag
+/** Applies the heap defaults the process was not started with; returns the flags it set. */
+export function applyHeapDefaults (execArgv: readonly string[] = process.execArgv): string[] {
+  const applied: string[] = []
+  for (const { name, flag } of HEAP_DEFAULTS) {
+    if (givenByOperator(execArgv, name)) continue
+    setFlagsFromString(flag)
+    applied.push(flag)
+  }
+  return applied
 }

@@ -40,9 +40,9 @@ export async function serve (argv: readonly string[]): Promise<void> {
   const { file, flags } = parseServeArgs(argv)
   const config = loadConfig({ ...(file !== undefined ? { file } : {}), env: process.env, flags })
   // before the node allocates: the growing factor applies from the next GC on
-  const heapFlag = applyHeapDefaults()
+  const heapFlags = applyHeapDefaults()
   const node = await StarlingNode.start(config)
-  node.logger.debug({ v8: heapFlag ?? 'as given on the command line' }, 'heap settings')
+  node.logger.debug({ v8: heapFlags, execArgv: process.execArgv }, 'heap settings')
   // one second past the drain's own bound (the node destroys what is left at drainSeconds)
   installProcessPolicy({ logger: node.logger, faults: node.metrics.faults, drain: async () => await node.close(), drainMs: (config.drainSeconds + 1) * 1000 })
 

@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { HEAP_GROWING_PERCENT, applyHeapDefaults } from '../../src/heap-tuning.js'
+import { HEAP_DEFAULTS, applyHeapDefaults } from '../../src/heap-tuning.js'
 
-test('starling serve sets the heap growing factor when node was started without one', () => {
-  assert.equal(applyHeapDefaults([]), `--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
-  assert.equal(applyHeapDefaults(['--max-semi-space-size=1', '--enable-source-maps']), `--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
+const ALL = HEAP_DEFAULTS.map((d) => d.flag)
+
+test('starling serve sets its heap defaults when node was started without them', () => {
+  assert.deepEqual(ALL, ['--heap-growing-percent=20'])
+  assert.deepEqual(applyHeapDefaults([]), ALL)
+  assert.deepEqual(applyHeapDefaults(['--max-semi-space-size=1', '--optimize-for-size', '--enable-source-maps']), ALL)
 })
 
-test("an operator's own growing setting on the node command line wins", () => {
-  assert.equal(applyHeapDefaults(['--heap-growing-percent=50']), undefined)
-  assert.equal(applyHeapDefaults(['--heap_growing_percent=0']), undefined)
-  assert.equal(applyHeapDefaults(['--optimize-for-size']), undefined)
+test("an operator's own setting of a flag on the node command line wins for that flag", () => {
+  assert.deepEqual(applyHeapDefaults(['--heap-growing-percent=50']), [])
+  assert.deepEqual(applyHeapDefaults(['--heap_growing_percent=0']), [])
+  // a longer flag that merely starts with the name is not the operator's choice
+  assert.deepEqual(applyHeapDefaults(['--heap-growing-percent-x=1']), ALL)
 })
