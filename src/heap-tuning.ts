@@ -10,9 +10,10 @@ import { setFlagsFromString } from 'node:v8'
  *
  * `--heap-growing-percent=20`: the old space may grow to 1.2× what the last full GC kept, so the
  * garbage of a storm is collected while it happens (the marking is incremental and concurrent).
- * Measured (docs/benchmarks.md): RSS per idle connection after a storm 13.6–17 KB → 5.0–7.6 KB
- * embedded, 23.4 → 10.0 KB in cluster mode; CPU per CONNECT and per message unchanged within the
- * noise of that machine. V8 reads it at every GC, so setting it once at start works.
+ * Measured (docs/benchmarks.md): RSS per idle connection after a storm 10.9–17 KB → 4.9–8.0 KB
+ * embedded, 22.5–23.6 → 10.0–10.8 KB in cluster mode; CPU per message unchanged within the noise,
+ * per CONNECT up to +28% in some pairs (more full GCs during the storm). V8 reads the flag at
+ * every GC, so setting it once at start works.
  *
  * Not a default: `--optimize-for-size` (young generation shrunk to 1 MB, freed pages released):
  * ~6.5 KB per idle connection in cluster mode, but +35% CPU per message one-to-one in the same
