@@ -172,7 +172,8 @@ export class StarlingNode {
     const handle = (stream: Duplex, origin: ConnectionOrigin): void => {
       sockets.bind(stream, origin.socket)
       state.streams.add(stream)
-      stream.once('close', () => state.streams.delete(stream))
+      // on(), not once(): a stream closes once, and once()'s wrapper costs ~0.15 KB per idle connection
+      stream.on('close', () => state.streams.delete(stream))
       broker.handle(stream, { starling: origin } satisfies ConnectionRequest)
     }
     let http: HttpServer | undefined

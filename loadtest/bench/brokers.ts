@@ -105,7 +105,7 @@ async function launchStarling (opts: LaunchOptions, variant: StarlingVariant = {
   const ownDataDir = env.STARLING_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'starling-bench-data-')) : undefined
   if (ownDataDir !== undefined) env.STARLING_DATA_DIR = ownDataDir
   const name: BrokerName = variant.hook !== undefined ? 'starling-hook' : acl === undefined ? 'starling' : 'starling-acl'
-  const child = track(spawn(process.execPath, [...cpuProfArgs(name), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const child = track(spawn(process.execPath, [...cpuProfArgs(name), ...starlingNodeArgs(), entry, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] }))
   if (ownDataDir !== undefined) child.once('exit', () => rmSync(ownDataDir, { recursive: true, force: true }))
   if (variant.hook !== undefined) child.once('exit', () => { void variant.hook?.stop() })
   let httpPort = 0
@@ -242,6 +242,11 @@ async function stopChild (child: ChildProcess): Promise<void> {
 function cpuProfArgs (name: BrokerName): string[] {
   if (process.env.BENCH_CPU_PROF !== name) return []
   return ['--cpu-prof', '--cpu-prof-dir', join(REPO, '.tmp', 'bench-prof')]
+}
+
+/** `BENCH_STARLING_NODE_ARGS="--heap-growing-percent=0"`: node flags for the Starling brokers (A/B of heap settings). */
+function starlingNodeArgs (): string[] {
+  return (process.env.BENCH_STARLING_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 }
 
 /** Reads stdout lines until `parse` yields a port (10 s at most). */

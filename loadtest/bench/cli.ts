@@ -28,7 +28,8 @@ const USAGE = `usage: npm run bench -- [options]   (run \`npm run build\` first:
   --json PATH        also write the results as JSON (docs/bench-results/<name>.json; loadtest/bench/chart.ts draws them)
   --title TEXT       title of the JSON results (default "npm run bench")
 Every option can also be given as BENCH_<NAME> in the environment (BENCH_MESSAGES=200000).
-BENCH_CPU_PROF=starling|aedes writes a --cpu-prof profile of that broker to .tmp/bench-prof/.`
+BENCH_CPU_PROF=starling|aedes writes a --cpu-prof profile of that broker to .tmp/bench-prof/.
+BENCH_STARLING_NODE_ARGS="--heap-growing-percent=0" gives node flags to the Starling brokers.`
 
 const SHAPES: readonly ShapeName[] = ['one-to-one', 'fan-in', 'fan-out']
 

@@ -2,6 +2,7 @@ import { parseCommandArgs } from './args.js'
 import { loadConfig } from '../config/load.js'
 import { StarlingNode } from '../node.js'
 import { installProcessPolicy } from '../process-policy.js'
+import { applyHeapDefaults } from '../heap-tuning.js'
 
 /** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
 const SERVE_FLAGS = {
@@ -38,7 +39,10 @@ export function parseServeArgs (argv: readonly string[]): { file?: string, flags
 export async function serve (argv: readonly string[]): Promise<void> {
   const { file, flags } = parseServeArgs(argv)
   const config = loadConfig({ ...(file !== undefined ? { file } : {}), env: process.env, flags })
+  // before the node allocates: the growing factor applies from the next GC on
+  const heapFlags = applyHeapDefaults()
   const node = await StarlingNode.start(config)
+  node.logger.debug({ v8: heapFlags, execArgv: process.execArgv }, 'heap settings')
   // one second past the drain's own bound (the node destroys what is left at drainSeconds)
   installProcessPolicy({ logger: node.logger, faults: node.metrics.faults, drain: async () => await node.close(), drainMs: (config.drainSeconds + 1) * 1000 })
 
