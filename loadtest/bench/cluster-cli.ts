@@ -1,7 +1,6 @@
 import { execSync } from 'node:child_process'
 import { cpus } from 'node:os'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { killAllChildren, launchBroker } from './brokers.js'
 import { killClusterChildren, REPO, startHaproxy, startPod, startRedis, type Proc } from './cluster-procs.js'
 import { busTable, commandsTable, cpuUsPerMessage, crossLine, crossTable, retainedTable, wildcardTable, type CrossRow } from './cluster-report.js'
@@ -10,6 +9,7 @@ import { runRetained } from './retained.js'
 import { runWildcardStep, type WildcardResult } from './wildcard.js'
 import { runMain } from './run-main.js'
 import { gitCommit, loadNow, writeResults } from './results-json.js'
+import { intOption, parseCliOptions } from './cli-options.js'
 
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
   --parts LIST       compare,persistent,shared,wildcard,retained,bus (default all)
@@ -34,19 +34,11 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline']
-  const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
-  if (values.help === true) {
-    process.stdout.write(USAGE + '\n')
-    process.exit(0)
-  }
-  return Object.fromEntries(Object.entries(values as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'))
+  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline'])
 }
 
-function int (o: Record<string, string>, name: string, fallback: number): number {
-  const n = Number(o[name] ?? fallback)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer\n${USAGE}`)
-  return n
+function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
+  return intOption(o, name, fallback, USAGE, 1)
 }
 
 async function main (): Promise<void> {

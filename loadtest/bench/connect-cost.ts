@@ -1,13 +1,13 @@
 import { execSync } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { killAllChildren, launchBroker } from './brokers.js'
 import { openDevice, runPool, RedisTurnCounter, type Device } from './connect-client.js'
 import { killClusterChildren, REPO, startHaproxy, startPod, startRedis, type Proc } from './cluster-procs.js'
 import { cpuSeconds } from './procstat.js'
 import { RedisStats } from './redis-stats.js'
 import { runMain } from './run-main.js'
+import { intOption, parseCliOptions } from './cli-options.js'
 
 const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods run compiled Starling)
   --cycles N        CONNECT → CONNACK → DISCONNECT cycles per measurement (default 3000)
@@ -23,19 +23,11 @@ const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods ru
 Pods: 3, Redis standalone, log level info, anonymous default broker. MQTT 3.1.1, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  const names = ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist']
-  const { values } = parseArgs({ args: argv, strict: true, options: { ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), help: { type: 'boolean', short: 'h' } } })
-  if (values.help === true) {
-    process.stdout.write(USAGE + '\n')
-    process.exit(0)
-  }
-  return Object.fromEntries(Object.entries(values as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'))
+  return parseCliOptions(argv, USAGE, ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist'])
 }
 
-function int (o: Record<string, string>, name: string, fallback: number): number {
-  const n = Number(o[name] ?? fallback)
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer\n${USAGE}`)
-  return n
+function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
+  return intOption(o, name, fallback, USAGE, 0)
 }
 
 const median = (xs: number[]): number => {

@@ -2,11 +2,11 @@ import { execSync, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { killAllChildren, launchBroker } from './brokers.js'
 import { killClusterChildren, REPO, startPod, startRedis, type Proc } from './cluster-procs.js'
 import { runCross, type CrossResult, type CrossTuning } from './cross-scenario.js'
 import { runMain } from './run-main.js'
+import { intOption, parseCliOptions } from './cli-options.js'
 
 /** read + write system calls a process has made so far (/proc/<pid>/io); NaN when unreadable. */
 function syscalls (pid: number): number {
@@ -37,30 +37,11 @@ read+write system calls per message of each process (pod A / pod B / Redis; whol
   --commands       print Redis commands per message by command for each Starling run`
 
 function options (argv: string[]): Record<string, string | boolean> {
-  const names = ['messages', 'warmup', 'rounds', 'protocol', 'window', 'ahead', 'dist']
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
-      clean: { type: 'boolean' },
-      'cpu-prof': { type: 'boolean' },
-      perf: { type: 'boolean' },
-      commands: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' }
-    }
-  })
-  if (values.help === true) {
-    process.stdout.write(USAGE + '\n')
-    process.exit(0)
-  }
-  return values as Record<string, string | boolean>
+  return parseCliOptions(argv, USAGE, ['messages', 'warmup', 'rounds', 'protocol', 'window', 'ahead', 'dist'], ['clean', 'cpu-prof', 'perf', 'commands'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
-  const n = Number(o[name] ?? fallback)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer\n${USAGE}`)
-  return n
+  return intOption(o, name, fallback, USAGE, 1)
 }
 
 interface Row { round: number, target: string, result: CrossResult, cpuUs: number, redisUs: number, podsUs: number }
