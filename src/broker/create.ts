@@ -217,7 +217,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     retainedQuota?.take(packet)
     if (client === null) { callback(null); return }
     const hooks = deps.onPublish
-    const next = hooks === undefined ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
+    // Without a hook anywhere (and none pending) the quota step answers aedes directly: no closure per PUBLISH.
+    const next = hooks === undefined || !hooks.needed() ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
     if (deps.quotas !== undefined) { deps.quotas.authorizePublish(client, packet, next); return }
     next(null)
   }
