@@ -152,7 +152,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // `$share/...` names subscriptions, never a topic: a message published to it would reach
   // offline members as if through an ordinary subscription [MQTT-4.8.2].
   // `$trigger/...` are the broker's events (src/events): no client may forge one.
-  const reservedForPublish = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic) || isTriggerTopic(topic)
+  // Every one starts with `$`: an ordinary topic is answered by its first character (once per PUBLISH).
+  const reservedForPublish = (topic: string): boolean => topic.charCodeAt(0) === 36 && (topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic) || isTriggerTopic(topic))
 
   const identity = deps.identity
   if (identity !== undefined) {
