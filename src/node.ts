@@ -123,7 +123,7 @@ export class StarlingNode {
       const quotas = quotaSteps(quotaEngine, (client) => clientIdentity(client)?.broker)
       // Each broker's on-publish hook (its `onPublish` setting, read live from the store), signed with its key.
       const { tenancy, tokens } = identity
-      onPublish = createOnPublishHooks({ config, logger, registry: metrics.registry, findBroker: (namespace, name) => tenancy.findBroker(namespace, name), sign: async (b, data) => await tokens.sign(b, data) })
+      onPublish = createOnPublishHooks({ config, logger, registry: metrics.registry, findBroker: (namespace, name) => tenancy.findBroker(namespace, name), ...(tenancy.hasOnPublishHooks !== undefined ? { anyHook: () => tenancy.hasOnPublishHooks?.() ?? true } : {}), sign: async (b, data) => await tokens.sign(b, data) })
       broker = await createBroker({ config, logger, metrics, state, groups, identity, quotas, onPublish, halfOpenBefore: (client, cap) => sockets.connecting(client.conn, cap), clientIdOwners: () => cluster?.clientIds, ...(backend !== undefined ? { persistence: backend.persistence, mq: backend.mq } : {}) })
     } catch (err) {
       onPublish?.close()

@@ -152,7 +152,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // `$share/...` names subscriptions, never a topic: a message published to it would reach
   // offline members as if through an ordinary subscription [MQTT-4.8.2].
   // `$trigger/...` are the broker's events (src/events): no client may forge one.
-  const reservedForPublish = (topic: string): boolean => topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic) || isTriggerTopic(topic)
+  // Every one starts with `$`: an ordinary topic is answered by its first character (once per PUBLISH).
+  const reservedForPublish = (topic: string): boolean => topic.charCodeAt(0) === 36 && (topic.startsWith('$SYS/') || topic === '$SYS' || isSharedTopic(topic) || isTriggerTopic(topic))
 
   const identity = deps.identity
   if (identity !== undefined) {
@@ -217,7 +218,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
     retainedQuota?.take(packet)
     if (client === null) { callback(null); return }
     const hooks = deps.onPublish
-    const next = hooks === undefined ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
+    // Without a hook anywhere (and none pending) the quota step answers aedes directly: no closure per PUBLISH.
+    const next = hooks === undefined || !hooks.needed() ? callback : (err?: Error | null): void => { if (err) callback(err); else hooks.authorizePublish(client, packet, callback) }
     if (deps.quotas !== undefined) { deps.quotas.authorizePublish(client, packet, next); return }
     next(null)
   }

@@ -31,6 +31,11 @@ import { toHookMessage, UNCHANGED, type HookResult } from './wire.js'
  */
 export interface OnPublishHooks {
   authorizePublish (client: Client, packet: PublishPacket, callback: (error?: PublishRefusal | null) => void): void
+  /**
+   * False while no broker has a hook and no message waits in any client's queue: authorizePublish
+   * would only call back at once, so the caller may skip it (no lookup, no closure per PUBLISH).
+   */
+  needed (): boolean
   /** Fails what waits for an answer (closing pod). */
   close (): void
 }
@@ -41,6 +46,8 @@ export interface OnPublishDeps {
   readonly registry: Registry
   /** The tenancy store's findBroker (synchronous, cached): the client's broker record and its settings. */
   readonly findBroker: (namespace: string, name: string) => BrokerRecord | undefined
+  /** The tenancy store's hasOnPublishHooks: false when no broker has a hook. Absent: always look. */
+  readonly anyHook?: () => boolean
   readonly sign: Signer
 }
 
@@ -162,8 +169,13 @@ export function createOnPublishHooks (deps: OnPublishDeps): OnPublishHooks {
     })
   }
 
+  function needed (): boolean {
+    return queues.size > 0 || deps.anyHook === undefined || deps.anyHook()
+  }
+
   return {
     authorizePublish,
+    needed,
     close () {
       for (const dispatcher of dispatchers.values()) dispatcher.close()
     }

@@ -42,6 +42,8 @@ export class CachedTenancyStore implements TenancyStore {
   readonly #clock: () => number
   readonly #brokers = new Map<string, CachedBroker>()
   readonly #brokerPathsById = new Map<string, string>()
+  /** Cached brokers with an on-publish hook: none (the usual case) lets every PUBLISH skip the lookup. */
+  #withOnPublish = 0
   /** Sequence number of the latest single read or write of each path (also of deletions). */
   readonly #touched = new Map<string, number>()
   #sequence = 0
@@ -91,6 +93,8 @@ export class CachedTenancyStore implements TenancyStore {
     const stored = JSON.parse(json) as StoredBroker
     const entry = { json, stored, record: toBrokerRecord(stored, this.#options.endpoint) }
     if (cached !== undefined && cached.stored.id !== stored.id) this.#brokerPathsById.delete(cached.stored.id)
+    if (cached?.record.onPublish !== undefined) this.#withOnPublish--
+    if (entry.record.onPublish !== undefined) this.#withOnPublish++
     this.#brokers.set(path, entry)
     this.#brokerPathsById.set(stored.id, path)
     return entry
@@ -99,6 +103,7 @@ export class CachedTenancyStore implements TenancyStore {
   #forget (path: string): void {
     const cached = this.#brokers.get(path)
     if (cached === undefined) return
+    if (cached.record.onPublish !== undefined) this.#withOnPublish--
     this.#brokers.delete(path)
     this.#brokerPathsById.delete(cached.stored.id)
   }
@@ -234,6 +239,10 @@ export class CachedTenancyStore implements TenancyStore {
 
   findBroker (namespace: string, name: string): BrokerRecord | undefined {
     return this.#brokers.get(brokerPath(namespace, name))?.record
+  }
+
+  hasOnPublishHooks (): boolean {
+    return this.#withOnPublish > 0
   }
 
   findBrokerById (id: string): BrokerRecord | undefined {

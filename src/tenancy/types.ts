@@ -132,6 +132,8 @@ export interface TenancyStore {
   getBroker (namespace: string, name: string): Promise<BrokerRecord>
   /** Synchronous lookup from the local cache (CONNECT path); kept current from other pods' changes. */
   findBroker (namespace: string, name: string): BrokerRecord | undefined
+  /** Whether any cached broker has an on-publish hook (false: no PUBLISH needs findBroker for one). Absent: assume some may. */
+  hasOnPublishHooks? (): boolean
   /** As findBroker, by the broker's id (auth over MQTT names brokers by id). */
   findBrokerById (id: string): BrokerRecord | undefined
   updateBroker (namespace: string, name: string, patch: BrokerPatch): Promise<BrokerRecord>

@@ -111,3 +111,21 @@ test('embedded: an explicit auth.defaultBrokerAuthType is applied to the existin
   const second = await openIdentity(t, identityConfig({ dataDir, auth: { defaultBrokerAuthType: 'TOKEN' } }))
   assert.equal(second.tenancy.findBroker('default', 'default')?.authType, 'TOKEN')
 })
+
+test('embedded: hasOnPublishHooks follows the brokers with an onPublish setting (create, patch, remove, delete)', async (t) => {
+  const identity = await openIdentity(t, identityConfig({ dataDir: tempDataDir(t), auth: { secretKey: TEST_SECRET } }))
+  const store = identity.tenancy
+  assert.equal(store.hasOnPublishHooks?.(), false, 'the default broker has no hook')
+  await store.createNamespace({ name: 'hooks' })
+  await store.createBroker('hooks', { name: 'a', onPublish: { url: 'http://127.0.0.1:9/hook' } })
+  await store.createBroker('hooks', { name: 'b' })
+  assert.equal(store.hasOnPublishHooks?.(), true)
+  await store.updateBroker('hooks', 'b', { onPublish: { url: 'http://127.0.0.1:9/other' } })
+  await store.updateBroker('hooks', 'a', { onPublish: null })
+  assert.equal(store.hasOnPublishHooks?.(), true, 'b still has one')
+  await store.updateBroker('hooks', 'b', { description: 'renamed hook keeps counting once' })
+  await store.deleteBroker('hooks', 'b')
+  assert.equal(store.hasOnPublishHooks?.(), false)
+  await store.updateBroker('hooks', 'a', { onPublish: { url: 'http://127.0.0.1:9/again' } })
+  assert.equal(store.hasOnPublishHooks?.(), true)
+})
