@@ -1,4 +1,5 @@
 import { publishMessage } from './pubsub.js'
+import { StarlingError } from '../errors.js'
 import type { RedisClient } from './redis.js'
 
 /**
@@ -197,7 +198,7 @@ export class BusInterest {
     try {
       m = JSON.parse(message.toString('utf8')) as typeof m
     } catch {
-      this.#o.onError(new Error('bus control message is not JSON'))
+      this.#o.onError(new StarlingError('STARLING_ERR_BUS_FRAME', ['control message is not JSON']))
       return
     }
     if (m === null || typeof m !== 'object' || typeof m.p !== 'string' || m.p === this.#o.self) return

@@ -33,7 +33,7 @@ function publishAll (client: MqttClient): { acked: Set<number>, done: Promise<vo
 
 test('cluster: SIGTERM on a pod behind HAProxy moves its persistent sessions without losing a message', async (t) => {
   const redis = await startRedis(t)
-  const pods = await startPods(t, ['pod-a', 'pod-b', 'pod-c'], { redisUrl: redis.url, env: { STARLING_MQTT_PROXY_PROTOCOL: 'true' } })
+  const pods = await startPods(t, ['pod-a', 'pod-b', 'pod-c'], { redisUrl: redis.url, env: { STARLING_MQTT_PROXY_PROTOCOL: 'true', STARLING_LOG_LEVEL: 'debug' } }) // debug: 'client connected' lines say where each client is
   const port = await startBalancer(t, pods)
   const url = `mqtt://127.0.0.1:${port}`
   const reconnecting = { reconnectPeriod: 100, connectTimeout: 2000 }

@@ -22,7 +22,8 @@ function alive (pid: number): boolean {
 
 test('local cluster: MQTT round trip through HAProxy with PROXY v2, and SIGTERM stops every process it started', async (t) => {
   const launcher = spawn(process.execPath, [BIN, 'local-cluster', '--pods', '2', '--base-port', '0'], {
-    env: { PATH: process.env.PATH ?? '', STARLING_DRAIN_SECONDS: '2', STARLING_WS_ENABLED: 'false' },
+    // debug: the pods' 'client connected' lines (the PROXY v2 source address) are debug-level
+    env: { PATH: process.env.PATH ?? '', STARLING_DRAIN_SECONDS: '2', STARLING_WS_ENABLED: 'false', STARLING_LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''

@@ -22,7 +22,8 @@ async function cluster (t: TestContext): Promise<{ target: GapsTarget, pods: Pod
   const redis = await startRedis(t)
   const pods = await startPods(t, ['pod-a', 'pod-b', 'pod-c'], {
     redisUrl: redis.url,
-    env: { STARLING_MQTT_PROXY_PROTOCOL: 'true', STARLING_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS) }
+    // debug: 'client connected' lines say which pod served each client
+    env: { STARLING_MQTT_PROXY_PROTOCOL: 'true', STARLING_CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS), STARLING_LOG_LEVEL: 'debug' }
   })
   assert.equal(pods.length, 3)
   const port = await startBalancer(t, pods)
