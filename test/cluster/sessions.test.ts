@@ -132,6 +132,22 @@ test('cluster: sessions and client ids across pods', async (t) => {
     assert.equal(onB.connected, true, 'and is not closed by the takeover in return')
   })
 
+  await t.test('takeovers in quick succession across pods: the newest connection always stays, each older one is closed [MQTT-3.1.4-3]', async (t) => {
+    // Each CONNECT follows the previous CONNACK at once, on another pod: a pod may hear the other
+    // pod's announcement of the older connection after its own newer one registered.
+    const order = [a, b, c, a, c, b, a, b, c, a, c, b]
+    const clients: Array<{ client: mqtt.MqttClient, closed: boolean }> = []
+    for (const pod of order) {
+      const client = await connectClient(t, pod.url, { protocolVersion: 5, clientId: 'takeover-rapid', reconnectPeriod: 0 })
+      const entry = { client, closed: false }
+      client.on('close', () => { entry.closed = true })
+      clients.push(entry)
+    }
+    await waitFor(() => clients.slice(0, -1).every((e) => e.closed), 5000, 'every older connection to close')
+    await sleep(300)
+    assert.equal(clients.at(-1)?.client.connected, true, 'the newest connection stays connected')
+  })
+
   await t.test('3.1.1: the same client id connecting on C closes the connection on B', async (t) => {
     const onB = await connectClient(t, b.url, { protocolVersion: 4, clientId: 'takeover-2' })
     let closedB = false
