@@ -8,7 +8,7 @@ import { TrustedProxies } from '../../src/listeners/trusted-proxies.js'
 import { collect, connectClient, waitFor } from '../helpers/clients.js'
 import { startHaproxy } from '../helpers/haproxy.js'
 import { scrape, value } from '../helpers/metrics.js'
-import { startTestNode, type TestNode } from '../helpers/node.js'
+import { connectedLine, startTestNode, type TestNode } from '../helpers/node.js'
 import { RawClient } from '../helpers/raw-client.js'
 
 function connectBytes (clientId: string): Buffer {
@@ -23,10 +23,6 @@ async function from (t: { after: (fn: () => void) => void }, node: TestNode, loc
   socket.on('error', () => {})
   await new Promise((resolve) => socket.once('connect', resolve))
   return socket
-}
-
-function connectedLine (node: TestNode, clientId: string): Record<string, unknown> | undefined {
-  return node.logs.lines.find((l) => l.msg === 'client connected' && l.clientId === clientId)
 }
 
 test('a PROXY header from a trusted source is used; from any other source the connection is closed unread, counted and logged once', async (t) => {

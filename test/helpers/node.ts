@@ -86,3 +86,8 @@ export async function startTestNode (t: TestContext | undefined, overrides: Reco
   const mqttPort = node.port('mqtt')
   return { node, logs, mqttPort, httpPort: node.port('http'), url: `mqtt://127.0.0.1:${mqttPort}` }
 }
+
+/** The node's 'client connected' log line for `clientId` (debug level: test nodes log at debug). */
+export function connectedLine (node: TestNode, clientId: string): Record<string, unknown> | undefined {
+  return node.logs.lines.find((l) => l.msg === 'client connected' && l.clientId === clientId)
+}

@@ -8,7 +8,7 @@ import mqttPacket, { type IConnackPacket } from 'mqtt-packet'
 import { makeTestPki } from '../helpers/certs.js'
 import { collect, connectClient, sleep, waitFor, type MqttClient } from '../helpers/clients.js'
 import { startHaproxy } from '../helpers/haproxy.js'
-import { startTestNode, type TestNode } from '../helpers/node.js'
+import { connectedLine, startTestNode, type TestNode } from '../helpers/node.js'
 import { RawClient } from '../helpers/raw-client.js'
 
 const pki = makeTestPki(undefined)
@@ -39,10 +39,6 @@ async function tcp (t: { after: (fn: () => void) => void }, port: number): Promi
   socket.on('error', () => {})
   await new Promise((resolve) => socket.once('connect', resolve))
   return socket
-}
-
-function connectedLine (node: TestNode, clientId: string): Record<string, unknown> | undefined {
-  return node.logs.lines.find((l) => l.msg === 'client connected' && l.clientId === clientId)
 }
 
 async function proxyErrors (node: TestNode, reason: string): Promise<number> {
