@@ -5,7 +5,7 @@ import mqemitter from 'mqemitter'
 import { BATCH, decodeMessage, encodeBatch, encodeMessage, frameTopic, invalidFrameTopic, isFrameFrom, MAX_BATCH_FRAMES, ORIGIN_BYTES, splitBatch, type EmittedPacket } from './emitter-codec.js'
 import { BusInterest } from './emitter-interest.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
-import { isSharded, onChannelMessage, publishMessage, subscribeChannels, unsubscribeChannels } from './pubsub.js'
+import { isSharded, onChannelMessage, publishMessage, ssubscribeEach, subscribeChannels, unsubscribeChannels } from './pubsub.js'
 import { closeRedisClient, type RedisClient } from './redis.js'
 import { StarlingError } from '../errors.js'
 
@@ -101,6 +101,15 @@ const SLOTS_REFRESH_MS = 5000
 const HOLD_MS = 3000
 const RETRY_FIRST_MS = 25
 const RETRY_MAX_MS = 400
+/**
+ * Sharded mode: an SSUBSCRIBE that failed (its master dead before the failover, or MOVED because
+ * the slot moved since the map was read) is tried again after these waits while the SUBACK or
+ * CONNACK waits for it, then every SUBSCRIBE_RETRY_LATER_MS in the background until it works or
+ * no local subscriber needs the channel. ioredis subscribes its channels again only on a change
+ * of the slot map, and not a channel whose SSUBSCRIBE found no subscriber connection for its slot.
+ */
+const SUBSCRIBE_RETRY_MS = [100, 300, 1000]
+const SUBSCRIBE_RETRY_LATER_MS = 2000
 
 /** A batch is sent when it reaches this size, even before the end of the turn. */
 const MAX_BATCH_BYTES = 256 * 1024
@@ -136,8 +145,9 @@ export class RedisEmitter {
   /** Sharded mode: messages emitted per channel (their order), and those held for a retry. */
   readonly #sent: Float64Array
   readonly #held = new Map<number, HeldMessage[]>()
-  /** Sharded mode: channels whose SSUBSCRIBE failed, retried on the next 'ready'. */
+  /** Sharded mode: channels whose SSUBSCRIBE failed, retried in the background (and on 'ready'). */
   readonly #failed = new Set<number>()
+  #retryTimer: NodeJS.Timeout | undefined
   /** This emitter's id in its frames: its own messages coming back from Redis are dropped. */
   readonly #origin = randomBytes(ORIGIN_BYTES)
   readonly #interest: BusInterest | undefined
@@ -207,7 +217,8 @@ export class RedisEmitter {
     }
     this.#sub.on('ready', this.#onReady)
     // A slot moved (resharding, failover): its old master drops the channel's subscribers with an
-    // SUNSUBSCRIBE nobody asked for, which ioredis reports as a node error. Re-read the slot map
+    // SUNSUBSCRIBE nobody asked for, which ioredis reports as a node error naming the channel
+    // (our patch to it: patches/ioredis+5.9.3.patch, README "Our patches"). Re-read the slot map
     // at once (and twice more, as the other masters learn the move), instead of at the next
     // periodic refresh: ioredis re-subscribes every channel on its new owner when the map changes.
     // What was published on the channel between the hand-over and the re-subscription did not
@@ -436,6 +447,7 @@ export class RedisEmitter {
     this.#sub.off('ready', this.#onReady)
     this.#sub.off('nodeError', this.#onNodeError)
     clearInterval(this.#slotsTimer)
+    clearTimeout(this.#retryTimer)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([closeRedisClient(this.#sub), closeRedisClient(this.#pub)]).then(() => this.#local.close(callback))
     return this
@@ -448,22 +460,52 @@ export class RedisEmitter {
     interest.leave()
     subscribeChannels(this.#sub, this.#sharded, [this.#control!.toString()]).then(
       () => interest.join(),
-      (err: Error) => this.#error(err) // retried on the next 'ready'
+      (err: Error) => {
+        this.#error(err)
+        // retried on the next 'ready'; sharded, that may never come (see SUBSCRIBE_RETRY_MS)
+        if (this.#sharded) setTimeout(() => this.#joinControl(), SUBSCRIBE_RETRY_LATER_MS).unref()
+      }
     )
   }
 
   #subscribe (slots: readonly number[]): void {
-    const request = subscribeChannels(this.#sub, this.#sharded, slots.map((s) => this.#names[s]!)).then(
-      () => {},
-      (err: Error) => { // retried on the next 'ready' (#onReady)
-        if (this.#sharded) for (const s of slots) this.#failed.add(s)
-        this.#error(err)
-      }
-    )
+    const request = this.#sharded
+      ? this.#subscribeSharded(slots)
+      : subscribeChannels(this.#sub, false, slots.map((s) => this.#names[s]!)).catch((err: Error) => this.#error(err)) // again on the next 'ready' (#onReady)
     for (const s of slots) this.#pending.set(s, request)
     void request.then(() => {
       for (const s of slots) if (this.#pending.get(s) === request) this.#pending.delete(s)
     })
+  }
+
+  /** Resolves once the channels are subscribed, or once the quick retries failed (the rest is retried later). */
+  async #subscribeSharded (slots: readonly number[]): Promise<void> {
+    let left = slots
+    for (let attempt = 0; ; attempt++) {
+      const { failed, error } = await ssubscribeEach(this.#sub as Cluster, left.map((s) => this.#names[s]!))
+      if (error === undefined || this.closed) return
+      left = left.filter((s) => (this.#refs[s] ?? 0) > 0 && failed.includes(this.#names[s]!))
+      if (left.length === 0) return
+      const wait = SUBSCRIBE_RETRY_MS[attempt]
+      if (wait === undefined) {
+        this.#error(error)
+        for (const s of left) this.#failed.add(s)
+        this.#retryLater()
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+  }
+
+  #retryLater (): void {
+    if (this.#retryTimer !== undefined || this.closed) return
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined
+      const wanted = [...this.#failed].filter((slot) => (this.#refs[slot] ?? 0) > 0)
+      this.#failed.clear()
+      if (wanted.length > 0 && !this.closed) this.#subscribe(wanted)
+    }, SUBSCRIBE_RETRY_LATER_MS)
+    this.#retryTimer.unref()
   }
 
   /**

@@ -31,7 +31,27 @@ export async function subscribeChannels (conn: RedisClient, sharded: boolean, ch
     await conn.subscribe(...channels)
     return
   }
-  await Promise.all(channels.map(async (channel) => await (conn as Cluster).ssubscribe(channel)))
+  const { error } = await ssubscribeEach(conn as Cluster, channels)
+  if (error !== undefined) throw error
+}
+
+/**
+ * Sharded: one SSUBSCRIBE per channel; resolves with the channels whose SSUBSCRIBE failed (their
+ * master away, or the slot moved since the slot map was read: MOVED) and the first error, so
+ * that only those are tried again.
+ */
+export async function ssubscribeEach (conn: Cluster, channels: readonly string[]): Promise<{ failed: string[], error?: Error }> {
+  const failed: string[] = []
+  let error: Error | undefined
+  await Promise.all(channels.map(async (channel) => {
+    try {
+      await conn.ssubscribe(channel)
+    } catch (err) {
+      failed.push(channel)
+      error ??= err as Error
+    }
+  }))
+  return error === undefined ? { failed } : { failed, error }
 }
 
 export async function unsubscribeChannels (conn: RedisClient, sharded: boolean, channels: readonly string[]): Promise<void> {

@@ -123,10 +123,12 @@ export interface ClientOptions {
  * Commands whose first argument is not their key. ioredis' Cluster auto-pipelining picks a
  * command's node from its first argument, so these would join the pipeline of some other node
  * and the whole pipeline fail ("All keys in the pipeline should belong to the same slots
- * allocation group"): they are sent outside the auto-pipeline (routed by their real keys).
+ * allocation group", or a raw MOVED when the pipeline went to a node that does not hold the key
+ * and another command in it succeeded): they are sent outside the auto-pipeline (routed by their
+ * real keys). XGROUP CREATE made a shared subscription's SUBACK fail with 0x80 that way.
  * `starlingOutgoingOps` is outgoing-store.ts' script, whose first argument is its key count.
  */
-const CLUSTER_UNPIPELINED = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'xread', 'xreadgroup', 'starlingOutgoingOps']
+const CLUSTER_UNPIPELINED = ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'xread', 'xreadgroup', 'xgroup', 'xinfo', 'starlingOutgoingOps']
 
 
 function commonOptions (settings: RedisSettings, options: ClientOptions): RedisOptions {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { connectClient, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, waitFor } from '../helpers/clients.js'
 import { busSlot, closeSession, missing, openSession, pick, publishUntilStopped, queueSlot, type Session } from '../helpers/cluster-traffic.js'
 import { startPods } from '../helpers/pods.js'
 import { startRedisCluster } from '../helpers/redis-cluster.js'
@@ -37,9 +37,20 @@ test('Redis Cluster failover under QoS 1 traffic: the replica takes over, pods r
   const pub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'fo-pub', reconnectPeriod: 300 })
   const publishing = publishUntilStopped(pub, topics, 8, 5)
   await waitFor(() => publishing.acked.length >= 500, 20000, 'traffic before the kill')
+  // A subscription made while the master is dead, on a pod that did not listen on its bus channel
+  // yet: the SSUBSCRIBE fails until the replica is promoted, and must be retried by the pod (a pod
+  // deaf on that channel for good would never deliver it messages from other pods). Connected
+  // before the kill (CONNECTs are refused while a master is away), subscribed after it.
+  const [lateTopic] = pick(1, (n) => `fo-late/${n}`, (topic) => onVictim(busSlot(topic)))
+  const [lateId] = pick(1, (n) => `fo-late-sub-${n}`, (id) => !onVictim(queueSlot(id))) // its session's keys stay reachable
+  const late = await connectClient(t, a.url, { protocolVersion: 5, clientId: lateId })
+  const lateGot = collect(late)
   const killedAt = Date.now()
   const ackedBeforeKill = publishing.acked.length
   await cluster.nodes.find((n) => n.port === victim.port)!.kill('SIGKILL')
+  const subscribedAt = Date.now()
+  const lateGranted = await late.subscribeAsync({ [lateTopic!]: { qos: 1 } })
+  const subackMs = Date.now() - subscribedAt
 
   // the replica is promoted; publishing resumes without any pod restart
   const ownerOfSlot0 = async (): Promise<number | undefined> =>
@@ -56,6 +67,16 @@ test('Redis Cluster failover under QoS 1 traffic: the replica takes over, pods r
   for (const pod of pods) assert.equal(pod.child.exitCode, null, `${pod.id} still running`)
   const promoted = (await cluster.topology()).find((n) => n.role === 'master' && n.slots.some(([l]) => l === 0))
   assert.ok(promoted !== undefined && promoted.port !== victim.port, 'the replica owns the dead master\'s slots')
+
+  const latePub = await connectClient(t, b.url, { protocolVersion: 5, clientId: 'fo-late-pub' })
+  const lateDeadline = Date.now() + 15000
+  while (lateGot.length === 0 && Date.now() < lateDeadline) {
+    await latePub.publishAsync(lateTopic!, 'late', { qos: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  assert.equal(lateGranted[0]?.qos, 1, 'the subscription is granted')
+  assert.ok(lateGot.length > 0, 'a subscription made while the master was dead receives from other pods after the failover')
+  t.diagnostic(`a subscription made while the master was dead: SUBACK after ${subackMs} ms, first message from another pod after the failover`)
 
   await Promise.all(offline.map(async (s, i) => await openSession(t, pods[i % 3]!.url, s)))
   const acked = publishing.acked
