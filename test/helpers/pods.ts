@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -96,6 +96,8 @@ export async function startPod (t: TestContext, id: string, options: PodOptions)
     return await exited
   }
   t.after(async () => {
+    // POD_LOG_DIR=<dir>: each pod's output is kept there (`<id>-<pid>.log`), to read after a failure
+    if (process.env.POD_LOG_DIR !== undefined) writeFileSync(join(process.env.POD_LOG_DIR, `${id}-${child.pid ?? 0}.log`), `${out}\nstderr:\n${err}`)
     await kill('SIGKILL')
     rmSync(dataDir, { recursive: true, force: true })
   })
