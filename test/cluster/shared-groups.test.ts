@@ -36,17 +36,21 @@ test('cluster: shared subscription groups over three pods', async (t) => {
     await Promise.all(members.map(async (m) => await m.endAsync()))
   })
 
-  await t.test('one member on one pod, three on another: turns go by member, not by pod', async (t) => {
-    const members = await Promise.all([a, b, b, b].map(async (pod, i) => await connectClient(t, pod.url, { clientId: `uneven-${i}` })))
+  await t.test('one member on one pod, five on another: turns go by member, not by pod', async (t) => {
+    const members = await Promise.all([a, b, b, b, b, b].map(async (pod, i) => await connectClient(t, pod.url, { clientId: `uneven-${i}` })))
     const got = members.map(collect)
     for (const member of members) await member.subscribeAsync('$share/uneven/uneven/t', { qos: 1 })
     const pub = await connectClient(t, c.url, { clientId: 'uneven-pub' })
-    await publishMany(pub, 'uneven/t', 'm', 2000)
+    // one message at a time: each finds every member waiting, whichever pod it is on
+    await publishMany(pub, 'uneven/t', 'm', 2000, 1)
     await waitFor(() => got.flat().length >= 2000, 20000, '2000 deliveries')
     const shares = got.map((g) => g.length)
-    // Split by pod, the lone member would get half; by member, a quarter. Measured 25-40%: the lone
-    // member's pod reads its own turns without waiting on the other pod's three (load-dependent).
-    assert.ok((shares[0] as number) < 0.45 * 2000, `shares ${shares.join('/')}`)
+    // Split by pod, the lone member would get half; by member, a sixth (measured 17-21%). Under a
+    // burst (50 PUBLISHes at once) a member whose pod has less to do reads its next turn sooner
+    // (the group balances by who is free): with three members on the other pod the lone one got
+    // 25-46% depending on the machine's load, which said little about turns.
+    t.diagnostic(`shares ${shares.join('/')} (the lone member first)`)
+    assert.ok((shares[0] as number) < 0.35 * 2000, `shares ${shares.join('/')}`)
     assert.equal(new Set(payloads(got.flat())).size, 2000)
     await Promise.all(members.map(async (m) => await m.endAsync()))
   })
