@@ -7,6 +7,7 @@ import { BusInterest } from './emitter-interest.js'
 import { filterSlot, topicSlot, type RouteLayout } from './emitter-route.js'
 import { isSharded, onChannelMessage, publishMessage, ssubscribeEach, subscribeChannels, unsubscribeChannels } from './pubsub.js'
 import { closeRedisClient, type RedisClient } from './redis.js'
+import { keySlot } from './slots.js'
 import { StarlingError } from '../errors.js'
 
 /**
@@ -139,6 +140,7 @@ export class RedisEmitter {
   readonly #onInvalidFrame: (err: Error) => void
   readonly #maxPending: number
   readonly #onNodeError: (err: Error) => void
+  readonly #onNodeLost: (redis: unknown, nodeKey?: string) => void
   #slotsTimer: NodeJS.Timeout | undefined
   /** Sharded mode: whether the channel's last message reached a subscriber. */
   readonly #heard: Uint8Array
@@ -238,6 +240,18 @@ export class RedisEmitter {
       }
     }
     if (this.#sharded) this.#sub.on('nodeError', this.#onNodeError)
+    // A master went away (failover): its sharded subscriber connection ended without any
+    // SUNSUBSCRIBE, and its channels have no subscription until ioredis re-subscribes them on the
+    // promoted replica. Reported like a moved slot, so persistent sessions listening there replay
+    // from their queues what was published meanwhile (resync.ts). The slot map still names the
+    // lost master here (ioredis re-reads it after this event).
+    this.#onNodeLost = (_redis, nodeKey) => {
+      if (this.closed || typeof nodeKey !== 'string' || !(this.#sub instanceof Cluster)) return
+      const owners = this.#sub.slots
+      const lost = this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0 && owners[keySlot(this.#names[slot]!)]?.[0] === nodeKey)
+      if (lost.length > 0) this.state.emit('resubscribing', lost)
+    }
+    if (this.#sharded) this.#sub.on('-node', this.#onNodeLost)
     if (this.#sharded && this.#sub instanceof Cluster) {
       const cluster = this.#sub
       this.#slotsTimer = setInterval(() => { if (cluster.status === 'ready') cluster.refreshSlotsCache() }, SLOTS_REFRESH_MS).unref()
@@ -446,6 +460,7 @@ export class RedisEmitter {
     this.#offMessage()
     this.#sub.off('ready', this.#onReady)
     this.#sub.off('nodeError', this.#onNodeError)
+    this.#sub.off('-node', this.#onNodeLost)
     clearInterval(this.#slotsTimer)
     clearTimeout(this.#retryTimer)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away

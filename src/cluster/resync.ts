@@ -55,9 +55,10 @@ export interface BusGapSource {
 }
 
 /**
- * Redis Cluster: when a bus channel's slot changes hands (resharding), its old master drops the
- * channel's subscribers and this pod subscribes again on the new owner; what was published on the
- * channel in between reached the pods already back, not this one. A connected persistent session
+ * Redis Cluster: when a bus channel's slot changes hands (resharding: its old master drops the
+ * channel's subscribers; failover: the master and its subscriber connections are gone), this pod
+ * subscribes again on the new owner; what was published on the channel in between reached the
+ * pods already back, not this one. A connected persistent session
  * has those messages in its queue in Redis (the publishing pod queues every QoS ≥ 1 message for
  * every persistent session before it goes on the bus), but a queue is replayed only when its
  * client connects: so, once the channels have been quiet for BUS_GAP_SETTLE_MS (re-subscribed),
