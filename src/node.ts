@@ -137,7 +137,9 @@ export class StarlingNode {
       cluster = await startClusterServices(broker, backend, {
         config,
         logger,
-        isLive: async (podId) => (await state.registry?.members() ?? []).some((member) => member.id === podId)
+        isLive: async (podId) => (await state.registry?.members() ?? []).some((member) => member.id === podId),
+        // no registry yet (the pod is starting): nobody is judged on the bus alone
+        sinceRenewalMs: async (podId) => await state.registry?.sinceRenewalMs(podId) ?? 0
       })
     }
 

@@ -2,7 +2,7 @@ import type { StarlingConfig } from '../config/schema.js'
 import { StarlingError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { withTimeout } from '../util/timeout.js'
-import { advertisedHost, listMembers, removeMember, starlingVersion, writeMember, type MemberInfo } from './members.js'
+import { advertisedHost, listMembers, msSinceRenewal, removeMember, starlingVersion, writeMember, type MemberInfo } from './members.js'
 import { createRedisClient, type RedisClient, type RedisSettings } from './redis.js'
 
 /**
@@ -14,6 +14,8 @@ import { createRedisClient, type RedisClient, type RedisSettings } from './redis
 export interface ClusterRegistry {
   /** Live pods, sorted by id. Rejects when Redis cannot be read. */
   members (): Promise<MemberInfo[]>
+  /** Milliseconds since the pod last renewed its entry (Infinity: no entry). Rejects when Redis cannot be read. */
+  sinceRenewalMs (podId: string): Promise<number>
   /** Leaves the registry (drain) and stops the heartbeat; idempotent. */
   stop (): Promise<void>
 }
@@ -29,6 +31,7 @@ export interface RegistryDeps {
 export function localRegistry (self: () => MemberInfo): ClusterRegistry {
   return {
     members: async () => [{ ...self(), lastHeartbeatAt: Date.now() }],
+    sinceRenewalMs: async (podId) => podId === self().id ? 0 : Infinity,
     stop: async () => {}
   }
 }
@@ -126,6 +129,7 @@ export async function startRedisRegistry (settings: RedisSettings, deps: Registr
   return {
     // Bounded: while Redis is away a command would wait in ioredis' offline queue for ~30 s.
     members: () => answerWithin(listMembers(redis), 3000),
+    sinceRenewalMs: (podId) => answerWithin(msSinceRenewal(redis, podId, ttlMs), 3000),
     stop () {
       stopping ??= (async () => {
         stopped = true

@@ -90,6 +90,15 @@ export async function writeMember (redis: RedisClient, info: MemberInfo, ttlMs: 
   if (failed !== undefined) throw failed[0] as Error
 }
 
+/**
+ * Milliseconds since `nodeId` last renewed its entry, by Redis' clock (each renewal sets its TTL
+ * back to `ttlMs`, so no two pods' clocks are compared); Infinity when it has no entry.
+ */
+export async function msSinceRenewal (redis: RedisClient, nodeId: string, ttlMs: number): Promise<number> {
+  const left = await redis.pttl(clusterMemberKey(nodeId))
+  return left < 0 ? Infinity : Math.max(0, ttlMs - left)
+}
+
 /** Removes a pod's entry at once (graceful drain). */
 export async function removeMember (redis: RedisClient, nodeId: string): Promise<void> {
   await redis.multi().del(clusterMemberKey(nodeId)).zrem(clusterMembersKey(), nodeId).exec()

@@ -23,6 +23,8 @@ export interface ClusterServiceDeps {
   readonly logger: Logger
   /** Whether a pod is a live member of the cluster (its registry entry exists). */
   readonly isLive: (podId: string) => Promise<boolean>
+  /** Milliseconds since the pod last renewed its registry entry (Infinity: none). */
+  readonly sinceRenewalMs: (podId: string) => Promise<number>
 }
 
 /**
@@ -32,7 +34,7 @@ export interface ClusterServiceDeps {
  */
 export async function startClusterServices (broker: Engine, backend: RedisBackend, deps: ClusterServiceDeps): Promise<ClusterServices> {
   const { config, logger } = deps
-  const liveness = watchPodHeartbeats(broker, { nodeId: config.nodeId, heartbeatMs: config.cluster.heartbeatMs, health: backend.health })
+  const liveness = watchPodHeartbeats(broker, { nodeId: config.nodeId, heartbeatMs: config.cluster.heartbeatMs, health: backend.health, sinceRenewalMs: deps.sinceRenewalMs })
   const wills = new ClusterWills(broker, { redis: backend.commands, logger, sweepMs: config.cluster.heartbeatMs, liveness })
   const sessionExpiry = new ClusterSessionExpiry(broker, {
     redis: backend.commands,

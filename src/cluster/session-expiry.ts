@@ -192,7 +192,7 @@ export class ClusterSessionExpiry {
     const pods = await this.#options.redis.smembers(sessionPodsKey())
     if (!pods.includes(this.#options.nodeId)) await this.#relist()
     for (const pod of pods) {
-      if (this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
+      if (await this.#options.liveness.isDead(pod)) await this.#claimDeadPod(pod)
     }
     const ids = await this.#withLiveHashes(CLAIM_EXPIRED, [Date.now(), SWEEP_BATCH]) as string[]
     const wiped: string[] = []

@@ -136,7 +136,7 @@ export class ClusterWills {
 
   /** Schedules dead pods' wills, then publishes the wills that are due. */
   async #sweepOnce (): Promise<void> {
-    await this.#scheduleWillsOf((podId) => this.#options.liveness.isDead(podId))
+    await this.#scheduleWillsOf(async (podId) => await this.#options.liveness.isDead(podId))
     const due = await this.#options.redis.eval(CLAIM_DUE, 1, willDueKey(), Date.now(), SWEEP_BATCH) as string[]
     for (const member of due) {
       const [podId, clientId] = JSON.parse(member) as [string, string]
@@ -145,15 +145,21 @@ export class ClusterWills {
   }
 
   /** Schedules, from now, the stored wills of the pods `gone` selects (not seen before by this pod). */
-  async #scheduleWillsOf (gone: (podId: string) => boolean): Promise<void> {
+  async #scheduleWillsOf (gone: (podId: string) => boolean | Promise<boolean>): Promise<void> {
     const keys = await this.#options.redis.lrange(pluginWillListKey(), 0, -1)
+    // one verdict per pod (a pod has a will key per client)
+    const verdicts = new Map<string, boolean>()
+    for (const key of keys) {
+      const podId = podOfPluginWillKey(key)
+      if (!verdicts.has(podId)) verdicts.set(podId, await gone(podId))
+    }
     const listed = new Set(keys)
     for (const key of this.#scheduled) if (!listed.has(key)) this.#scheduled.delete(key)
     const alive: Record<string, number> = {}
     let fresh = false
     for (const key of keys) {
       const podId = podOfPluginWillKey(key)
-      if (!gone(podId)) {
+      if (verdicts.get(podId) !== true) {
         alive[podId] = 1
         // A pod back with the same id stores new wills under the same keys.
         this.#scheduled.delete(key)

@@ -78,7 +78,7 @@ export class DeadPodEvents implements ConnectionLedger {
     await this.#o.redis.sadd(triggerPodsKey(), this.#o.podId)
     const pods = await this.#o.redis.smembers(triggerPodsKey())
     for (const pod of pods) {
-      if (pod !== this.#o.podId && this.#o.liveness.isDead(pod)) await this.#claim(pod)
+      if (pod !== this.#o.podId && await this.#o.liveness.isDead(pod)) await this.#claim(pod)
     }
   }
 
