@@ -150,6 +150,7 @@ export class RedisEmitter {
   /** Sharded mode: channels whose SSUBSCRIBE failed, retried in the background (and on 'ready'). */
   readonly #failed = new Set<number>()
   #retryTimer: NodeJS.Timeout | undefined
+  #controlRetry: NodeJS.Timeout | undefined
   /** This emitter's id in its frames: its own messages coming back from Redis are dropped. */
   readonly #origin = randomBytes(ORIGIN_BYTES)
   readonly #interest: BusInterest | undefined
@@ -463,6 +464,7 @@ export class RedisEmitter {
     this.#sub.off('-node', this.#onNodeLost)
     clearInterval(this.#slotsTimer)
     clearTimeout(this.#retryTimer)
+    clearTimeout(this.#controlRetry)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
     void Promise.all([closeRedisClient(this.#sub), closeRedisClient(this.#pub)]).then(() => this.#local.close(callback))
     return this
@@ -478,7 +480,13 @@ export class RedisEmitter {
       (err: Error) => {
         this.#error(err)
         // retried on the next 'ready'; sharded, that may never come (see SUBSCRIBE_RETRY_MS)
-        if (this.#sharded) setTimeout(() => this.#joinControl(), SUBSCRIBE_RETRY_LATER_MS).unref()
+        if (this.#sharded && this.#controlRetry === undefined && !this.closed) {
+          this.#controlRetry = setTimeout(() => {
+            this.#controlRetry = undefined
+            this.#joinControl()
+          }, SUBSCRIBE_RETRY_LATER_MS)
+          this.#controlRetry.unref()
+        }
       }
     )
   }
