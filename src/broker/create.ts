@@ -71,6 +71,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // JWKS brokers: filters it may publish to and subscribe within).
   const acls = new ClientAcls(config.acl, deps.identity === undefined ? undefined : tokenAclOf)
   const deniedAtDelivery = metrics.messagesDropped.labels('acl')
+  // Fixed for the broker's life; read per PUBLISH.
+  const aclRestricts = acls.restricts
   // The config file's rules alone, which every client's ACL includes (judged on the client's own
   // topic, without its tenant mount, as its PUBLISH and SUBSCRIBE are).
   const sharedAcl = acls.resolve()
@@ -193,7 +195,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
-    if (acls.restricts && client !== null && !acls.of(client).mayPublish(packet.topic)) {
+    if (aclRestricts && client !== null && !acls.of(client).mayPublish(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))

@@ -80,6 +80,18 @@ class BrokerState implements BrokerCounters {
   constructor (broker: QuotaBroker) {
     this.broker = broker
   }
+
+  delivered (bytes: number): void {
+    this.delta.messagesOut++
+    this.delta.bytesOut += bytes
+    this.totals.messagesOut++
+    this.totals.bytesOut += bytes
+  }
+}
+
+/** Counts the deliveries to one broker's clients (usage "messages out"), with no lookup per message. */
+export interface DeliveryCounter {
+  delivered (bytes: number): void
 }
 
 export interface QuotaEngineOptions {
@@ -221,11 +233,15 @@ export class QuotaEngine {
 
   /** A PUBLISH written to a client of the broker. */
   recordDelivery (broker: QuotaBroker, bytes: number): void {
-    const state = this.#state(broker)
-    state.delta.messagesOut++
-    state.delta.bytesOut += bytes
-    state.totals.messagesOut++
-    state.totals.bytesOut += bytes
+    this.#state(broker).delivered(bytes)
+  }
+
+  /**
+   * The broker's delivery counter, kept per connection by the caller: a delivery is then counted
+   * without the per-message lookup of recordDelivery (the counters live as long as the engine).
+   */
+  deliveryCounter (broker: QuotaBroker): DeliveryCounter {
+    return this.#state(broker)
   }
 
   /** Usage of a broker, cluster-wide, as of the pods' last flushes (this pod's included now). */

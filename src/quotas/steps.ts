@@ -1,7 +1,7 @@
 import type { Client, Engine, PublishPacket } from '../broker/engine.js'
 import type { ConnectStep } from '../broker/connect-guard.js'
 import { StarlingError } from '../errors.js'
-import type { QuotaBroker, QuotaEngine } from './engine.js'
+import type { DeliveryCounter, QuotaBroker, QuotaEngine } from './engine.js'
 
 /**
  * The quota engine as the MQTT broker uses it (createBroker's optional `quotas`):
@@ -32,8 +32,8 @@ export type BrokerOf = (client: Client) => QuotaBroker | undefined
 
 export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks {
   let clients: Readonly<Record<string, Client>> = {}
-  /** The broker each admitted client was counted for (deliveries are counted against it too). */
-  const admitted = new WeakMap<Client, QuotaBroker>()
+  /** The delivery counter of the broker each admitted client was counted for (deliveries are counted against it too). */
+  const admitted = new WeakMap<Client, DeliveryCounter>()
 
   const connectStep: ConnectStep = function enforceBrokerQuotas (ctx) {
     const broker = brokerOf(ctx.client)
@@ -43,7 +43,7 @@ export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks
     const replacing = existing !== undefined && existing !== ctx.client && !existing.closed
     return engine.admitConnection(broker, { replacing }).then((refusal) => {
       if (refusal !== undefined) throw new StarlingError('STARLING_ERR_QUOTA_CONNECTIONS', [`${broker.namespace}/${broker.name}`, broker.quotas.maxConnections])
-      admitted.set(ctx.client, broker)
+      admitted.set(ctx.client, engine.deliveryCounter(broker))
       let released = false
       const release = (): void => {
         if (released) return
@@ -72,8 +72,7 @@ export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks
   }
 
   function publishSent (client: Client, packet: { payload?: { length: number } | null }): void {
-    const of = admitted.get(client)
-    if (of !== undefined) engine.recordDelivery(of, packet.payload?.length ?? 0)
+    admitted.get(client)?.delivered(packet.payload?.length ?? 0)
   }
 
   function attach (broker: Engine): void {
