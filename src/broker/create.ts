@@ -143,11 +143,23 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   })
   broker.on('publishDropped', (_packet, _client, reason) => { if (reason === 'slow_reader') clientLimits.hit('slow_reader_drop') })
   broker.on('retainedCapped', () => { clientLimits.hit('retained_per_subscription') })
+  // Messages received from clients, counted in aedes' `published` hook: it runs for every message
+  // published, with the 'publish' event's arguments, and a listener of that event would cost an
+  // emit() per message (src/metrics/publish.ts: plain array slots, folded in when read).
+  const countReceived = metrics.publishReceived
   if (groups !== undefined) {
     groups.attach(broker)
     // Runs before the publisher's PUBACK (aedes' publish chain): an acknowledged message is in
     // every matching group's queue.
-    broker.published = (packet, _client, done) => groups.published(packet, done)
+    broker.published = (packet, client, done) => {
+      if (client) countReceived(client, packet) // null or undefined: the broker's own (wills, $SYS)
+      groups.published(packet, done)
+    }
+  } else {
+    broker.published = (packet, client, done) => {
+      if (client) countReceived(client, packet) // null or undefined: the broker's own (wills, $SYS)
+      done(null)
+    }
   }
 
   // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
