@@ -71,6 +71,8 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   // JWKS brokers: filters it may publish to and subscribe within).
   const acls = new ClientAcls(config.acl, deps.identity === undefined ? undefined : tokenAclOf)
   const deniedAtDelivery = metrics.messagesDropped.labels('acl')
+  // Fixed for the broker's life; read per PUBLISH.
+  const aclRestricts = acls.restricts
   // The config file's rules alone, which every client's ACL includes (judged on the client's own
   // topic, without its tenant mount, as its PUBLISH and SUBSCRIBE are).
   const sharedAcl = acls.resolve()
@@ -141,11 +143,23 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
   })
   broker.on('publishDropped', (_packet, _client, reason) => { if (reason === 'slow_reader') clientLimits.hit('slow_reader_drop') })
   broker.on('retainedCapped', () => { clientLimits.hit('retained_per_subscription') })
+  // Messages received from clients, counted in aedes' `published` hook: it runs for every message
+  // published, with the 'publish' event's arguments, and a listener of that event would cost an
+  // emit() per message (src/metrics/publish.ts: plain array slots, folded in when read).
+  const countReceived = metrics.publishReceived
   if (groups !== undefined) {
     groups.attach(broker)
     // Runs before the publisher's PUBACK (aedes' publish chain): an acknowledged message is in
     // every matching group's queue.
-    broker.published = (packet, _client, done) => groups.published(packet, done)
+    broker.published = (packet, client, done) => {
+      if (client) countReceived(client, packet) // null or undefined: the broker's own (wills, $SYS)
+      groups.published(packet, done)
+    }
+  } else {
+    broker.published = (packet, client, done) => {
+      if (client) countReceived(client, packet) // null or undefined: the broker's own (wills, $SYS)
+      done(null)
+    }
   }
 
   // Topics starting with `$` are the server's (MQTT §4.7.2); clients may not publish into $SYS.
@@ -193,7 +207,7 @@ export async function createBroker (deps: BrokerDeps): Promise<Engine> {
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))
       return
     }
-    if (acls.restricts && client !== null && !acls.of(client).mayPublish(packet.topic)) {
+    if (aclRestricts && client !== null && !acls.of(client).mayPublish(packet.topic)) {
       metrics.messagesDropped.inc({ reason: 'acl' })
       logger.debug({ clientId: client?.id, topic: packet.topic }, 'publish denied by acl')
       callback(new StarlingError('STARLING_ERR_PUBLISH_DENIED'))

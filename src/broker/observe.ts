@@ -113,12 +113,7 @@ export function observeBroker (broker: Engine, metrics: BrokerMetrics, logger: L
     logger.debug({ clientId: client.id }, 'keep alive timeout')
   })
 
-  // Per-message hot path: plain array slots, folded into the counters when they are read
-  // (src/metrics/publish.ts), instead of prom-client's label hashing on every PUBLISH.
-  const countReceived = metrics.publishReceived
-  broker.on('publish', (packet, client: Client | null) => {
-    if (client) countReceived(client, packet)
-  })
+  // Messages received (metrics.publishReceived) are counted in aedes' `published` hook (create.ts), not here.
 
   broker.on('error', (err) => {
     logger.error({ err }, 'broker error')

@@ -47,9 +47,23 @@ async function countStream (stream: Readable): Promise<number> {
   return n
 }
 
-/** Wraps `persistence` in place of it: returns a proxy that caps each session's outgoing queue. */
+/**
+ * Caps each session's outgoing queue of `persistence`, in place: its four outgoing-queue methods
+ * are replaced on the instance (own properties) and the originals called bound to it. Not a
+ * Proxy: aedes reads a persistence method per message, and a proxy's `get` trap cost ~0.1 µs
+ * per message one-to-one (docs/benchmarks.md, issue 12). None of these methods calls another
+ * through `this` in the persistences Starling wraps (aedes' in-memory one, redis-persistence.ts),
+ * so nothing is counted twice. Returns `persistence`.
+ */
 export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, options: QueueLimitOptions): P {
-  const inner: OutgoingPersistence = persistence
+  const inner: OutgoingPersistence = {
+    outgoingEnqueue: persistence.outgoingEnqueue.bind(persistence),
+    outgoingEnqueueCombi: persistence.outgoingEnqueueCombi.bind(persistence),
+    outgoingUpdate: persistence.outgoingUpdate.bind(persistence),
+    outgoingClearMessageId: persistence.outgoingClearMessageId.bind(persistence),
+    outgoingStream: persistence.outgoingStream.bind(persistence),
+    ...(persistence.outgoingQueueLength !== undefined ? { outgoingQueueLength: persistence.outgoingQueueLength.bind(persistence) } : {})
+  }
   const now = options.now ?? Date.now
   const recountMs = options.recountMs ?? 5000
   const estimates = new Map<string, Estimate>()
@@ -111,7 +125,7 @@ export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, o
     return inner.outgoingEnqueueCombi(admitted.length === subs.length ? subs : admitted, packet)
   }
 
-  const overrides: Partial<OutgoingPersistence> = {
+  const overrides: Pick<OutgoingPersistence, 'outgoingEnqueue' | 'outgoingEnqueueCombi' | 'outgoingUpdate' | 'outgoingClearMessageId'> = {
     outgoingEnqueue: (sub, packet) => enqueue([sub], packet),
     // aedes calls this for every QoS 1/2 PUBLISH, usually with no offline session to queue for
     outgoingEnqueueCombi: (subs, packet) => subs.length === 0 ? inner.outgoingEnqueueCombi(subs, packet) : enqueue(subs, packet),
@@ -146,20 +160,7 @@ export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, o
     }
   }
 
-  // Methods bound once, not per access: aedes reads a persistence method per message.
-  const bound = new Map<string | symbol, { fn: unknown, bound: unknown }>()
-  return new Proxy(persistence, {
-    get (target, prop, receiver) {
-      if (typeof prop === 'string' && Object.hasOwn(overrides, prop)) return overrides[prop as keyof OutgoingPersistence]
-      const value: unknown = Reflect.get(target, prop, receiver)
-      if (typeof value !== 'function') return value
-      const known = bound.get(prop)
-      if (known !== undefined && known.fn === value) return known.bound
-      const fn = value.bind(target)
-      bound.set(prop, { fn: value, bound: fn })
-      return fn
-    }
-  })
+  return Object.assign(persistence, overrides)
 }
 
 interface DropCounter { inc (labels: { reason: string }): void }

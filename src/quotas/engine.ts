@@ -80,6 +80,57 @@ class BrokerState implements BrokerCounters {
   constructor (broker: QuotaBroker) {
     this.broker = broker
   }
+
+  delivered (bytes: number): void {
+    this.delta.messagesOut++
+    this.delta.bytesOut += bytes
+    this.totals.messagesOut++
+    this.totals.bytesOut += bytes
+  }
+}
+
+/**
+ * One connection's view of its broker's counters, kept by the caller for the connection's life:
+ * a PUBLISH and a delivery are counted with no lookup per message. The broker record is the one
+ * the connection was admitted with (its CONNECT's), as it is for every check of that connection.
+ */
+export class ConnectionQuotas {
+  readonly #state: BrokerState
+  readonly broker: QuotaBroker
+
+  constructor (state: BrokerState, broker: QuotaBroker) {
+    this.#state = state
+    this.broker = broker
+  }
+
+  /** A PUBLISH with `bytes` of payload: admitted (undefined) or refused by a rate quota. Counted as received when admitted. */
+  admitPublish (bytes: number): QuotaRefusal | undefined {
+    return admitPublishOn(this.#state, this.broker, bytes)
+  }
+
+  /** A PUBLISH written to the client. */
+  delivered (bytes: number): void {
+    this.#state.delivered(bytes)
+  }
+}
+
+function admitPublishOn (state: BrokerState, broker: QuotaBroker, bytes: number): QuotaRefusal | undefined {
+  const { publishRatePerSecond, bytesPerSecond } = broker.quotas
+  if (publishRatePerSecond > 0 && !state.messages.take(1)) {
+    state.refusals.publish_rate++
+    return 'publish_rate'
+  }
+  if (bytesPerSecond > 0 && !state.bytes.take(bytes)) {
+    // The message token it took is not used: give it back.
+    if (publishRatePerSecond > 0) state.messages.reserve += 1
+    state.refusals.bytes_per_second++
+    return 'bytes_per_second'
+  }
+  state.delta.messagesIn++
+  state.delta.bytesIn += bytes
+  state.totals.messagesIn++
+  state.totals.bytesIn += bytes
+  return undefined
 }
 
 export interface QuotaEngineOptions {
@@ -187,23 +238,7 @@ export class QuotaEngine {
 
   /** A PUBLISH from a client of the broker with `bytes` of payload: admitted (undefined) or refused by a rate quota. Counted as received when admitted. */
   admitPublish (broker: QuotaBroker, bytes: number): QuotaRefusal | undefined {
-    const state = this.#state(broker)
-    const { publishRatePerSecond, bytesPerSecond } = broker.quotas
-    if (publishRatePerSecond > 0 && !state.messages.take(1)) {
-      state.refusals.publish_rate++
-      return 'publish_rate'
-    }
-    if (bytesPerSecond > 0 && !state.bytes.take(bytes)) {
-      // The message token it took is not used: give it back.
-      if (publishRatePerSecond > 0) state.messages.reserve += 1
-      state.refusals.bytes_per_second++
-      return 'bytes_per_second'
-    }
-    state.delta.messagesIn++
-    state.delta.bytesIn += bytes
-    state.totals.messagesIn++
-    state.totals.bytesIn += bytes
-    return undefined
+    return admitPublishOn(this.#state(broker), broker, bytes)
   }
 
   /**
@@ -221,11 +256,16 @@ export class QuotaEngine {
 
   /** A PUBLISH written to a client of the broker. */
   recordDelivery (broker: QuotaBroker, bytes: number): void {
-    const state = this.#state(broker)
-    state.delta.messagesOut++
-    state.delta.bytesOut += bytes
-    state.totals.messagesOut++
-    state.totals.bytesOut += bytes
+    this.#state(broker).delivered(bytes)
+  }
+
+  /**
+   * The counters of a connection admitted to the broker, kept by the caller for the connection:
+   * its PUBLISH packets and deliveries are then counted without the per-message lookups of
+   * admitPublish and recordDelivery (a broker's counters live as long as the engine).
+   */
+  connectionQuotas (broker: QuotaBroker): ConnectionQuotas {
+    return new ConnectionQuotas(this.#state(broker), broker)
   }
 
   /** Usage of a broker, cluster-wide, as of the pods' last flushes (this pod's included now). */

@@ -1,7 +1,7 @@
 import type { Client, Engine, PublishPacket } from '../broker/engine.js'
 import type { ConnectStep } from '../broker/connect-guard.js'
 import { StarlingError } from '../errors.js'
-import type { QuotaBroker, QuotaEngine } from './engine.js'
+import type { ConnectionQuotas, QuotaBroker, QuotaEngine } from './engine.js'
 
 /**
  * The quota engine as the MQTT broker uses it (createBroker's optional `quotas`):
@@ -32,8 +32,11 @@ export type BrokerOf = (client: Client) => QuotaBroker | undefined
 
 export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks {
   let clients: Readonly<Record<string, Client>> = {}
-  /** The broker each admitted client was counted for (deliveries are counted against it too). */
-  const admitted = new WeakMap<Client, QuotaBroker>()
+  /**
+   * The counters of the broker each admitted client was counted for (its PUBLISH packets and
+   * deliveries are counted against it too). A client's broker is decided once, at CONNECT.
+   */
+  const admitted = new WeakMap<Client, ConnectionQuotas>()
 
   const connectStep: ConnectStep = function enforceBrokerQuotas (ctx) {
     const broker = brokerOf(ctx.client)
@@ -43,7 +46,7 @@ export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks
     const replacing = existing !== undefined && existing !== ctx.client && !existing.closed
     return engine.admitConnection(broker, { replacing }).then((refusal) => {
       if (refusal !== undefined) throw new StarlingError('STARLING_ERR_QUOTA_CONNECTIONS', [`${broker.namespace}/${broker.name}`, broker.quotas.maxConnections])
-      admitted.set(ctx.client, broker)
+      admitted.set(ctx.client, engine.connectionQuotas(broker))
       let released = false
       const release = (): void => {
         if (released) return
@@ -57,10 +60,12 @@ export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks
   }
 
   function authorizePublish (client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): void {
-    const broker = brokerOf(client)
-    if (broker === undefined) { callback(null); return }
+    // Not admitted by connectStep: its CONNECT named no broker (no quotas apply).
+    const quotas = admitted.get(client)
+    if (quotas === undefined) { callback(null); return }
+    const broker = quotas.broker
     const bytes = packet.payload?.length ?? 0
-    const refusal = engine.admitPublish(broker, bytes)
+    const refusal = quotas.admitPublish(bytes)
     if (refusal === 'publish_rate') { callback(new StarlingError('STARLING_ERR_QUOTA_PUBLISH_RATE', [`${broker.namespace}/${broker.name}`, broker.quotas.publishRatePerSecond])); return }
     if (refusal === 'bytes_per_second') { callback(new StarlingError('STARLING_ERR_QUOTA_BYTES_RATE', [`${broker.namespace}/${broker.name}`, broker.quotas.bytesPerSecond])); return }
     if (!packet.retain || broker.quotas.maxRetained <= 0) { callback(null); return }
@@ -72,8 +77,7 @@ export function quotaSteps (engine: QuotaEngine, brokerOf: BrokerOf): QuotaHooks
   }
 
   function publishSent (client: Client, packet: { payload?: { length: number } | null }): void {
-    const of = admitted.get(client)
-    if (of !== undefined) engine.recordDelivery(of, packet.payload?.length ?? 0)
+    admitted.get(client)?.delivered(packet.payload?.length ?? 0)
   }
 
   function attach (broker: Engine): void {
