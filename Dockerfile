@@ -13,7 +13,7 @@
 FROM node:26.12.0-bookworm-slim AS build
 WORKDIR /app
 ENV CI=true
-# patches/ must be present before the install: aedes, aedes-persistence, aedes-persistence-redis,
+# patches/ must be present before the install: aedes, aedes-packet, aedes-persistence, aedes-persistence-redis,
 # mqtt-packet and ioredis are patched. Scripts are skipped (`prepare` would build before src/ is here)
 # and patch-package runs explicitly, failing the build if a patch does not apply.
 COPY package.json package-lock.json ./
