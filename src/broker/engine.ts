@@ -178,6 +178,8 @@ export interface EnginePersistence extends OutgoingPersistence {
   sessionCount? (): Promise<number>
   /** Does a session that outlives its connection exist for this client id? (our aedes-persistence patch) */
   hasSession? (client: { id: string }): Promise<boolean>
+  /** The stored subscriptions (persistent sessions, online or not) whose filter matches `topic`. */
+  subscriptionsByTopic? (topic: string): Promise<readonly unknown[]>
 }
 
 /** What aedes needs of an emitter (mqemitter's interface); Starling passes its Redis one in cluster mode. */
@@ -186,6 +188,13 @@ export interface EngineEmitter {
   removeListener (topic: string, listener: (...args: never[]) => void, done?: () => void): unknown
   emit (packet: object, done?: (err?: Error) => void): unknown
   close (done: () => void): void
+  /**
+   * Starling's cluster emitter: whether a message on `topic` may reach a listener, here or on
+   * another pod (false only when none can: src/cluster/emitter.ts).
+   */
+  listened? (topic: string): boolean
+  /** mqemitter's Qlobber (the embedded emitter): its local listeners' filters. */
+  readonly _matcher?: { match (topic: string): readonly unknown[] }
 }
 
 // ---- options ----

@@ -284,6 +284,18 @@ export class RedisEmitter {
     return this
   }
 
+  /**
+   * Whether a message on `topic` may reach a listener: one here whose filter matches, or another
+   * pod listening on its channel (or the peers not known yet). A remote subscriber's SUBACK waits
+   * until every pod has applied its interest (emitter-interest.ts), so false means no subscription
+   * in force anywhere matches.
+   */
+  listened (topic: string): boolean {
+    if (this.#interest === undefined || this.#interest.wanted(topicSlot(topic, this.#layout))) return true
+    const matcher = this.#local._matcher
+    return matcher === undefined || matcher.match(topic).length > 0
+  }
+
   removeListener (topic: string, listener: Listener, done?: () => void): this {
     const registered = this.#filters.get(topic) ?? 0
     if (registered > 1) this.#filters.set(topic, registered - 1)
