@@ -159,6 +159,8 @@ export interface OutgoingPersistence {
   outgoingStream (client: { id: string }): Readable
   /** Starling's Redis persistence: the session's queue length in one call (LLEN). */
   outgoingQueueLength? (client: { id: string }): Promise<number>
+  /** Starling's Redis persistence: outgoingStream would yield nothing for this connection (our aedes patch skips reading it). */
+  outgoingKnownEmpty? (client: { clean?: boolean, _cleanStart?: boolean }): boolean
 }
 
 /** The aedes persistence calls Starling makes or wraps (aedes 2: promise forms). */
