@@ -114,7 +114,11 @@ export interface WillHooks {
   publish (client: Client, will: PublishPacket): void
   /** A will waits `delaySeconds` (also while the broker closes; never during a takeover). */
   scheduled (client: Client, will: PublishPacket, delaySeconds: number): void
-  /** The client connected again: its delayed will is cancelled. */
+  /**
+   * The client connected again: its delayed will is cancelled. Our patch calls it at a CONNECT
+   * only when a will could still be published under this broker's record (this broker kept a
+   * timer for the id, or the new connection stores a will): the CONNECT deleted the stored one.
+   */
   cancelled (clientId: string): void
   /** Closing waits for this before the emitter closes (wills of the clients just closed). */
   drained (): Promise<void>
