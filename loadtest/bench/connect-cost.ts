@@ -83,8 +83,12 @@ async function main (): Promise<void> {
     if (distB !== undefined) {
       // build B: a cluster of its own (own Redis: the two builds' pods must not be peers)
       const redisB = add(await startRedis('redis-b'))
+      // its pod A through a relay too, as build A's: the two builds' pods A reach Redis alike
+      const relayB = new RedisTurnCounter()
+      stops.push(async () => { relayB.close() })
+      const relayPortB = await relayB.listen(redisB.port)
       const podsB = [
-        add(await startPod({ id: 'cb-a', dist: distB, redisUrl: `redis://127.0.0.1:${redisB.port}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs })),
+        add(await startPod({ id: 'cb-a', dist: distB, redisUrl: `redis://127.0.0.1:${relayPortB}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs })),
         add(await startPod({ id: 'cb-b', dist: distB, redisUrl: `redis://127.0.0.1:${redisB.port}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs })),
         add(await startPod({ id: 'cb-c', dist: distB, redisUrl: `redis://127.0.0.1:${redisB.port}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs }))
       ]
