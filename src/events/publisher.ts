@@ -103,14 +103,16 @@ export class TriggerPublisher {
   /**
    * Publishes one event; resolves once the engine has taken it (never rejects: failures are
    * counted and logged). Skipped when nobody subscribes to its topic anywhere (`audience`): a
-   * CONNECT then builds no JSON and runs no publish through the engine.
+   * CONNECT then builds no JSON and runs no publish through the engine. `fields` may be a
+   * function: called at once (what it reads is the state of the moment), only if the event goes out.
    */
-  publish (topic: TriggerTopic, space: TriggerSpace, fields: TriggerFields): Promise<void> {
+  publish (topic: TriggerTopic, space: TriggerSpace, fields: TriggerFields | (() => TriggerFields)): Promise<void> {
     const heard = this.#o.audience?.(space.mount + topic) ?? true
-    if (heard === true) return this.#publish(topic, space, fields, Date.now())
     if (heard === false) return Promise.resolve()
+    const values = typeof fields === 'function' ? fields() : fields
+    if (heard === true) return this.#publish(topic, space, values, Date.now())
     const now = Date.now()
-    return heard.then((yes) => yes ? this.#publish(topic, space, fields, now) : undefined)
+    return heard.then((yes) => yes ? this.#publish(topic, space, values, now) : undefined)
   }
 
   #publish (topic: TriggerTopic, space: TriggerSpace, fields: TriggerFields, now: number): Promise<void> {
