@@ -32,9 +32,10 @@ import { StarlingError } from '../errors.js'
  *   and the callback runs once every channel the filter needs is subscribed in Redis and, for a
  *   channel new to this pod, its interest is acked by the peers (emitter-interest.ts).
  * - removeListener: drops the listener and the references; a channel left without one stays
- *   subscribed (and announced) for `lingerMs` (`cluster.channelLingerMs`), then is UNSUBSCRIBEd: a session that reconnects
- *   meanwhile (its subscriptions restored) needs no SUBSCRIBE, no interest announcement and no
- *   wait for the peers' acks, and the peers no interest update each way.
+ *   subscribed (and announced) for `lingerMs` (`cluster.channelLingerMs`), then is
+ *   UNSUBSCRIBEd: a session that reconnects meanwhile (its subscriptions restored) needs no
+ *   SUBSCRIBE, no interest announcement and no wait for the peers' acks, and the peers no
+ *   interest update each way.
  * - a message from Redis (another pod's) is dispatched to the local listeners whose filter
  *   matches its topic (all in one synchronous loop, as aedes' dedupe expects); a pod with none
  *   skips decoding it.
