@@ -163,7 +163,8 @@ export class StarlingNode {
     }
     try {
       if (config.triggers.enabled) {
-        triggers = await startTriggers(broker, { config, logger, registry: metrics.registry, cluster: backend !== undefined && cluster !== undefined ? { redis: backend.commands, liveness: cluster.liveness } : undefined })
+        const sharedGroups = groups
+        triggers = await startTriggers(broker, { config, logger, registry: metrics.registry, cluster: backend !== undefined && cluster !== undefined ? { redis: backend.commands, liveness: cluster.liveness } : undefined, ...(sharedGroups !== undefined ? { sharedGroupFor: (topic: string) => sharedGroups.takes(topic) } : {}) })
       }
     } catch (err) {
       await undoStart()

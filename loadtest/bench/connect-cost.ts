@@ -20,10 +20,12 @@ const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods ru
   --storm-pending N reconnects in flight during the storm (default 200)
   --cpu-prof DIR    pods run with --cpu-prof into DIR
   --dist DIR        compiled Starling (default dist)
+  --dist-b DIR      a second build, A/B in one run: its own Redis and 3 pods, measured in the same
+                    rounds as --dist (order alternating per round; ratios "B ÷ A" printed per kind)
 Pods: 3, Redis standalone, log level info, anonymous default broker. MQTT 3.1.1, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  return parseCliOptions(argv, USAGE, ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist'])
+  return parseCliOptions(argv, USAGE, ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist', 'dist-b'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
@@ -39,6 +41,9 @@ const sleep = async (ms: number): Promise<void> => await new Promise((resolve) =
 const SOURCES = Array.from({ length: 8 }, (_v, i) => `127.0.0.${i + 2}`)
 const TIMEOUT_MS = 30_000
 
+/** A Starling cluster under test: its pods (CONNECTs go to `a`) and its Redis' statistics. */
+interface Target { readonly label: string, readonly a: Proc, readonly pods: readonly Proc[], readonly stats: RedisStats }
+
 interface CycleResult { cpuUs: number, podAUs: number, redisCmds: number, redisCpuUs: number, perSec: number, failed: number, sessionPresent: number, top: string }
 
 async function main (): Promise<void> {
@@ -51,6 +56,7 @@ async function main (): Promise<void> {
   const storm = int(o, 'storm', 8000)
   const stormPending = int(o, 'storm-pending', 200)
   const dist = resolve(REPO, o.dist ?? 'dist')
+  const distB = o['dist-b'] !== undefined ? resolve(REPO, o['dist-b']) : undefined
   const nodeArgs = o['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', resolve(o['cpu-prof'])] : []
   let rev = '?'
   try { rev = execSync('git rev-parse --short HEAD', { cwd: REPO }).toString().trim() } catch {}
@@ -73,13 +79,33 @@ async function main (): Promise<void> {
     const stats = new RedisStats(redis.port)
     stops.push(async () => await stats.close())
     process.stdout.write(`pods ${pods.map((p) => `${p.name} pid ${p.pid} :${p.port}`).join(', ')}, redis pid ${redis.pid} :${redis.port}, mosquitto pid ${mosq.pid} :${mosq.port}\n`)
+    const targets: Target[] = [{ label: distB === undefined ? 'starling' : `A ${o.dist ?? 'dist'}`, a, pods, stats }]
+    if (distB !== undefined) {
+      // build B: a cluster of its own (own Redis: the two builds' pods must not be peers)
+      const redisB = add(await startRedis('redis-b'))
+      // its pod A through a relay too, as build A's: the two builds' pods A reach Redis alike
+      const relayB = new RedisTurnCounter()
+      stops.push(async () => { relayB.close() })
+      const relayPortB = await relayB.listen(redisB.port)
+      const podsB = [
+        add(await startPod({ id: 'cb-a', dist: distB, redisUrl: `redis://127.0.0.1:${relayPortB}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs })),
+        add(await startPod({ id: 'cb-b', dist: distB, redisUrl: `redis://127.0.0.1:${redisB.port}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs })),
+        add(await startPod({ id: 'cb-c', dist: distB, redisUrl: `redis://127.0.0.1:${redisB.port}`, receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs }))
+      ]
+      const statsB = new RedisStats(redisB.port)
+      stops.push(async () => await statsB.close())
+      targets.push({ label: `B ${o['dist-b'] as string}`, a: podsB[0] as Proc, pods: podsB, stats: statsB })
+      process.stdout.write(`build B pods ${podsB.map((p) => `${p.name} pid ${p.pid} :${p.port}`).join(', ')}, redis pid ${redisB.pid} :${redisB.port}\n`)
+    }
 
     /** `cycles` CONNECT → CONNACK → DISCONNECT against `port`, CPU of `pids` per cycle. */
-    const measure = async (port: number, pids: readonly number[], ids: (i: number) => string, clean: boolean, starling: boolean): Promise<CycleResult> => {
+    const measure = async (port: number, pids: readonly number[], ids: (i: number) => string, clean: boolean, target: Target | undefined): Promise<CycleResult> => {
       await sleep(300)
-      const before = starling ? await stats.snapshot() : undefined
+      const starling = target !== undefined
+      const aPid = target?.a.pid ?? pids[0] as number
+      const before = target !== undefined ? await target.stats.snapshot() : undefined
       const cpu0 = cpuOf(pids)
-      const a0 = cpuSeconds(a.pid)
+      const a0 = cpuSeconds(aPid)
       let present = 0
       const t0 = performance.now()
       const errors = await runPool(cycles, concurrency, async (i) => {
@@ -91,12 +117,12 @@ async function main (): Promise<void> {
       // the disconnect bookkeeping runs after the socket closes
       await sleep(300)
       const cpu = cpuOf(pids) - cpu0
-      const after = starling ? await stats.snapshot() : undefined
+      const after = target !== undefined ? await target.stats.snapshot() : undefined
       const delta = before !== undefined && after !== undefined ? RedisStats.diff(before, after) : undefined
       if (errors.length > 0) process.stdout.write(`  ${errors.length} failed, e.g. ${errors[0]}\n`)
       return {
         cpuUs: cpu * 1e6 / cycles,
-        podAUs: (cpuSeconds(a.pid) - a0) * 1e6 / cycles,
+        podAUs: starling ? (cpuSeconds(aPid) - a0) * 1e6 / cycles : Number.NaN,
         redisCmds: delta !== undefined ? delta.total / cycles : Number.NaN,
         redisCpuUs: delta !== undefined ? delta.cpuSeconds * 1e6 / cycles : Number.NaN,
         perSec: cycles / seconds,
@@ -106,15 +132,15 @@ async function main (): Promise<void> {
       }
     }
 
-    const podPids = pods.map((p) => p.pid)
     const table: string[] = ['| kind | round | target | CONNECT/s | CPU µs per CONNECT (all pods / Mosquitto) | of which pod A | Redis cmds per CONNECT | Redis CPU µs per CONNECT | session present | failed |', '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|']
-    const ratios: Record<string, number[]> = { clean: [], persistent: [] }
+    const ratios: Record<string, number[]> = {}
+    const ratio = (key: string, x: number): void => { (ratios[key] ??= []).push(x) }
     const kinds = (o.kinds ?? 'clean,persistent').split(',').filter((k): k is 'clean' | 'persistent' => k === 'clean' || k === 'persistent')
     for (const kind of kinds) {
       const clean = kind === 'clean'
       if (!clean) {
         // the sessions the measured reconnects resume: one subscription each
-        for (const [port, name] of [[mosq.port, 'mosquitto'], [a.port, 'starling']] as const) {
+        for (const [port, name] of [[mosq.port, 'mosquitto'], ...targets.map((t) => [t.a.port, t.label] as const)] as const) {
           const errors = await runPool(cycles, concurrency, async (i) => {
             const d = await openDevice({ port, clientId: `p-${i}`, clean: false, subscribe: `dev/p-${i}/cmd`, localAddress: SOURCES[i % SOURCES.length], timeoutMs: TIMEOUT_MS })
             await d.disconnect()
@@ -122,7 +148,7 @@ async function main (): Promise<void> {
           if (errors.length > 0) process.stdout.write(`  ${name} session setup: ${errors.length} failed, e.g. ${errors[0]}\n`)
         }
       }
-      for (const port of [mosq.port, a.port]) {
+      for (const port of [mosq.port, ...targets.map((t) => t.a.port)]) {
         await runPool(warmup, concurrency, async (i) => {
           const d = await openDevice({ port, clientId: clean ? `w-${i}` : `p-${i % cycles}`, clean, localAddress: SOURCES[i % SOURCES.length], timeoutMs: TIMEOUT_MS })
           await d.disconnect()
@@ -130,16 +156,30 @@ async function main (): Promise<void> {
       }
       for (let r = 1; r <= rounds; r++) {
         const ids = (i: number): string => clean ? `c${r}-${i}` : `p-${i}`
-        const m = await measure(mosq.port, [mosq.pid], ids, clean, false)
-        const s = await measure(a.port, podPids, ids, clean, true)
-        ratios[kind]?.push(s.cpuUs / m.cpuUs)
+        const m = await measure(mosq.port, [mosq.pid], ids, clean, undefined)
         table.push(`| ${kind} | ${r} | mosquitto | ${m.perSec.toFixed(0)} | ${m.cpuUs.toFixed(0)} | – | – | – | ${clean ? '–' : m.sessionPresent} | ${m.failed} |`)
-        table.push(`| ${kind} | ${r} | starling 3 pods (CONNECTs to A) | ${s.perSec.toFixed(0)} | ${s.cpuUs.toFixed(0)} | ${s.podAUs.toFixed(0)} | ${s.redisCmds.toFixed(2)} | ${s.redisCpuUs.toFixed(1)} | ${clean ? '–' : s.sessionPresent} | ${s.failed} |`)
-        process.stdout.write(`${table[table.length - 2] as string}\n${table[table.length - 1] as string}\n  redis: ${s.top}\n`)
+        process.stdout.write(`${table[table.length - 1] as string}\n`)
+        // with two builds, alternate which one goes first
+        const order = r % 2 === 1 ? targets : [...targets].reverse()
+        const results = new Map<Target, CycleResult>()
+        for (const target of order) {
+          const s = await measure(target.a.port, target.pods.map((p) => p.pid), ids, clean, target)
+          results.set(target, s)
+          ratio(targets.length > 1 ? `${kind} ${target.label}` : kind, s.cpuUs / m.cpuUs)
+          table.push(`| ${kind} | ${r} | ${target.label} 3 pods (CONNECTs to A) | ${s.perSec.toFixed(0)} | ${s.cpuUs.toFixed(0)} | ${s.podAUs.toFixed(0)} | ${s.redisCmds.toFixed(2)} | ${s.redisCpuUs.toFixed(1)} | ${clean ? '–' : s.sessionPresent} | ${s.failed} |`)
+          process.stdout.write(`${table[table.length - 1] as string}\n  redis: ${s.top}\n`)
+        }
+        const [ta, tb] = targets
+        if (ta !== undefined && tb !== undefined) {
+          const ra = results.get(ta) as CycleResult
+          const rb = results.get(tb) as CycleResult
+          ratio(`${kind} B ÷ A all pods`, rb.cpuUs / ra.cpuUs)
+          ratio(`${kind} B ÷ A pod A`, rb.podAUs / ra.podAUs)
+        }
       }
     }
     process.stdout.write('\n' + table.join('\n') + '\n\n')
-    for (const [kind, rs] of Object.entries(ratios)) process.stdout.write(`${kind}: Starling pods CPU / Mosquitto CPU per CONNECT, median of ${rs.length}: ${median(rs).toFixed(2)}× (${rs.map((x) => x.toFixed(2)).join(', ')})\n`)
+    for (const [kind, rs] of Object.entries(ratios)) process.stdout.write(`${kind}: ${kind.includes('÷') ? 'CPU per CONNECT' : 'Starling pods CPU / Mosquitto CPU per CONNECT'}, median of ${rs.length}: ${median(rs).toFixed(2)}× (${rs.map((x) => x.toFixed(2)).join(', ')})\n`)
 
     // Round trips: one CONNECT at a time to pod A, counting the relay's request turns.
     if (serial > 0) {

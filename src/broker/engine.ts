@@ -16,7 +16,7 @@ import { StarlingError } from '../errors.js'
  * Revision of our patch this code expects (`starlingPatch` exported by the patched aedes.js).
  * Bump both together when a hook below changes.
  */
-export const ENGINE_PATCH = 7
+export const ENGINE_PATCH = 8
 
 export type { PublishPacket, Subscription, AedesPublishPacket, ConnackPacket, ConnectPacket }
 
@@ -114,7 +114,11 @@ export interface WillHooks {
   publish (client: Client, will: PublishPacket): void
   /** A will waits `delaySeconds` (also while the broker closes; never during a takeover). */
   scheduled (client: Client, will: PublishPacket, delaySeconds: number): void
-  /** The client connected again: its delayed will is cancelled. */
+  /**
+   * The client connected again: its delayed will is cancelled. Our patch calls it at a CONNECT
+   * only when a will could still be published under this broker's record (this broker kept a
+   * timer for the id, or the new connection stores a will): the CONNECT deleted the stored one.
+   */
   cancelled (clientId: string): void
   /** Closing waits for this before the emitter closes (wills of the clients just closed). */
   drained (): Promise<void>
@@ -159,6 +163,8 @@ export interface OutgoingPersistence {
   outgoingStream (client: { id: string }): Readable
   /** Starling's Redis persistence: the session's queue length in one call (LLEN). */
   outgoingQueueLength? (client: { id: string }): Promise<number>
+  /** Starling's Redis persistence: outgoingStream would yield nothing for this connection (our aedes patch skips reading it). */
+  outgoingKnownEmpty? (client: { clean?: boolean, _cleanStart?: boolean }): boolean
 }
 
 /** The aedes persistence calls Starling makes or wraps (aedes 2: promise forms). */
@@ -178,6 +184,8 @@ export interface EnginePersistence extends OutgoingPersistence {
   sessionCount? (): Promise<number>
   /** Does a session that outlives its connection exist for this client id? (our aedes-persistence patch) */
   hasSession? (client: { id: string }): Promise<boolean>
+  /** The stored subscriptions (persistent sessions, online or not) whose filter matches `topic`. */
+  subscriptionsByTopic? (topic: string): Promise<readonly unknown[]>
 }
 
 /** What aedes needs of an emitter (mqemitter's interface); Starling passes its Redis one in cluster mode. */
@@ -186,6 +194,13 @@ export interface EngineEmitter {
   removeListener (topic: string, listener: (...args: never[]) => void, done?: () => void): unknown
   emit (packet: object, done?: (err?: Error) => void): unknown
   close (done: () => void): void
+  /**
+   * Starling's cluster emitter: whether a message on `topic` may reach a listener, here or on
+   * another pod (false only when none can: src/cluster/emitter.ts).
+   */
+  listened? (topic: string): boolean
+  /** mqemitter's Qlobber (the embedded emitter): its local listeners' filters. */
+  readonly _matcher?: { match (topic: string): readonly unknown[] }
 }
 
 // ---- options ----

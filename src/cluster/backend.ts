@@ -86,7 +86,8 @@ export async function createRedisBackend (deps: BackendDeps): Promise<RedisBacke
       if (deps.faults !== undefined) deps.faults.record('bus_frame_invalid', err)
       else logger.debug({ err: err.message }, 'redis emitter error')
     },
-    maxPending: config.limits.maxPendingDeliveries
+    maxPending: config.limits.maxPendingDeliveries,
+    lingerMs: config.cluster.channelLingerMs
   })
   // Failed (UN)SUBSCRIBEs (retried when Redis is back) and undecodable messages; unhandled, that
   // event would end the process. The health monitor reports the connections' errors.

@@ -32,7 +32,11 @@ import { StarlingError } from '../errors.js'
  *   the channel(s) the filter needs get a reference; a channel's first reference SUBSCRIBEs it,
  *   and the callback runs once every channel the filter needs is subscribed in Redis and, for a
  *   channel new to this pod, its interest is acked by the peers (emitter-interest.ts).
- * - removeListener: drops the listener and the references; the last one UNSUBSCRIBEs.
+ * - removeListener: drops the listener and the references; a channel left without one stays
+ *   subscribed (and announced) for `lingerMs` (`cluster.channelLingerMs`), then is
+ *   UNSUBSCRIBEd: a session that reconnects meanwhile (its subscriptions restored) needs no
+ *   SUBSCRIBE, no interest announcement and no wait for the peers' acks, and the peers no
+ *   interest update each way.
  * - a message from Redis (another pod's) is dispatched to the local listeners whose filter
  *   matches its topic (all in one synchronous loop, as aedes' dedupe expects); a pod with none
  *   skips decoding it.
@@ -87,6 +91,8 @@ export interface RedisEmitterOptions {
    * every message goes to Redis (still delivered locally first).
    */
   readonly controlChannel?: string
+  /** How long a channel without a local filter stays subscribed, ms (default LINGER_MS; 0: unsubscribed at once). */
+  readonly lingerMs?: number
 }
 
 /**
@@ -111,6 +117,14 @@ const RETRY_MAX_MS = 400
  */
 const SUBSCRIBE_RETRY_MS = [100, 300, 1000]
 const SUBSCRIBE_RETRY_LATER_MS = 2000
+
+/**
+ * Default of how long a channel stays subscribed after its last local filter went (checked every
+ * half of it): a persistent session that leaves and comes back within it costs the bus nothing.
+ * Meanwhile the other pods keep sending the channel's messages to Redis, which this pod drops
+ * undecoded.
+ */
+export const LINGER_MS = 10_000
 
 /** A batch is sent when it reaches this size, even before the end of the turn. */
 const MAX_BATCH_BYTES = 256 * 1024
@@ -149,6 +163,10 @@ export class RedisEmitter {
   readonly #held = new Map<number, HeldMessage[]>()
   /** Sharded mode: channels whose SSUBSCRIBE failed, retried in the background (and on 'ready'). */
   readonly #failed = new Set<number>()
+  /** Channels without a local filter, still subscribed: when their last filter went (ms). */
+  readonly #lingering = new Map<number, number>()
+  readonly #lingerMs: number
+  #lingerTimer: NodeJS.Timeout | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #controlRetry: NodeJS.Timeout | undefined
   /** This emitter's id in its frames: its own messages coming back from Redis are dropped. */
@@ -177,6 +195,7 @@ export class RedisEmitter {
     this.#sub = options.subConn
     this.#layout = options.layout
     this.#maxPending = options.maxPending ?? Infinity
+    this.#lingerMs = options.lingerMs ?? LINGER_MS
     this.#names = Array.from({ length: channels }, (_, slot) => options.channelName(slot))
     this.#refs = new Int32Array(channels)
     this.#onInvalidFrame = options.onInvalidFrame ?? ((err) => this.#error(err))
@@ -193,7 +212,7 @@ export class RedisEmitter {
         channel: control,
         channels,
         self: this.#origin.toString('hex'),
-        listening: (slot) => (this.#refs[slot] ?? 0) > 0,
+        listening: (slot) => this.#subscribed(slot),
         onError: (err) => this.#error(err)
       })
       this.#joinControl()
@@ -211,8 +230,8 @@ export class RedisEmitter {
     this.#onReady = () => {
       if (this.closed) return
       const wanted = this.#sharded
-        ? [...this.#failed].filter((slot) => (this.#refs[slot] ?? 0) > 0)
-        : this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0)
+        ? [...this.#failed].filter((slot) => this.#subscribed(slot))
+        : this.#names.map((_, slot) => slot).filter((slot) => this.#subscribed(slot))
       this.#failed.clear()
       if (wanted.length > 0) this.#subscribe(wanted)
       // control messages may have been missed while away: hello again, trust nothing until answered
@@ -272,7 +291,10 @@ export class RedisEmitter {
     this.#filters.set(topic, registered + 1)
     if (registered === 0) {
       const fresh: number[] = []
-      for (const s of slots) if ((this.#refs[s] = (this.#refs[s] ?? 0) + 1) === 1) fresh.push(s)
+      for (const s of slots) {
+        // a lingering channel is subscribed and announced still
+        if ((this.#refs[s] = (this.#refs[s] ?? 0) + 1) === 1 && !this.#lingering.delete(s)) fresh.push(s)
+      }
       if (fresh.length > 0) this.#subscribe(fresh)
     }
     // also wait for a SUBSCRIBE another filter started for the same channel
@@ -299,6 +321,18 @@ export class RedisEmitter {
     return this
   }
 
+  /**
+   * Whether a message on `topic` may reach a listener: one here whose filter matches, or another
+   * pod listening on its channel (or the peers not known yet). A remote subscriber's SUBACK waits
+   * until every pod has applied its interest (emitter-interest.ts), so false means no subscription
+   * in force anywhere matches.
+   */
+  listened (topic: string): boolean {
+    if (this.#interest === undefined || this.#interest.wanted(topicSlot(topic, this.#layout))) return true
+    const matcher = this.#local._matcher
+    return matcher === undefined || matcher.match(topic).length > 0
+  }
+
   removeListener (topic: string, listener: Listener, done?: () => void): this {
     const registered = this.#filters.get(topic) ?? 0
     if (registered > 1) this.#filters.set(topic, registered - 1)
@@ -306,17 +340,14 @@ export class RedisEmitter {
       this.#filters.delete(topic)
       const slot = filterSlot(topic, this.#layout)
       const slots = slot === 'all' ? this.#names.map((_, i) => i) : [slot]
-      const idle: string[] = []
+      const now = Date.now()
       for (const s of slots) {
-        if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) {
-          idle.push(this.#names[s]!)
-          this.#announced[s] = 0
-        }
+        if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) this.#lingering.set(s, now)
       }
-      if (idle.length > 0) this.#interest?.changed()
-      // no wait for the reply: nothing matches locally any more, and a later SUBSCRIBE of the
-      // same channel goes out after this on the same connection
-      if (idle.length > 0 && !this.closed) unsubscribeChannels(this.#sub, this.#sharded, idle).catch((err: Error) => this.#error(err))
+      if (this.#lingerMs === 0) this.#unsubscribeIdle()
+      else if (this.#lingering.size > 0 && this.#lingerTimer === undefined && !this.closed) {
+        this.#lingerTimer = setInterval(() => this.#unsubscribeIdle(), Math.max(10, this.#lingerMs / 2)).unref()
+      }
     }
     this.#local.removeListener(topic, listener, done)
     return this
@@ -463,6 +494,7 @@ export class RedisEmitter {
     this.#sub.off('nodeError', this.#onNodeError)
     this.#sub.off('-node', this.#onNodeLost)
     clearInterval(this.#slotsTimer)
+    clearInterval(this.#lingerTimer)
     clearTimeout(this.#retryTimer)
     clearTimeout(this.#controlRetry)
     // QUIT after the PUBLISHes already queued, as mqemitter-redis; bounded when Redis is away
@@ -501,13 +533,39 @@ export class RedisEmitter {
     })
   }
 
+  /** Whether this pod is (or should be) subscribed to a channel: a local filter needs it, or it lingers. */
+  #subscribed (slot: number): boolean {
+    return (this.#refs[slot] ?? 0) > 0 || this.#lingering.has(slot)
+  }
+
+  /** Unsubscribes the channels that lingered `lingerMs` without a local filter. */
+  #unsubscribeIdle (): void {
+    const cutoff = Date.now() - this.#lingerMs
+    const idle: string[] = []
+    for (const [slot, since] of this.#lingering) {
+      if (since > cutoff) continue
+      this.#lingering.delete(slot)
+      this.#announced[slot] = 0
+      idle.push(this.#names[slot]!)
+    }
+    if (this.#lingering.size === 0) {
+      clearInterval(this.#lingerTimer)
+      this.#lingerTimer = undefined
+    }
+    if (idle.length === 0 || this.closed) return
+    this.#interest?.changed()
+    // no wait for the reply: nothing matches locally, and a later SUBSCRIBE of the same channel
+    // goes out after this on the same connection
+    unsubscribeChannels(this.#sub, this.#sharded, idle).catch((err: Error) => this.#error(err))
+  }
+
   /** Resolves once the channels are subscribed, or once the quick retries failed (the rest is retried later). */
   async #subscribeSharded (slots: readonly number[]): Promise<void> {
     let left = slots
     for (let attempt = 0; ; attempt++) {
       const { failed, error } = await ssubscribeEach(this.#sub as Cluster, left.map((s) => this.#names[s]!))
       if (error === undefined || this.closed) return
-      left = left.filter((s) => (this.#refs[s] ?? 0) > 0 && failed.includes(this.#names[s]!))
+      left = left.filter((s) => this.#subscribed(s) && failed.includes(this.#names[s]!))
       if (left.length === 0) return
       const wait = SUBSCRIBE_RETRY_MS[attempt]
       if (wait === undefined) {
@@ -524,7 +582,7 @@ export class RedisEmitter {
     if (this.#retryTimer !== undefined || this.closed) return
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined
-      const wanted = [...this.#failed].filter((slot) => (this.#refs[slot] ?? 0) > 0)
+      const wanted = [...this.#failed].filter((slot) => this.#subscribed(slot))
       this.#failed.clear()
       if (wanted.length > 0 && !this.closed) this.#subscribe(wanted)
     }, SUBSCRIBE_RETRY_LATER_MS)

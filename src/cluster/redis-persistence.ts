@@ -195,8 +195,13 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
    * queue at CONNECT and again at the session's wipe cost a round trip each for nothing.
    */
   override outgoingStream (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Readable {
-    if (client.clean === true && client._cleanStart === true) return Readable.from([])
+    if (this.outgoingKnownEmpty(client)) return Readable.from([])
     return toReadable(this.#outgoing.stream(client))
+  }
+
+  /** Whether outgoingStream would be empty for this connection (aedes' emptyQueue then skips reading it). */
+  outgoingKnownEmpty (client: { clean?: boolean, _cleanStart?: boolean }): boolean {
+    return client.clean === true && client._cleanStart === true
   }
 
   override streamWill (brokers?: Record<string, number>): Readable {

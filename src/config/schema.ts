@@ -95,7 +95,9 @@ export const configSchema = z.object({
     messageChannels: z.number().int().min(1).max(4096).default(64)
       .describe('Cluster mode: Redis pub/sub channels that carry messages between pods; a topic goes to the channel its first `messageRouteLevels` levels hash to, a filter with a wildcard in those levels listens on all of them. On Redis Cluster they are sharded channels (SPUBLISH) spread evenly over the hash slots. Must be the same on every pod.'),
     messageRouteLevels: z.number().int().min(1).max(16).default(3)
-      .describe('Cluster mode: how many leading topic levels choose a message\'s channel (and so its Redis Cluster shard). 3 spreads `devices/<id>/...` and `<tenant>/<site>/<device>/...` fleets over every channel; fewer levels put a whole prefix on one channel, while filters with a wildcard within the levels listen on every channel. One topic always has one channel (per-topic order). Must be the same on every pod: changing it is not a rolling change (docs/scaling.md).')
+      .describe('Cluster mode: how many leading topic levels choose a message\'s channel (and so its Redis Cluster shard). 3 spreads `devices/<id>/...` and `<tenant>/<site>/<device>/...` fleets over every channel; fewer levels put a whole prefix on one channel, while filters with a wildcard within the levels listen on every channel. One topic always has one channel (per-topic order). Must be the same on every pod: changing it is not a rolling change (docs/scaling.md).'),
+    channelLingerMs: z.number().int().min(0).max(3600000).default(10000)
+      .describe('Cluster mode: how long a pod stays subscribed to a message channel after its last local subscription on it went, in milliseconds. A persistent session that reconnects meanwhile needs no channel SUBSCRIBE and no interest round with the other pods; meanwhile they keep sending that channel\'s messages through Redis. 0 unsubscribes at once.')
   }).strict().prefault({}),
   limits: z.object({
     maxConnections: z.number().int().min(1).default(100000)

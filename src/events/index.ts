@@ -4,6 +4,7 @@ import type { RedisClient } from '../cluster/redis.js'
 import type { StarlingConfig } from '../config/schema.js'
 import type { Logger } from '../logger.js'
 import type { Registry } from 'prom-client'
+import { engineAudience } from './audience.js'
 import { DeadPodEvents } from './dead-pods.js'
 import { publishLifecycleEvents } from './lifecycle.js'
 import { TriggerPublisher } from './publisher.js'
@@ -18,6 +19,8 @@ export interface TriggerDeps {
   readonly registry?: Registry
   /** Cluster mode: the persistence connection and the dead-pod detection (src/cluster/services.ts). */
   readonly cluster?: { readonly redis: RedisClient, readonly liveness: PodLiveness } | undefined
+  /** Shared subscription groups: whether a group (on any pod) takes a topic. */
+  readonly sharedGroupFor?: (topic: string) => boolean
 }
 
 export interface Triggers {
@@ -33,7 +36,8 @@ export interface Triggers {
  */
 export async function startTriggers (engine: Engine, deps: TriggerDeps): Promise<Triggers> {
   const { config, logger } = deps
-  const publisher = new TriggerPublisher(engine, { podId: config.nodeId, maxPayloadBytes: config.triggers.maxPayloadBytes, logger, ...(deps.registry !== undefined ? { registry: deps.registry } : {}) })
+  const audience = engineAudience(engine, deps.sharedGroupFor)
+  const publisher = new TriggerPublisher(engine, { podId: config.nodeId, maxPayloadBytes: config.triggers.maxPayloadBytes, logger, audience, ...(deps.registry !== undefined ? { registry: deps.registry } : {}) })
   let deadPods: DeadPodEvents | undefined
   if (deps.cluster !== undefined) {
     deadPods = new DeadPodEvents(publisher, { redis: deps.cluster.redis, podId: config.nodeId, logger, liveness: deps.cluster.liveness, sweepMs: config.cluster.heartbeatMs, closed: () => engine.closed })

@@ -70,7 +70,7 @@ export function publishLifecycleEvents (engine: Engine, publisher: TriggerPublis
   engine.on('client', (client) => {
     const space = spaceOf(client)
     const fields = base(client)
-    void publisher.publish(TRIGGER_TOPICS.connected, space, { ...fields, listener: originOf(client).listener, protocol: protocolOf(client) })
+    void publisher.publish(TRIGGER_TOPICS.connected, space, () => ({ ...fields, listener: originOf(client).listener, protocol: protocolOf(client) }))
     ledger?.connected(client.id, { ...space, ...fields, clientId: fields.clientId ?? '' })
   })
 
@@ -78,7 +78,7 @@ export function publishLifecycleEvents (engine: Engine, publisher: TriggerPublis
 
   engine.on('clientDisconnect', (client) => {
     ledger?.disconnected(client.id)
-    void publisher.publish(TRIGGER_TOPICS.disconnected, spaceOf(client), { ...base(client), ...reasonOf(engine, client, timedOut) })
+    void publisher.publish(TRIGGER_TOPICS.disconnected, spaceOf(client), () => ({ ...base(client), ...reasonOf(engine, client, timedOut) }))
   })
 
   engine.on('subscribe', (subs, client) => {

@@ -1,6 +1,7 @@
 import { Counter, type Registry } from 'prom-client'
 import type { Engine, PublishPacket } from '../broker/engine.js'
 import type { Logger } from '../logger.js'
+import type { Audience } from './audience.js'
 import { ulid } from '../tenancy/ulid.js'
 import type { DisconnectReason, TriggerTopic } from './names.js'
 
@@ -37,6 +38,11 @@ export interface TriggerPublisherOptions {
   readonly maxPayloadBytes: number
   readonly logger: Logger
   readonly registry?: Registry
+  /**
+   * Whether anyone would receive an event's topic (audience.ts): an event nobody subscribes to,
+   * anywhere, is not built nor published. Absent: every event is published.
+   */
+  readonly audience?: Audience
 }
 
 /** Longest string field kept whole (client ids, addresses, filters); longer ones are cut. */
@@ -94,12 +100,26 @@ export class TriggerPublisher {
     return Buffer.from(json)
   }
 
-  /** Publishes one event; resolves once the engine has taken it (never rejects: failures are counted and logged). */
-  publish (topic: TriggerTopic, space: TriggerSpace, fields: TriggerFields): Promise<void> {
+  /**
+   * Publishes one event; resolves once the engine has taken it (never rejects: failures are
+   * counted and logged). Skipped when nobody subscribes to its topic anywhere (`audience`): a
+   * CONNECT then builds no JSON and runs no publish through the engine. `fields` may be a
+   * function: called at once (what it reads is the state of the moment), only if the event goes out.
+   */
+  publish (topic: TriggerTopic, space: TriggerSpace, fields: TriggerFields | (() => TriggerFields)): Promise<void> {
+    const heard = this.#o.audience?.(space.mount + topic) ?? true
+    if (heard === false) return Promise.resolve()
+    const values = typeof fields === 'function' ? fields() : fields
+    if (heard === true) return this.#publish(topic, space, values, Date.now())
+    const now = Date.now()
+    return heard.then((yes) => yes ? this.#publish(topic, space, values, now) : undefined)
+  }
+
+  #publish (topic: TriggerTopic, space: TriggerSpace, fields: TriggerFields, now: number): Promise<void> {
     const packet = {
       cmd: 'publish',
       topic: space.mount + topic,
-      payload: this.payload(topic, space, fields),
+      payload: this.payload(topic, space, fields, now),
       qos: 1,
       retain: false,
       dup: false

@@ -77,6 +77,12 @@ export class SharedGroups {
     return this.#dispatchers.has(key) || this.#deps.backend.groups().some((share) => share.key === key)
   }
 
+  /** Does a group (here or, in cluster mode, on any pod) take messages on `topic`? */
+  takes (topic: string): boolean {
+    for (const share of this.#deps.backend.groups()) if (filterMatches(share.filter, topic)) return true
+    return false
+  }
+
   /** Wires the broker's events: a group message aedes dropped for the member counts as done. */
   attach (broker: Engine): void {
     broker.on('publishDropped', (packet, client, reason) => {

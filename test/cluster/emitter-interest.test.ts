@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { collect, connectClient, sleep, waitFor, type MqttClient } from '../helpers/clients.js'
+import { collect, connectClient, endClient, persistentSession, resumeSession, sleep, waitFor, type MqttClient } from '../helpers/clients.js'
 import { startTestNode, type TestNode } from '../helpers/node.js'
 import { startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis.js'
 
@@ -25,7 +25,7 @@ test('bus interest: local-only traffic stays off Redis; a new remote subscriber 
   const nodes: TestNode[] = []
   for (const id of ['in-a', 'in-b', 'in-c']) {
     // many channels: each fresh topic below is likely on a channel no pod listens on yet
-    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 4096 }))
+    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 4096, 'cluster.channelLingerMs': 0 }))
   }
   const [a, b] = nodes as [TestNode, TestNode, TestNode]
   let n = 0
@@ -139,4 +139,49 @@ test('bus interest: a peer that never acks delays one SUBACK by the ack bound, t
   assert.ok(sent < 10, `${sent} PUBLISH calls after the peer left`)
   await waitFor(() => got.length >= 150, 5000, 'local deliveries')
   assert.deepEqual(got.map(payloadSeq), Array.from({ length: 150 }, (_, i) => i), 'each once, in order, on both paths')
+})
+
+async function subscribeCalls (redis: TestRedis): Promise<number> {
+  let calls = 0
+  for (const line of await redis.cli(['INFO', 'commandstats'])) {
+    const match = /^cmdstat_s?subscribe:calls=(\d+)/.exec(line)
+    if (match !== null) calls += Number(match[1])
+  }
+  return calls
+}
+
+test('bus channels linger: a persistent session back within cluster.channelLingerMs needs no SUBSCRIBE; after it, the peers stop sending', { skip: testRedisIsCluster() ? 'command counts of one server' : false }, async (t) => {
+  const redis = await startRedis(t)
+  const linger = 1500
+  const nodes: TestNode[] = []
+  for (const id of ['lg-a', 'lg-b']) {
+    nodes.push(await startTestNode(t, { nodeId: id, 'redis.url': redis.url, 'log.level': 'warn', 'cluster.messageChannels': 4096, 'cluster.channelLingerMs': linger }))
+  }
+  const [a, b] = nodes as [TestNode, TestNode]
+  await sleep(1000)
+  const session = persistentSession(5, 'lg-session')
+  const first = await connectClient(undefined, b.url, session)
+  await first.subscribeAsync('linger/x/1', { qos: 1 })
+  await endClient(first)
+  const before = await subscribeCalls(redis)
+  const back = await connectClient(t, b.url, session)
+  const got = collect(back)
+  assert.equal(await subscribeCalls(redis) - before, 0, 'the restored subscription\'s channel was still subscribed')
+  const pub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'lg-pub' })
+  for (let i = 0; i < 20; i++) await pub.publishAsync('linger/x/1', String(i), { qos: 1 })
+  await waitFor(() => got.length >= 20, 5000, 'deliveries across pods')
+  assert.deepEqual(got.map(payloadSeq), Array.from({ length: 20 }, (_, i) => i))
+
+  // gone for longer than the linger: B unsubscribes and tells A, which stops sending
+  await endClient(back)
+  await sleep(linger * 2 + 500)
+  const published = await publishCalls(redis)
+  for (let i = 0; i < 100; i++) await pub.publishAsync('linger/x/1', String(i), { qos: 1 })
+  const sent = await publishCalls(redis) - published
+  assert.ok(sent < 10, `${sent} PUBLISH calls once nobody listens`)
+  // and back again later: subscribed and announced anew, nothing lost after the CONNACK
+  const again = resumeSession(t, b.url, session)
+  await sleep(500)
+  for (let i = 0; i < 20; i++) await pub.publishAsync('linger/x/1', `n${i}`, { qos: 1 })
+  await waitFor(() => again.filter((m) => m.payload.toString().startsWith('n')).length >= 20, 5000, 'deliveries after re-subscribing')
 })

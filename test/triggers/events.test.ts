@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { collect, connectClient, endClient, sleep, stopClient, waitFor, type MqttClient } from '../helpers/clients.js'
+import { collect, connectClient, endClient, persistentSession, resumeSession, sleep, stopClient, waitFor, type MqttClient } from '../helpers/clients.js'
 import { rawMqttConnect } from '../helpers/raw-client.js'
 import { eventWatcher, startEventNode, TRIGGER_GRANT } from '../helpers/triggers.js'
 
@@ -99,6 +99,20 @@ test('$trigger events on one pod', async (t) => {
     await sleep(300)
     assert.deepEqual(seen().sort(), [...ids].sort())
     assert.ok(members.filter((m) => m.events().length > 0).length >= 2, 'shared among members')
+  })
+
+  await t.test('an offline persistent session subscribed to an event gets it queued (its only subscriber)', async (t) => {
+    const session = persistentSession(4, 'away-watcher')
+    const watcher = await connectClient(undefined, n.url, session)
+    // disconnected: the `$share` group of the subtest above still takes `connected` events
+    await watcher.subscribeAsync(DISCONNECTED, { qos: 1 })
+    await endClient(watcher)
+    await stopClient(await connectClient(undefined, n.url, { protocolVersion: 4, clientId: 'dev-while-away' }))
+    const got = resumeSession(t, n.url, session)
+    const seen = (): unknown[] => got.map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>).filter((e) => e.clientId === 'dev-while-away')
+    await waitFor(() => seen().length > 0, 5000, 'the queued disconnected event')
+    await sleep(200)
+    assert.equal(seen().length, 1)
   })
 
   await t.test('device/created for issued credentials and registered devices; device/revoked per token id; no token in any event', async (t) => {
