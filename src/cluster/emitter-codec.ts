@@ -137,20 +137,23 @@ export function invalidFrameTopic (topic: string): string | undefined {
 }
 
 /**
- * The packet of a frame whose topic `frameTopic` returned; throws on a corrupt body, or a body
+ * The packet of a frame whose topic `frameTopic` returned (`topic`: that topic, when the caller
+ * has it); throws on a corrupt body, or a body
  * whose topic, payload or QoS could not be a PUBLISH's (aedes would throw on them later).
  */
-export function decodeMessage (frame: Buffer): EmittedPacket {
+export function decodeMessage (frame: Buffer, topic?: string): EmittedPacket {
   const at = lengthAt(frame)
   const topicStart = at + 2
   const topicEnd = topicStart + frame.readUInt16BE(at)
+  // the receiver has read the topic already (frameTopic): not decoded again for every frame
+  const frameTopicText = topic ?? frame.toString('utf8', topicStart, topicEnd)
   const packet = (frame[0] === VERSION || frame[0] === VERSION_2
-    ? decodeBody(frame.subarray(topicEnd), frame.toString('utf8', topicStart, topicEnd), frame[0] === VERSION ? 4 : 2)
+    ? decodeBody(frame.subarray(topicEnd), frameTopicText, frame[0] === VERSION ? 4 : 2)
     : deserialize(frame.subarray(topicEnd))) as EmittedPacket
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body is not a packet'])
   }
-  if (packet.topic !== frame.toString('utf8', topicStart, topicEnd)) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body topic differs from the frame topic'])
+  if (packet.topic !== frameTopicText) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body topic differs from the frame topic'])
   const { payload, qos } = packet
   if (payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload) && !(payload instanceof Uint8Array)) {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message payload is not bytes'])
