@@ -43,14 +43,10 @@ const F_CLIENT_ID = 1 << 15
 const F_KNOWN_V2 = (1 << 15) - 1
 const F_KNOWN_V4 = (1 << 16) - 1
 
-/**
- * Encodes every own enumerable field of `packet` but `topic` (the frame header holds it) after
- * `headroom` bytes left for the caller (the frame header: one allocation per frame, no copy).
- */
-export function encodeBody (packet: Record<string, unknown>, headroom = 0): Buffer {
+/** Encodes every own enumerable field of `packet` but `topic` (the frame header holds it). */
+export function encodeBody (packet: Record<string, unknown>): Buffer {
   let flags = 0
-  let brokerId: string | undefined
-  let brokerIdBytes = 0
+  let brokerId: Buffer | undefined
   let counter = 0
   let messageId = 0
   let payload: Uint8Array | undefined
@@ -68,8 +64,7 @@ export function encodeBody (packet: Record<string, unknown>, headroom = 0): Buff
       case 'brokerId':
         if (typeof value === 'string' && value.length <= 85) { // ≤ 255 UTF-8 bytes
           flags |= F_BROKER_ID
-          brokerId = value
-          brokerIdBytes = Buffer.byteLength(value)
+          brokerId = Buffer.from(value)
           continue
         }
         break
@@ -106,15 +101,15 @@ export function encodeBody (packet: Record<string, unknown>, headroom = 0): Buff
   }
   const restBytes = rest !== undefined ? serialize(rest) : undefined
   if (restBytes !== undefined) flags |= F_REST
-  const size = headroom + 2 + (brokerId !== undefined ? 1 + brokerIdBytes : 0) + ((flags & F_COUNTER) !== 0 ? 8 : 0) +
+  const size = 2 + (brokerId !== undefined ? 1 + brokerId.length : 0) + ((flags & F_COUNTER) !== 0 ? 8 : 0) +
     ((flags & F_MID) !== 0 ? 2 : 0) + (payload !== undefined ? 4 + payload.length : 0) + ((flags & F_PUBLISHED_AT) !== 0 ? 8 : 0) +
     (clientId !== undefined ? 2 + clientIdBytes : 0) + (restBytes?.length ?? 0)
   const body = Buffer.allocUnsafe(size)
-  body.writeUInt16BE(flags, headroom)
-  let at = headroom + 2
+  body.writeUInt16BE(flags, 0)
+  let at = 2
   if (brokerId !== undefined) {
-    body[at++] = brokerIdBytes
-    at += body.write(brokerId, at, brokerIdBytes, 'utf8')
+    body[at++] = brokerId.length
+    at += brokerId.copy(body, at)
   }
   if ((flags & F_COUNTER) !== 0) at = body.writeDoubleBE(counter, at)
   if ((flags & F_MID) !== 0) at = body.writeUInt16BE(messageId, at)

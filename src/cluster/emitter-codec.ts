@@ -87,11 +87,13 @@ const NO_ORIGIN = Buffer.alloc(ORIGIN_BYTES)
 export function encodeMessage (packet: EmittedPacket, origin: Buffer = NO_ORIGIN): Buffer {
   const topicBytes = Buffer.byteLength(packet.topic)
   if (topicBytes > 0xffff) throw new StarlingError('STARLING_ERR_BUS_FRAME', [`topic of ${topicBytes} bytes is longer than 65535`])
-  const frame = encodeBody(withOrderField(packet), HEADER + topicBytes)
+  const body = encodeBody(withOrderField(packet))
+  const frame = Buffer.allocUnsafe(HEADER + topicBytes + body.length)
   frame[0] = VERSION
   origin.copy(frame, 1, 0, ORIGIN_BYTES)
   frame.writeUInt16BE(topicBytes, 1 + ORIGIN_BYTES)
   frame.write(packet.topic, HEADER, topicBytes, 'utf8')
+  body.copy(frame, HEADER + topicBytes)
   return frame
 }
 
