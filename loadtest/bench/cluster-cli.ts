@@ -14,6 +14,8 @@ import { intOption, parseCliOptions } from './cli-options.js'
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
   --parts LIST       compare,persistent,shared,wildcard,retained,bus (default all)
   --rounds N         bus: rounds, each target once per round in turn (default 3)
+  --warmup N         bus: rounds run first and left out of the figures (default 0): a pod's first
+                     ~40,000 messages run before its JIT has compiled the hot path, at 2–4× the CPU
   --baseline DIR     bus: also run 1 pod + Redis and cross-pod on this compiled Starling (its own
                      Redis and pods), interleaved with the others in every round (A/B, same load)
   --members N        shared: members of the \$share group (default 4)   --publishers N  shared: publishers (default 4)
@@ -34,7 +36,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline'])
+  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline', 'warmup'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
@@ -151,19 +153,20 @@ async function main (): Promise<void> {
         busTargets.push({ name: 'baseline cross-pod A→B (CPU of A, B, Redis)', pub: [ba.port], sub: [bb.port], pids: [ba.pid, bb.pid, rb2.pid], redisPort: rb2.port })
       }
       const rounds: Array<Map<string, CrossRow>> = []
-      for (let round = 1; round <= int(o, 'rounds', 3); round++) {
+      const warmup = o.warmup === undefined ? 0 : intOption(o, 'warmup', 0, USAGE, 0)
+      for (let round = 1 - warmup; round <= int(o, 'rounds', 3); round++) {
         const got = new Map<string, CrossRow>()
         for (const t of busTargets) {
           try {
             const result = await runCross({ label: `bus-${round}`, qos: 1, pubPorts: t.pub, subPorts: t.sub, pids: t.pids, publishers: 1, subscribers: 1, perPublisher: messages, persistent: false, ...(t.redisPort !== undefined ? { redisPort: t.redisPort } : {}) }, tune)
-            const row = { target: t.name, scenario: `bus round ${round}`, result }
+            const row = { target: t.name, scenario: round < 1 ? `bus warm-up ${round + warmup}` : `bus round ${round}`, result }
             got.set(t.name, row)
             process.stdout.write(crossLine(row) + `, ${cpuUsPerMessage(result).toFixed(1)} CPU µs/msg\n`)
           } catch (err) {
             process.stdout.write(`[${t.name}] bus round ${round}: FAILED: ${(err as Error).message}\n`)
           }
         }
-        rounds.push(got)
+        if (round >= 1) rounds.push(got)
       }
       process.stdout.write('\n' + busTable(rounds, { mosquitto: one[0]!.name, embedded: one[1]!.name, onePod: one[2]!.name, cross: cross.name }) + '\n')
       if (o.baseline !== undefined) {

@@ -2,7 +2,7 @@ import { deserialize, serialize } from 'node:v8'
 import { StarlingError } from '../errors.js'
 
 /**
- * Body of a version 2 bus frame (emitter-codec.ts): the fields every PUBLISH has in fixed binary
+ * Body of a version 2 or 4 bus frame (emitter-codec.ts): the fields every PUBLISH has in fixed binary
  * form, anything else (MQTT 5 properties, the User Properties' order, fields other code added)
  * in V8 structured serialization. V8's serializer costs a serializer object, a header and a tag
  * per field on every message, twice (each end); the plain QoS 0/1 packet of a v3.1.1 client
@@ -14,6 +14,9 @@ import { StarlingError } from '../errors.js'
  *   [uint16 BE]               messageId           when F_MID
  *   [uint32 BE n, n bytes]    payload             when F_PAYLOAD
  *   [float64 BE]              publishedAt         when F_PUBLISHED_AT (our aedes patch stamps it, src/metrics/publish.ts)
+ *   [uint16 BE n, n bytes UTF-8]  clientId        when F_CLIENT_ID (version 4 only: aedes stamps the
+ *                             publisher's id on every client PUBLISH, for No Local [MQTT-3.8.3-3];
+ *                             in V8 it cost a serializer per message at each end)
  *   [the rest, V8]            other fields, an object   when F_REST
  *
  * A field takes the binary form only with the type it has there (cmd 'publish', a short string
@@ -35,7 +38,10 @@ const F_MID_UNDEFINED = 1 << 11
 const F_PAYLOAD = 1 << 12
 const F_REST = 1 << 13
 const F_PUBLISHED_AT = 1 << 14
-const F_KNOWN = (1 << 15) - 1
+const F_CLIENT_ID = 1 << 15
+/** Flags a version 2 body may carry (F_CLIENT_ID came with version 4). */
+const F_KNOWN_V2 = (1 << 15) - 1
+const F_KNOWN_V4 = (1 << 16) - 1
 
 /** Encodes every own enumerable field of `packet` but `topic` (the frame header holds it). */
 export function encodeBody (packet: Record<string, unknown>): Buffer {
@@ -45,6 +51,8 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
   let messageId = 0
   let payload: Uint8Array | undefined
   let publishedAt = 0
+  let clientId: string | undefined
+  let clientIdBytes = 0
   let rest: Record<string, unknown> | undefined
   for (const key of Object.keys(packet)) {
     const value = packet[key]
@@ -82,6 +90,12 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
       case 'publishedAt':
         if (typeof value === 'number') { flags |= F_PUBLISHED_AT; publishedAt = value; continue }
         break
+      case 'clientId':
+        if (typeof value === 'string') {
+          clientIdBytes = Buffer.byteLength(value)
+          if (clientIdBytes <= 0xffff) { flags |= F_CLIENT_ID; clientId = value; continue }
+        }
+        break
     }
     (rest ??= {})[key] = value
   }
@@ -89,7 +103,7 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
   if (restBytes !== undefined) flags |= F_REST
   const size = 2 + (brokerId !== undefined ? 1 + brokerId.length : 0) + ((flags & F_COUNTER) !== 0 ? 8 : 0) +
     ((flags & F_MID) !== 0 ? 2 : 0) + (payload !== undefined ? 4 + payload.length : 0) + ((flags & F_PUBLISHED_AT) !== 0 ? 8 : 0) +
-    (restBytes?.length ?? 0)
+    (clientId !== undefined ? 2 + clientIdBytes : 0) + (restBytes?.length ?? 0)
   const body = Buffer.allocUnsafe(size)
   body.writeUInt16BE(flags, 0)
   let at = 2
@@ -105,6 +119,10 @@ export function encodeBody (packet: Record<string, unknown>): Buffer {
     at += payload.length
   }
   if ((flags & F_PUBLISHED_AT) !== 0) at = body.writeDoubleBE(publishedAt, at)
+  if (clientId !== undefined) {
+    at = body.writeUInt16BE(clientIdBytes, at)
+    at += body.write(clientId, at, clientIdBytes, 'utf8')
+  }
   if (restBytes !== undefined) restBytes.copy(body, at)
   return body
 }
@@ -113,11 +131,14 @@ function broken (why: string): StarlingError {
   return new StarlingError('STARLING_ERR_BUS_FRAME', [why])
 }
 
-/** The packet of a body (its topic set to `topic`); throws on a body that does not add up. */
-export function decodeBody (body: Buffer, topic: string): Record<string, unknown> {
+/**
+ * The packet of a body (its topic set to `topic`) of a frame of `version` (2 or 4); throws on a
+ * body that does not add up.
+ */
+export function decodeBody (body: Buffer, topic: string, version: 2 | 4): Record<string, unknown> {
   if (body.length < 2) throw broken('message body is cut')
   const flags = body.readUInt16BE(0)
-  if ((flags & ~F_KNOWN) !== 0) throw broken('message body has unknown flags')
+  if ((flags & ~(version === 4 ? F_KNOWN_V4 : F_KNOWN_V2)) !== 0) throw broken('message body has unknown flags')
   let at = 2
   const need = (n: number): void => { if (at + n > body.length) throw broken('message body is cut') }
   let packet: Record<string, unknown> = {}
@@ -145,6 +166,15 @@ export function decodeBody (body: Buffer, topic: string): Record<string, unknown
   }
   let publishedAt = 0
   if ((flags & F_PUBLISHED_AT) !== 0) { need(8); publishedAt = body.readDoubleBE(at); at += 8 }
+  let clientId: string | undefined
+  if ((flags & F_CLIENT_ID) !== 0) {
+    need(2)
+    const n = body.readUInt16BE(at)
+    at += 2
+    need(n)
+    clientId = body.toString('utf8', at, at + n)
+    at += n
+  }
   if ((flags & F_REST) !== 0) {
     const rest: unknown = deserialize(body.subarray(at))
     if (rest === null || typeof rest !== 'object' || Array.isArray(rest)) throw broken('message body rest is not an object')
@@ -165,5 +195,6 @@ export function decodeBody (body: Buffer, topic: string): Record<string, unknown
   if ((flags & F_MID) !== 0) packet.messageId = messageId
   else if ((flags & F_MID_UNDEFINED) !== 0) packet.messageId = undefined
   if ((flags & F_PUBLISHED_AT) !== 0) packet.publishedAt = publishedAt
+  if (clientId !== undefined) packet.clientId = clientId
   return packet
 }

@@ -4,8 +4,8 @@ import { fromOrderField, withOrderField } from '../broker/user-properties.js'
 import { decodeBody, encodeBody } from './emitter-body.js'
 
 /**
- * Wire format of one message between pods (version 2):
- *   byte 0        format version (2)
+ * Wire format of one message between pods (version 4; 3 is the batch marker):
+ *   byte 0        format version (4)
  *   bytes 1..8    the sending emitter's id (ORIGIN_BYTES random bytes): a pod delivers its own
  *                 messages locally and drops the copy Redis brings back
  *   bytes 9..10   byte length n of the topic (uint16 BE; MQTT topics are at most 65,535 bytes)
@@ -15,9 +15,10 @@ import { decodeBody, encodeBody } from './emitter-body.js'
  *                 Properties' order, which V8 drops (a symbol), as `userPropertyOrder`
  *                 [MQTT-3.3.2-18] (src/broker/user-properties.ts)
  *
- * Version 1 (no origin; the whole packet, topic included, in V8 serialization after the topic)
- * is still read, so a pod reads the frames of pods not yet upgraded; pods of version 1 drop
- * version 2 frames (README "Cluster mode": that upgrade is not a rolling one).
+ * Version 2 (the same layout; its body cannot carry the publisher's clientId in binary) and
+ * version 1 (no origin; the whole packet, topic included, in V8 serialization after the topic)
+ * are still read, so a pod reads the frames of pods not yet upgraded; older pods drop the frames
+ * of newer versions (README "Cluster mode": that upgrade is not a rolling one).
  *
  * A batch (one Redis message carrying the frames one pod emitted on one channel in one
  * event-loop turn, in emit order):
@@ -26,7 +27,9 @@ import { decodeBody, encodeBody } from './emitter-body.js'
  *   then per frame: its byte length (uint32 BE), the frame
  */
 
-const VERSION = 2
+const VERSION = 4
+/** Version 2: as 4, but its body has no binary clientId (emitter-body.ts). */
+const VERSION_2 = 2
 /** Version 1 (no origin) is still read: frames of pods not yet upgraded (see docs/scaling.md). */
 const VERSION_1 = 1
 export const ORIGIN_BYTES = 8
@@ -71,7 +74,7 @@ export function splitBatch (batch: Buffer): Buffer[] | undefined {
 
 /** Offset of the topic length in a frame of this version, or -1 for an unknown version. */
 function lengthAt (frame: Buffer): number {
-  if (frame[0] === VERSION) return 1 + ORIGIN_BYTES
+  if (frame[0] === VERSION || frame[0] === VERSION_2) return 1 + ORIGIN_BYTES
   if (frame[0] === VERSION_1) return 1
   return -1
 }
@@ -96,7 +99,7 @@ export function encodeMessage (packet: EmittedPacket, origin: Buffer = NO_ORIGIN
 
 /** Whether a frame was sent by the emitter `origin` (version 1 frames carry no origin: never). */
 export function isFrameFrom (frame: Buffer, origin: Buffer): boolean {
-  return frame[0] === VERSION && frame.length >= HEADER && frame.compare(origin, 0, ORIGIN_BYTES, 1, 1 + ORIGIN_BYTES) === 0
+  return (frame[0] === VERSION || frame[0] === VERSION_2) && frame.length >= HEADER && frame.compare(origin, 0, ORIGIN_BYTES, 1, 1 + ORIGIN_BYTES) === 0
 }
 
 /** The topic of a frame, or undefined when it is not a frame of this format. */
@@ -134,20 +137,23 @@ export function invalidFrameTopic (topic: string): string | undefined {
 }
 
 /**
- * The packet of a frame whose topic `frameTopic` returned; throws on a corrupt body, or a body
+ * The packet of a frame whose topic `frameTopic` returned (`topic`: that topic, when the caller
+ * has it); throws on a corrupt body, or a body
  * whose topic, payload or QoS could not be a PUBLISH's (aedes would throw on them later).
  */
-export function decodeMessage (frame: Buffer): EmittedPacket {
+export function decodeMessage (frame: Buffer, topic?: string): EmittedPacket {
   const at = lengthAt(frame)
   const topicStart = at + 2
   const topicEnd = topicStart + frame.readUInt16BE(at)
-  const packet = (frame[0] === VERSION
-    ? decodeBody(frame.subarray(topicEnd), frame.toString('utf8', topicStart, topicEnd))
+  // the receiver has read the topic already (frameTopic): not decoded again for every frame
+  const frameTopicText = topic ?? frame.toString('utf8', topicStart, topicEnd)
+  const packet = (frame[0] === VERSION || frame[0] === VERSION_2
+    ? decodeBody(frame.subarray(topicEnd), frameTopicText, frame[0] === VERSION ? 4 : 2)
     : deserialize(frame.subarray(topicEnd))) as EmittedPacket
   if (packet === null || typeof packet !== 'object' || typeof packet.topic !== 'string') {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body is not a packet'])
   }
-  if (packet.topic !== frame.toString('utf8', topicStart, topicEnd)) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body topic differs from the frame topic'])
+  if (packet.topic !== frameTopicText) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message body topic differs from the frame topic'])
   const { payload, qos } = packet
   if (payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload) && !(payload instanceof Uint8Array)) {
     throw new StarlingError('STARLING_ERR_BUS_FRAME', ['message payload is not bytes'])

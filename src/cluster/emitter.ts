@@ -604,8 +604,16 @@ export class RedisEmitter {
       this.#onInvalidFrame(new StarlingError('STARLING_ERR_BUS_FRAME', ['dropped: broken batch']))
       return
     }
+    // A batch mostly repeats a few topics (one publisher's stream): a topic found to match a
+    // local filter is not matched again for the next frames of the batch (mqemitter matches it
+    // once more to deliver). Only a match is remembered: a frame is never skipped on it.
+    this.#matchedTopic = undefined
     for (const frame of frames) this.#receiveFrame(frame)
+    this.#matchedTopic = undefined
   }
+
+  /** The topic of the last frame of the batch being received that matched a local filter. */
+  #matchedTopic: string | undefined
 
   #receiveFrame (message: Buffer): void {
     if (isFrameFrom(message, this.#origin)) return // delivered locally at emit
@@ -613,11 +621,15 @@ export class RedisEmitter {
     try {
       const topic = frameTopic(message)
       if (topic === undefined) throw new StarlingError('STARLING_ERR_BUS_FRAME', ['not a Starling frame'])
-      const invalid = invalidFrameTopic(topic)
-      if (invalid !== undefined) throw new StarlingError('STARLING_ERR_BUS_FRAME', [invalid])
-      const matcher = this.#local._matcher
-      if (matcher !== undefined && matcher.match(topic).length === 0) return
-      packet = decodeMessage(message)
+      // a topic that matched earlier in the batch was checked then
+      if (topic !== this.#matchedTopic) {
+        const invalid = invalidFrameTopic(topic)
+        if (invalid !== undefined) throw new StarlingError('STARLING_ERR_BUS_FRAME', [invalid])
+        const matcher = this.#local._matcher
+        if (matcher !== undefined && matcher.match(topic).length === 0) return
+        this.#matchedTopic = topic
+      }
+      packet = decodeMessage(message, topic)
     } catch (err) {
       this.#onInvalidFrame(new StarlingError('STARLING_ERR_BUS_FRAME', [`dropped: ${(err as Error).message}`], { cause: err }))
       return

@@ -98,8 +98,15 @@ test('codec: a packet round-trips through the binary body, the fields it does no
     return Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0, topic.length]), topic, Buffer.from([flags >> 8, flags & 0xff, ...rest])])
   }
   assert.throws(() => decodeMessage(body(1 << 12, 0, 0, 0, 9, 0x61)), /cut/, 'a payload length past the end')
-  assert.throws(() => decodeMessage(body(1 << 15)), /unknown flags/)
+  assert.throws(() => decodeMessage(body(1 << 15)), /unknown flags/, 'a version 2 body has no binary clientId')
+  const v4 = (flags: number, ...rest: number[]): Buffer => { const f = body(flags, ...rest); f[0] = 4; return f }
+  assert.deepStrictEqual(decodeMessage(v4(1 << 15, 0, 2, 0x63, 0x31)), { topic: 'a/b', clientId: 'c1' }, 'a version 4 body carries the clientId in binary')
+  assert.throws(() => decodeMessage(v4(1 << 15, 0, 9, 0x63)), /cut/, 'a clientId length past the end')
+  const fromClient = { ...plain, clientId: 'sensor-é-1' }
   assert.ok(!encodeMessage(plain).includes(Buffer.from([0xff, 0x0f])), 'the PUBLISH fields need no V8 serialization (no V8 header)')
+  assert.ok(!encodeMessage(fromClient).includes(Buffer.from([0xff, 0x0f])), 'nor the publisher\'s clientId aedes stamps on every client PUBLISH')
+  assert.deepStrictEqual(decodeMessage(encodeMessage(fromClient)), fromClient)
+  assert.equal(splitBatch(encodeMessage(fromClient)), undefined, 'a lone frame is never read as a batch (its version byte is not the batch marker)')
   assert.throws(() => decodeMessage(body((1 << 3) | (3 << 4))), /QoS/)
   assert.throws(() => decodeMessage(body(1, 0x61)), /trailing/)
 })
