@@ -144,8 +144,12 @@ export class OutgoingStore {
   readonly #onCorrupt: ((err: Error) => void) | undefined
   #pending: Item[] = []
   #scheduled = false
-  /** `<client id>\0<packet id>` → what was sent under that id from this pod. */
-  readonly #inflight = new Map<string, Inflight>()
+  /**
+   * client id → packet id → what was sent under that id from this pod (per session, keyed by the
+   * number: no key string built and hashed twice per delivery); an emptied session is dropped.
+   */
+  readonly #inflight = new Map<string, Map<number, Inflight>>()
+  #inflightCount = 0
 
   constructor (options: OutgoingStoreOptions) {
     this.#conn = options.conn
@@ -184,7 +188,7 @@ export class OutgoingStore {
       // is the message resent as a first delivery (new id, DUP=0): still at least once. No
       // promise, no result: the item's callbacks are shared no-ops.
       const ref = refOf(packet)
-      this.#remember(`${client.id}\u0000${messageId}`, ref, packet)
+      this.#remember(client.id, packet.messageId as number, ref, packet)
       this.#push(client.id, 'u', ref, messageId, undefined, undefined, noop, noop)
       return DONE
     }
@@ -192,9 +196,9 @@ export class OutgoingStore {
   }
 
   async #updateAwaited (client: ClientRef, packet: StoredPacket, messageId: string): Promise<void> {
-    const key = `${client.id}\u0000${messageId}`
+    const id = Number(messageId)
     if (packet.cmd === 'pubrel') {
-      const known = this.#inflight.get(key)
+      const known = this.#inflight.get(client.id)?.get(id)
       if (known !== undefined) Object.assign(packet, splitRef(known.ref))
       const blob = serialize(storedPubrel(packet))
       const ref = await this.#submit(client.id, 'r', messageId, known?.ref ?? '', blob)
@@ -202,11 +206,11 @@ export class OutgoingStore {
       if (ref === null || ref === undefined) throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [`with packet id ${messageId}`])
       const refText = ref.toString()
       if (known === undefined) Object.assign(packet, splitRef(refText))
-      this.#remember(key, refText, packet)
+      this.#remember(client.id, id, refText, packet)
       return
     }
     const ref = refOf(packet)
-    this.#remember(key, ref, packet)
+    this.#remember(client.id, id, ref, packet)
     const update = this.#submit(client.id, 'u', ref, messageId)
     if (packet.dup === true) {
       // A resend from the stored queue on session resumption (aedes sets DUP=1 only there): the
@@ -215,7 +219,7 @@ export class OutgoingStore {
       // the message is still stored; a gone one is skipped by the replay [MQTT-4.4.0-1]. One round
       // trip per resent message (those in flight when the connection dropped), never per first delivery.
       if (await update !== 1) {
-        this.#inflight.delete(key)
+        this.#forget(client.id, id)
         throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [ref])
       }
       return
@@ -227,10 +231,9 @@ export class OutgoingStore {
   clear (client: ClientRef, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
     const messageId = typeof packet === 'object' && packet !== null ? packet.messageId : undefined
     if (messageId === undefined) return Promise.resolve(undefined)
-    const key = `${client.id}\u0000${messageId}`
-    const known = this.#inflight.get(key)
+    const known = this.#inflight.get(client.id)?.get(messageId)
     if (known === undefined) return this.#clearUnknown(client, messageId)
-    this.#inflight.delete(key)
+    this.#forget(client.id, messageId)
     // What this connection sent under the id is what the client acknowledged: with the ref
     // known, Redis drops that entry and answers only whether it was still stored.
     return new Promise((resolve, reject) => {
@@ -279,7 +282,7 @@ export class OutgoingStore {
           if (packet.brokerId === undefined) Object.assign(packet, splitRef(chunk[j] as string))
         } else if (messageId !== null && messageId !== undefined) {
           packet.messageId = Number(messageId)
-          this.#remember(`${client.id}\u0000${messageId}`, chunk[j] as string, packet)
+          this.#remember(client.id, packet.messageId, chunk[j] as string, packet)
         }
         yield packet
       }
@@ -298,13 +301,30 @@ export class OutgoingStore {
     await this.#conn.del(...outgoingQueueKeys(clientId))
   }
 
-  #remember (key: string, ref: string, packet: StoredPacket): void {
-    this.#inflight.delete(key)
-    if (this.#inflight.size >= MAX_INFLIGHT) {
-      const oldest = this.#inflight.keys().next().value
-      if (oldest !== undefined) this.#inflight.delete(oldest)
+  #remember (clientId: string, messageId: number, ref: string, packet: StoredPacket): void {
+    let session = this.#inflight.get(clientId)
+    if (session === undefined) {
+      session = new Map()
+      this.#inflight.set(clientId, session)
+    } else if (session.delete(messageId)) {
+      this.#inflightCount--
     }
-    this.#inflight.set(key, { ref, packet })
+    if (this.#inflightCount >= MAX_INFLIGHT) {
+      // the oldest entry of the longest-known session (a forgotten entry costs a lookup in Redis)
+      const [oldestSession, entries] = this.#inflight.entries().next().value as [string, Map<number, Inflight>]
+      const oldest = entries.keys().next().value
+      if (oldest !== undefined) this.#forget(oldestSession, oldest)
+      if (oldestSession === clientId && !this.#inflight.has(clientId)) this.#inflight.set(clientId, session)
+    }
+    session.set(messageId, { ref, packet })
+    this.#inflightCount++
+  }
+
+  #forget (clientId: string, messageId: number): void {
+    const session = this.#inflight.get(clientId)
+    if (session === undefined || !session.delete(messageId)) return
+    this.#inflightCount--
+    if (session.size === 0) this.#inflight.delete(clientId)
   }
 
   #submit (clientId: string, op: Item['op'], a1?: string, a2?: string, a3?: string | Buffer): Promise<Reply> {
