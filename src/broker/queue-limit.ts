@@ -129,14 +129,16 @@ export function withQueueLimit<P extends OutgoingPersistence> (persistence: P, o
     outgoingEnqueue: (sub, packet) => enqueue([sub], packet),
     // aedes calls this for every QoS 1/2 PUBLISH, usually with no offline session to queue for
     outgoingEnqueueCombi: (subs, packet) => subs.length === 0 ? inner.outgoingEnqueueCombi(subs, packet) : enqueue(subs, packet),
-    async outgoingUpdate (client, packet) {
-      try {
-        await inner.outgoingUpdate(client, packet)
-      } catch (err) {
+    // No async frame; and with no drop remembered, no handler either (the inner promise as it is:
+    // nothing to forgive, as a message is dropped at enqueue, before its delivery).
+    outgoingUpdate (client, packet) {
+      const update = inner.outgoingUpdate(client, packet)
+      if (dropped.size === 0) return update
+      return update.then(undefined, (err: unknown) => {
         // A message dropped from a full queue still reaches a connected session live; it is
         // just not stored, so aedes must not treat the missing entry as a fatal error.
         if (!dropped.delete(messageKey(client.id, packet))) throw err
-      }
+      })
     },
     // Every PUBACK / PUBCOMP passes here. A session with no estimate has nothing counted to take
     // back (an estimate is forgotten only at 0, and the next enqueue recounts it), so the inner

@@ -6,15 +6,16 @@
  * older layout kept the packet ids in, are derived here; they share the hash tag, so the same
  * Redis Cluster slot).
  * ARGV: the number B of shared message blobs, the B blobs, then the operations, each
- * `<op> <KEYS index> <args...>`:
+ * `<op><KEYS index> <args...>` (the op letter and the key's index in one argument: every
+ * argument is parsed by Redis and built by the client, and a QoS 1 delivery costs two operations):
  *   e ref blobIndex        enqueue: store the session's copy once, append the ref (a repeat is ignored)
  *   u ref packetId         sent with this packet id (only while the message is still queued)
  *   r packetId ref|'' blob PUBREC received: the entry becomes this PUBREL (ref looked up by id if '')
- *   c packetId ref|'' 0|1  PUBACK / PUBCOMP: drop the entry (the given ref, else the one stored
- *                          under the packet id); with 1 the stored packet is returned too
+ *   c packetId ref|''      PUBACK / PUBCOMP: drop the entry (the given ref, else the one stored
+ *                          under the packet id); `C`: the same, and the stored packet is returned too
  *   m                      move an older layout's ids into `:p` (before a replay reads them)
- * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c with a ref → 0/1 (removed),
- * c without → {ref, removed 0/1, packet|nil} or nil.
+ * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c/C with a ref → 0/1 (removed),
+ * c/C without → {ref, removed 0/1, packet|nil} or nil.
  *
  * The packet ids live in the `:p` hash beside the messages (`#<id>` → ref, `@<ref>` → id): one
  * HSET per sent message, two HDELs per acknowledgement (the message; its ids), in a hash that is
@@ -35,50 +36,51 @@ local function idRef (list, pk, mid)
   return ref
 end
 while a <= n do
-  local op, list = ARGV[a], KEYS[tonumber(ARGV[a + 1])]
+  local tok = ARGV[a]
+  local op, list = string.sub(tok, 1, 1), KEYS[tonumber(string.sub(tok, 2))]
   local pk = list .. ':p'
   if op == 'e' then
-    local ref = ARGV[a + 2]
-    if redis.call('HSETNX', pk, ref, ARGV[tonumber(ARGV[a + 3]) + 1]) == 1 then
+    local ref = ARGV[a + 1]
+    if redis.call('HSETNX', pk, ref, ARGV[tonumber(ARGV[a + 2]) + 1]) == 1 then
       redis.call('RPUSH', list, ref)
     end
     out[#out + 1] = 0
-    a = a + 4
+    a = a + 3
   elseif op == 'u' then
-    local ref, mid = ARGV[a + 2], ARGV[a + 3]
+    local ref, mid = ARGV[a + 1], ARGV[a + 2]
     if redis.call('HEXISTS', pk, ref) == 1 then
       redis.call('HSET', pk, '#' .. mid, ref, '@' .. ref, mid)
       out[#out + 1] = 1
     else
       out[#out + 1] = 0
     end
-    a = a + 4
+    a = a + 3
   elseif op == 'r' then
-    local mid, ref = ARGV[a + 2], ARGV[a + 3]
+    local mid, ref = ARGV[a + 1], ARGV[a + 2]
     if ref == '' then ref = idRef(list, pk, mid) end
     if ref then
       if redis.call('HEXISTS', pk, ref) == 0 then redis.call('RPUSH', list, ref) end
-      redis.call('HSET', pk, ref, ARGV[a + 4], '#' .. mid, ref, '@' .. ref, mid)
+      redis.call('HSET', pk, ref, ARGV[a + 3], '#' .. mid, ref, '@' .. ref, mid)
       out[#out + 1] = ref
     else
       out[#out + 1] = false
     end
-    a = a + 5
-  elseif op == 'c' then
-    local mid, ref = ARGV[a + 2], ARGV[a + 3]
+    a = a + 4
+  elseif op == 'c' or op == 'C' then
+    local mid, ref = ARGV[a + 1], ARGV[a + 2]
     local given = ref ~= ''
     if not given then ref = idRef(list, pk, mid) end
     if not ref then
       out[#out + 1] = false
     else
       local pkt = false
-      if ARGV[a + 4] == '1' then pkt = redis.call('HGET', pk, ref) end
+      if op == 'C' then pkt = redis.call('HGET', pk, ref) end
       local had = redis.call('HDEL', pk, ref)
       redis.call('HDEL', pk, '#' .. mid, '@' .. ref)
       if had == 1 then redis.call('LREM', list, 1, ref) end
       if given then out[#out + 1] = had else out[#out + 1] = { ref, had, pkt } end
     end
-    a = a + 5
+    a = a + 3
   elseif op == 'm' then
     local mk = list .. ':m'
     local legacy = redis.call('HGETALL', mk)
@@ -90,7 +92,7 @@ while a <= n do
     end
     if #legacy > 0 then redis.call('DEL', mk) end
     out[#out + 1] = 0
-    a = a + 2
+    a = a + 1
   else
     return redis.error_reply('unknown outgoing op ' .. tostring(op))
   end

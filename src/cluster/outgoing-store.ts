@@ -78,6 +78,7 @@ function storedCopy (packet: StoredPacket): Buffer {
 
 const EMPTY = Buffer.alloc(0)
 const noop = (): void => {}
+const DONE: Promise<void> = Promise.resolve()
 
 /** What is stored for a PUBREL (never the caller's object: aedes' replay copies carry callbacks). */
 function storedPubrel (packet: StoredPacket): Record<string, unknown> {
@@ -90,15 +91,24 @@ function storedPubrel (packet: StoredPacket): Record<string, unknown> {
 
 type Reply = Buffer | number | null | Array<Buffer | number | null>
 
+/**
+ * One queued operation: up to three arguments in fixed fields (no array per operation; a QoS 1
+ * delivery makes two of these per message on the subscriber's pod).
+ */
 interface Item {
   readonly clientId: string
-  readonly op: 'e' | 'u' | 'r' | 'c' | 'm'
-  readonly args: ReadonlyArray<string | Buffer>
+  /** outgoing-script.ts' op letter (`C`: a clear that returns the stored packet). */
+  readonly op: 'e' | 'u' | 'r' | 'c' | 'C' | 'm'
+  readonly a1: string | undefined
+  readonly a2: string | undefined
+  readonly a3: string | Buffer | undefined
   /** The shared message blob of an enqueue (stored once per script call). */
-  readonly blob?: Buffer
+  readonly blob: Buffer | undefined
   readonly resolve: (reply: Reply) => void
   readonly reject: (err: Error) => void
 }
+
+type OpTokens = { index: string } & { [op in Item['op']]?: string }
 
 /** What this pod sent under a (client, packet id). */
 interface Inflight { ref: string, packet: StoredPacket }
@@ -134,8 +144,12 @@ export class OutgoingStore {
   readonly #onCorrupt: ((err: Error) => void) | undefined
   #pending: Item[] = []
   #scheduled = false
-  /** `<client id>\0<packet id>` → what was sent under that id from this pod. */
-  readonly #inflight = new Map<string, Inflight>()
+  /**
+   * client id → packet id → what was sent under that id from this pod (per session, keyed by the
+   * number: no key string built and hashed twice per delivery); an emptied session is dropped.
+   */
+  readonly #inflight = new Map<string, Map<number, Inflight>>()
+  #inflightCount = 0
 
   constructor (options: OutgoingStoreOptions) {
     this.#conn = options.conn
@@ -146,38 +160,58 @@ export class OutgoingStore {
     this.#ops = conn as OpsConnection
   }
 
-  async enqueue (subs: readonly Sub[], packet: StoredPacket): Promise<void> {
-    if (subs.length === 0) return
-    const blob = storedCopy(packet)
-    const ref = refOf(packet)
-    if (subs.length === 1) {
-      await this.#submit((subs[0] as Sub).clientId, 'e', [ref], blob)
-      return
+  enqueue (subs: readonly Sub[], packet: StoredPacket): Promise<void> {
+    if (subs.length === 0) return DONE
+    let blob: Buffer
+    try {
+      blob = storedCopy(packet)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    const pending: Array<Promise<Reply>> = []
-    for (const sub of subs) pending.push(this.#submit(sub.clientId, 'e', [ref], blob))
-    await Promise.all(pending)
+    const ref = refOf(packet)
+    // one promise and one callback for the whole fan-out (Redis Cluster: one script call per session)
+    return new Promise<void>((resolve, reject) => {
+      let left = subs.length
+      const stored = (): void => { if (--left === 0) resolve() }
+      for (const sub of subs) this.#push(sub.clientId, 'e', ref, undefined, undefined, blob, stored, reject)
+    })
   }
 
   /** aedes' outgoingUpdate: a PUBLISH went out with `messageId`, or the client sent PUBREC (PUBREL). */
-  async update (client: ClientRef, packet: StoredPacket): Promise<void> {
+  update (client: ClientRef, packet: StoredPacket): Promise<void> {
     const messageId = String(packet.messageId)
-    const key = `${client.id}\u0000${messageId}`
+    if (packet.cmd !== 'pubrel' && packet.dup !== true && packet.qos !== 2) {
+      // QoS 1 first delivery: not waited for. The write is queued on the same connection ahead
+      // of this session's later operations (its PUBACK's clear, a resume on this pod), so the
+      // PUBLISH need not wait a round trip; the clear names the ref kept here, so it works
+      // whether or not this write landed. Only if this pod dies (or Redis fails) before it lands
+      // is the message resent as a first delivery (new id, DUP=0): still at least once. No
+      // promise, no result: the item's callbacks are shared no-ops.
+      const ref = refOf(packet)
+      this.#remember(client.id, packet.messageId as number, ref, packet)
+      this.#push(client.id, 'u', ref, messageId, undefined, undefined, noop, noop)
+      return DONE
+    }
+    return this.#updateAwaited(client, packet, messageId)
+  }
+
+  async #updateAwaited (client: ClientRef, packet: StoredPacket, messageId: string): Promise<void> {
+    const id = Number(messageId)
     if (packet.cmd === 'pubrel') {
-      const known = this.#inflight.get(key)
+      const known = this.#inflight.get(client.id)?.get(id)
       if (known !== undefined) Object.assign(packet, splitRef(known.ref))
       const blob = serialize(storedPubrel(packet))
-      const ref = await this.#submit(client.id, 'r', [messageId, known?.ref ?? '', blob])
+      const ref = await this.#submit(client.id, 'r', messageId, known?.ref ?? '', blob)
       // Nothing stored under that id (a PUBREL replayed after its PUBCOMP): as aedes' in-memory store
       if (ref === null || ref === undefined) throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [`with packet id ${messageId}`])
       const refText = ref.toString()
       if (known === undefined) Object.assign(packet, splitRef(refText))
-      this.#remember(key, refText, packet)
+      this.#remember(client.id, id, refText, packet)
       return
     }
     const ref = refOf(packet)
-    this.#remember(key, ref, packet)
-    const update = this.#submit(client.id, 'u', [ref, messageId])
+    this.#remember(client.id, id, ref, packet)
+    const update = this.#submit(client.id, 'u', ref, messageId)
     if (packet.dup === true) {
       // A resend from the stored queue on session resumption (aedes sets DUP=1 only there): the
       // client may have acknowledged its original packet id since the queue was read. Redis runs
@@ -185,34 +219,31 @@ export class OutgoingStore {
       // the message is still stored; a gone one is skipped by the replay [MQTT-4.4.0-1]. One round
       // trip per resent message (those in flight when the connection dropped), never per first delivery.
       if (await update !== 1) {
-        this.#inflight.delete(key)
+        this.#forget(client.id, id)
         throw new StarlingError('STARLING_ERR_OUTGOING_GONE', [ref])
       }
       return
     }
-    if (packet.qos === 2) {
-      await update // exactly once: the id must be stored before the PUBLISH goes out
-      return
-    }
-    // QoS 1: not waited for. The write is queued on the same connection ahead of this session's
-    // later operations (its PUBACK's clear, a resume on this pod), so the PUBLISH need not wait a
-    // round trip; the clear names the ref kept here, so it works whether or not this write landed. Only if this pod
-    // dies (or Redis fails) before it lands is the message resent as a first delivery (new id,
-    // DUP=0): still at least once.
-    update.catch(noop)
+    await update // QoS 2, exactly once: the id must be stored before the PUBLISH goes out
   }
 
   /** aedes' outgoingClearMessageId (PUBACK, PUBCOMP, failed PUBREC): the cleared message, if any. */
-  async clear (client: ClientRef, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
+  clear (client: ClientRef, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
     const messageId = typeof packet === 'object' && packet !== null ? packet.messageId : undefined
-    if (messageId === undefined) return undefined
-    const key = `${client.id}\u0000${messageId}`
-    const known = this.#inflight.get(key)
-    this.#inflight.delete(key)
+    if (messageId === undefined) return Promise.resolve(undefined)
+    const known = this.#inflight.get(client.id)?.get(messageId)
+    if (known === undefined) return this.#clearUnknown(client, messageId)
+    this.#forget(client.id, messageId)
     // What this connection sent under the id is what the client acknowledged: with the ref
     // known, Redis drops that entry and answers only whether it was still stored.
-    const reply = await this.#submit(client.id, 'c', [String(messageId), known?.ref ?? '', known === undefined ? '1' : '0'])
-    if (known !== undefined) return reply === 1 ? known.packet : undefined
+    return new Promise((resolve, reject) => {
+      this.#push(client.id, 'c', String(messageId), known.ref, undefined, undefined, (reply) => { resolve(reply === 1 ? known.packet : undefined) }, reject)
+    })
+  }
+
+  /** A PUBACK / PUBCOMP for an id this pod did not send (or forgot): Redis looks the ref up. */
+  async #clearUnknown (client: ClientRef, messageId: number): Promise<StoredPacket | undefined> {
+    const reply = await this.#submit(client.id, 'C', String(messageId), '')
     if (!Array.isArray(reply)) return undefined
     const [ref, had, blob] = reply
     if (had !== 1 || ref === null || ref === undefined) return undefined
@@ -229,7 +260,7 @@ export class OutgoingStore {
   async * stream (client: ClientRef): AsyncGenerator<StoredPacket> {
     const [list, packets] = outgoingQueueKeys(client.id)
     // ids an older version kept in `:m` are moved beside the messages first (outgoing-script.ts)
-    await this.#submit(client.id, 'm', [])
+    await this.#submit(client.id, 'm')
     const refs = await this.#conn.lrange(list, 0, -1)
     for (let i = 0; i < refs.length; i += STREAM_CHUNK) {
       const chunk = refs.slice(i, i + STREAM_CHUNK)
@@ -251,7 +282,7 @@ export class OutgoingStore {
           if (packet.brokerId === undefined) Object.assign(packet, splitRef(chunk[j] as string))
         } else if (messageId !== null && messageId !== undefined) {
           packet.messageId = Number(messageId)
-          this.#remember(`${client.id}\u0000${messageId}`, chunk[j] as string, packet)
+          this.#remember(client.id, packet.messageId, chunk[j] as string, packet)
         }
         yield packet
       }
@@ -270,24 +301,47 @@ export class OutgoingStore {
     await this.#conn.del(...outgoingQueueKeys(clientId))
   }
 
-  #remember (key: string, ref: string, packet: StoredPacket): void {
-    this.#inflight.delete(key)
-    if (this.#inflight.size >= MAX_INFLIGHT) {
-      const oldest = this.#inflight.keys().next().value
-      if (oldest !== undefined) this.#inflight.delete(oldest)
+  #remember (clientId: string, messageId: number, ref: string, packet: StoredPacket): void {
+    let session = this.#inflight.get(clientId)
+    if (session === undefined) {
+      session = new Map()
+      this.#inflight.set(clientId, session)
+    } else if (session.delete(messageId)) {
+      this.#inflightCount--
     }
-    this.#inflight.set(key, { ref, packet })
+    if (this.#inflightCount >= MAX_INFLIGHT) {
+      // the oldest entry of the longest-known session (a forgotten entry costs a lookup in Redis)
+      const [oldestSession, entries] = this.#inflight.entries().next().value as [string, Map<number, Inflight>]
+      const oldest = entries.keys().next().value
+      if (oldest !== undefined) this.#forget(oldestSession, oldest)
+      if (oldestSession === clientId && !this.#inflight.has(clientId)) this.#inflight.set(clientId, session)
+    }
+    session.set(messageId, { ref, packet })
+    this.#inflightCount++
   }
 
-  #submit (clientId: string, op: Item['op'], args: ReadonlyArray<string | Buffer>, blob?: Buffer): Promise<Reply> {
+  #forget (clientId: string, messageId: number): void {
+    const session = this.#inflight.get(clientId)
+    if (session === undefined || !session.delete(messageId)) return
+    this.#inflightCount--
+    if (session.size === 0) this.#inflight.delete(clientId)
+  }
+
+  #submit (clientId: string, op: Item['op'], a1?: string, a2?: string, a3?: string | Buffer): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      this.#pending.push({ clientId, op, args, ...(blob !== undefined ? { blob } : {}), resolve, reject })
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        setImmediate(() => { this.#flush() })
-      }
+      this.#push(clientId, op, a1, a2, a3, undefined, resolve, reject)
     })
   }
+
+  #push (clientId: string, op: Item['op'], a1: string | undefined, a2: string | undefined, a3: string | Buffer | undefined, blob: Buffer | undefined, resolve: Item['resolve'], reject: Item['reject']): void {
+    this.#pending.push({ clientId, op, a1, a2, a3, blob, resolve, reject })
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.#onTurn)
+    }
+  }
+
+  readonly #onTurn = (): void => { this.#flush() }
 
   /**
    * A plain command (read, LLEN, DEL) goes after the items submitted before it: they are sent
@@ -322,18 +376,19 @@ export class OutgoingStore {
     // KEYS: each session's list key once; its `:p` and `:m` hashes are derived in the script
     // (same hash tag, so the same slot).
     const keys: string[] = []
-    const keyIndex = new Map<string, string>()
+    /** Per session: its KEYS index, and the `<op><index>` arguments made so far (one string each per call). */
+    const keyIndex = new Map<string, OpTokens>()
     const blobs: Buffer[] = []
     const blobIndex = new Map<Buffer, number>()
     const ops: Array<string | Buffer> = []
     for (const item of items) {
-      let index = keyIndex.get(item.clientId)
-      if (index === undefined) {
+      let tokens = keyIndex.get(item.clientId)
+      if (tokens === undefined) {
         keys.push(outgoingQueueKeys(item.clientId)[0])
-        index = String(keys.length)
-        keyIndex.set(item.clientId, index)
+        tokens = { index: String(keys.length) }
+        keyIndex.set(item.clientId, tokens)
       }
-      ops.push(item.op, index)
+      ops.push(tokens[item.op] ??= item.op + tokens.index)
       if (item.blob !== undefined) {
         let blob = blobIndex.get(item.blob)
         if (blob === undefined) {
@@ -341,9 +396,11 @@ export class OutgoingStore {
           blob = blobs.length
           blobIndex.set(item.blob, blob)
         }
-        ops.push(...item.args, String(blob))
+        ops.push(item.a1 as string, String(blob))
       } else {
-        ops.push(...item.args)
+        if (item.a1 !== undefined) ops.push(item.a1)
+        if (item.a2 !== undefined) ops.push(item.a2)
+        if (item.a3 !== undefined) ops.push(item.a3)
       }
     }
     this.#ops.starlingOutgoingOpsBuffer(keys.length, ...keys, String(blobs.length), ...blobs, ...ops).then((replies) => {

@@ -85,24 +85,25 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   }
 
   // The offline queue is Starling's own (src/cluster/outgoing-store.ts), not the plugin's.
-  override async outgoingEnqueue (sub: { clientId: string }, packet: StoredPacket): Promise<void> {
-    await this.#outgoing.enqueue([sub], packet)
+  // The per-message calls hand the store's promise on (no async frame, no second promise each).
+  override outgoingEnqueue (sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    return this.#outgoing.enqueue([sub], packet)
   }
 
-  override async outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }> | undefined, packet: StoredPacket): Promise<void> {
-    if (subs === undefined || subs.length === 0) return
-    await this.#outgoing.enqueue(subs, packet)
+  override outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }> | undefined, packet: StoredPacket): Promise<void> {
+    if (subs === undefined || subs.length === 0) return Promise.resolve()
+    return this.#outgoing.enqueue(subs, packet)
   }
 
-  override async outgoingUpdate (client: { id: string }, packet: StoredPacket): Promise<void> {
-    await this.#outgoing.update(client, packet)
+  override outgoingUpdate (client: { id: string }, packet: StoredPacket): Promise<void> {
+    return this.#outgoing.update(client, packet)
   }
 
-  override async outgoingClearMessageId (client: { id: string, clean?: boolean }, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
+  override outgoingClearMessageId (client: { id: string, clean?: boolean }, packet: { messageId?: number } | number | undefined): Promise<StoredPacket | undefined> {
     // aedes clears on every PUBACK/PUBCOMP, but stores nothing for a clean session (client.js
     // deliverQoS): asking Redis would cost a script call per QoS 1 delivery for nothing.
-    if (client.clean === true) return undefined
-    return await this.#outgoing.clear(client, packet)
+    if (client.clean === true) return Promise.resolve(undefined)
+    return this.#outgoing.clear(client, packet)
   }
 
   /** A session that outlives its connection exists, subscriptions or not (aedes patch: connect.js recordSession) [MQTT-3.2.2-2]. */
