@@ -141,40 +141,29 @@ export function decodeBody (body: Buffer, topic: string, version: 2 | 4): Record
   if ((flags & ~(version === 4 ? F_KNOWN_V4 : F_KNOWN_V2)) !== 0) throw broken('message body has unknown flags')
   let at = 2
   const need = (n: number): void => { if (at + n > body.length) throw broken('message body is cut') }
+  /** The range of the next field, which is prefixed with its length in `size` bytes. */
+  const sized = (size: 1 | 2 | 4): [number, number] => {
+    need(size)
+    const n = size === 1 ? body[at]! : size === 2 ? body.readUInt16BE(at) : body.readUInt32BE(at)
+    at += size
+    need(n)
+    at += n
+    return [at - n, at]
+  }
   let packet: Record<string, unknown> = {}
   let brokerId: string | undefined
-  if ((flags & F_BROKER_ID) !== 0) {
-    need(1)
-    const n = body[at++]!
-    need(n)
-    brokerId = body.toString('utf8', at, at + n)
-    at += n
-  }
+  if ((flags & F_BROKER_ID) !== 0) brokerId = body.toString('utf8', ...sized(1))
   let counter = 0
   if ((flags & F_COUNTER) !== 0) { need(8); counter = body.readDoubleBE(at); at += 8 }
   let messageId = 0
   if ((flags & F_MID) !== 0) { need(2); messageId = body.readUInt16BE(at); at += 2 }
   let payload: Buffer | undefined
-  if ((flags & F_PAYLOAD) !== 0) {
-    need(4)
-    const n = body.readUInt32BE(at)
-    at += 4
-    need(n)
-    // a copy: a view would keep the whole Redis message (a batch) alive while the packet is queued
-    payload = Buffer.from(body.subarray(at, at + n))
-    at += n
-  }
+  // a copy: a view would keep the whole Redis message (a batch) alive while the packet is queued
+  if ((flags & F_PAYLOAD) !== 0) payload = Buffer.from(body.subarray(...sized(4)))
   let publishedAt = 0
   if ((flags & F_PUBLISHED_AT) !== 0) { need(8); publishedAt = body.readDoubleBE(at); at += 8 }
   let clientId: string | undefined
-  if ((flags & F_CLIENT_ID) !== 0) {
-    need(2)
-    const n = body.readUInt16BE(at)
-    at += 2
-    need(n)
-    clientId = body.toString('utf8', at, at + n)
-    at += n
-  }
+  if ((flags & F_CLIENT_ID) !== 0) clientId = body.toString('utf8', ...sized(2))
   if ((flags & F_REST) !== 0) {
     const rest: unknown = deserialize(body.subarray(at))
     if (rest === null || typeof rest !== 'object' || Array.isArray(rest)) throw broken('message body rest is not an object')
