@@ -8,15 +8,18 @@ import { startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis
 // delivers its own messages locally, and publishes a message only when another pod listens on
 // its channel. Three in-process nodes on one real Redis (or Redis Cluster).
 
-/** PUBLISH + SPUBLISH calls Redis has served (every master's INFO commandstats). */
-async function publishCalls (redis: TestRedis): Promise<number> {
+/** Calls Redis has served of the commands `stat` matches (INFO commandstats lines). */
+async function commandCalls (redis: TestRedis, stat: RegExp): Promise<number> {
   let calls = 0
   for (const line of await redis.cli(['INFO', 'commandstats'])) {
-    const match = /^cmdstat_s?publish:calls=(\d+)/.exec(line)
+    const match = stat.exec(line)
     if (match !== null) calls += Number(match[1])
   }
   return calls
 }
+
+/** PUBLISH + SPUBLISH calls Redis has served (every master's INFO commandstats). */
+const publishCalls = async (redis: TestRedis): Promise<number> => await commandCalls(redis, /^cmdstat_s?publish:calls=(\d+)/)
 
 const payloadSeq = (m: { payload: Buffer }): number => Number(m.payload.toString())
 
@@ -141,14 +144,8 @@ test('bus interest: a peer that never acks delays one SUBACK by the ack bound, t
   assert.deepEqual(got.map(payloadSeq), Array.from({ length: 150 }, (_, i) => i), 'each once, in order, on both paths')
 })
 
-async function subscribeCalls (redis: TestRedis): Promise<number> {
-  let calls = 0
-  for (const line of await redis.cli(['INFO', 'commandstats'])) {
-    const match = /^cmdstat_s?subscribe:calls=(\d+)/.exec(line)
-    if (match !== null) calls += Number(match[1])
-  }
-  return calls
-}
+/** SUBSCRIBE + SSUBSCRIBE calls Redis has served. */
+const subscribeCalls = async (redis: TestRedis): Promise<number> => await commandCalls(redis, /^cmdstat_s?subscribe:calls=(\d+)/)
 
 test('bus channels linger: a persistent session back within cluster.channelLingerMs needs no SUBSCRIBE; after it, the peers stop sending', { skip: testRedisIsCluster() ? 'command counts of one server' : false }, async (t) => {
   const redis = await startRedis(t)
