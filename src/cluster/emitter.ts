@@ -142,6 +142,8 @@ export class RedisEmitter {
   readonly #sub: RedisClient
   readonly #layout: RouteLayout
   readonly #names: readonly string[]
+  /** Every channel index, 0 .. channels - 1 (what a filter with a wildcard in its route levels needs). */
+  readonly #allSlots: readonly number[]
   /** Local registrations per filter (`on` minus `removeListener`). */
   readonly #filters = new Map<string, number>()
   /** Filters (distinct) that need each channel. */
@@ -197,6 +199,7 @@ export class RedisEmitter {
     this.#maxPending = options.maxPending ?? Infinity
     this.#lingerMs = options.lingerMs ?? LINGER_MS
     this.#names = Array.from({ length: channels }, (_, slot) => options.channelName(slot))
+    this.#allSlots = this.#names.map((_, slot) => slot)
     this.#refs = new Int32Array(channels)
     this.#onInvalidFrame = options.onInvalidFrame ?? ((err) => this.#error(err))
     this.#heard = new Uint8Array(channels)
@@ -231,7 +234,7 @@ export class RedisEmitter {
       if (this.closed) return
       const wanted = this.#sharded
         ? [...this.#failed].filter((slot) => this.#subscribed(slot))
-        : this.#names.map((_, slot) => slot).filter((slot) => this.#subscribed(slot))
+        : this.#allSlots.filter((slot) => this.#subscribed(slot))
       this.#failed.clear()
       if (wanted.length > 0) this.#subscribe(wanted)
       // control messages may have been missed while away: hello again, trust nothing until answered
@@ -250,7 +253,7 @@ export class RedisEmitter {
       if (this.closed || !/sunsubscribe/i.test(err.message) || !(this.#sub instanceof Cluster)) return
       const cluster = this.#sub
       const named = this.#names.indexOf(/sunsubscribe,([^,\s]+)/i.exec(err.message)?.[1] ?? '')
-      this.state.emit('resubscribing', named >= 0 ? [named] : this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0))
+      this.state.emit('resubscribing', named >= 0 ? [named] : this.#allSlots.filter((slot) => this.#filtered(slot)))
       for (const ms of [0, 100, 400]) setTimeout(() => { if (!this.closed && cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
       // the control channel's subscription may be the one that moved: send everything until the
       // peers are heard again once ioredis has re-subscribed
@@ -268,7 +271,7 @@ export class RedisEmitter {
     this.#onNodeLost = (_redis, nodeKey) => {
       if (this.closed || typeof nodeKey !== 'string' || !(this.#sub instanceof Cluster)) return
       const owners = this.#sub.slots
-      const lost = this.#names.map((_, slot) => slot).filter((slot) => (this.#refs[slot] ?? 0) > 0 && owners[keySlot(this.#names[slot]!)]?.[0] === nodeKey)
+      const lost = this.#allSlots.filter((slot) => this.#filtered(slot) && owners[keySlot(this.#names[slot]!)]?.[0] === nodeKey)
       if (lost.length > 0) this.state.emit('resubscribing', lost)
     }
     if (this.#sharded) this.#sub.on('-node', this.#onNodeLost)
@@ -286,7 +289,7 @@ export class RedisEmitter {
   on (topic: string, listener: Listener, done?: () => void): this {
     this.#local.on(topic, listener)
     const slot = filterSlot(topic, this.#layout)
-    const slots = slot === 'all' ? this.#names.map((_, i) => i) : [slot]
+    const slots = slot === 'all' ? this.#allSlots : [slot]
     const registered = this.#filters.get(topic) ?? 0
     this.#filters.set(topic, registered + 1)
     if (registered === 0) {
@@ -311,7 +314,7 @@ export class RedisEmitter {
       const ready = !unannounced
         ? subscribed
         : subscribed.then(async () => await interest.announce()).then(() => {
-          for (const s of slots) if ((this.#refs[s] ?? 0) > 0) this.#announced[s] = 1
+          for (const s of slots) if (this.#filtered(s)) this.#announced[s] = 1
         })
       if (done !== undefined) {
         if (waits.length === 0 && !unannounced) setImmediate(done)
@@ -339,7 +342,7 @@ export class RedisEmitter {
     else if (registered === 1) {
       this.#filters.delete(topic)
       const slot = filterSlot(topic, this.#layout)
-      const slots = slot === 'all' ? this.#names.map((_, i) => i) : [slot]
+      const slots = slot === 'all' ? this.#allSlots : [slot]
       const now = Date.now()
       for (const s of slots) {
         if ((this.#refs[s] = (this.#refs[s] ?? 0) - 1) === 0) this.#lingering.set(s, now)
@@ -535,7 +538,12 @@ export class RedisEmitter {
 
   /** Whether this pod is (or should be) subscribed to a channel: a local filter needs it, or it lingers. */
   #subscribed (slot: number): boolean {
-    return (this.#refs[slot] ?? 0) > 0 || this.#lingering.has(slot)
+    return this.#filtered(slot) || this.#lingering.has(slot)
+  }
+
+  /** Whether a local filter needs the channel. */
+  #filtered (slot: number): boolean {
+    return (this.#refs[slot] ?? 0) > 0
   }
 
   /** Unsubscribes the channels that lingered `lingerMs` without a local filter. */
