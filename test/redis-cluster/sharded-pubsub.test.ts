@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Cluster } from 'ioredis'
-import { createRedisClient, type RedisSettings } from '../../src/cluster/redis.js'
+import { createRedisClient, redisSettings, type RedisSettings } from '../../src/cluster/redis.js'
+import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { keySlot } from '../../src/cluster/slots.js'
 import { sleep, waitFor } from '../helpers/clients.js'
@@ -22,9 +23,9 @@ import { testRedisIsCluster } from '../helpers/redis.js'
 const skip = !testRedisIsCluster() && 'STARLING_TEST_REDIS=cluster (npm run test:redis-cluster)'
 const logger = createLogger('silent', 'sharded-pubsub-test')
 
+/** The settings a pod derives from `redis.cluster.nodes` naming the cluster's nodes. */
 function settingsOf (cluster: TestRedisCluster): RedisSettings {
-  const clusterNodes = cluster.seeds.map((seed) => ({ host: '127.0.0.1', port: Number(seed.split(':')[1]) }))
-  return { mode: 'cluster', describe: 'test cluster', server: clusterNodes[0]!, sentinels: [], sentinelName: '', clusterNodes, username: undefined, password: undefined, db: 0, tls: false }
+  return redisSettings(loadConfig({ overrides: { redis: { cluster: { nodes: [...cluster.seeds] } } } }).redis)!
 }
 
 const ownerOf = (nodes: readonly ClusterNodeInfo[], slot: number): ClusterNodeInfo =>

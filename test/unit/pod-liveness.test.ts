@@ -4,7 +4,8 @@ import mqemitter from 'mqemitter'
 import type { Engine } from '../../src/broker/engine.js'
 import { watchPodHeartbeats } from '../../src/cluster/pod-liveness.js'
 import { msSinceRenewal, writeMember } from '../../src/cluster/members.js'
-import { createRedisClient } from '../../src/cluster/redis.js'
+import { createRedisClient, redisSettings } from '../../src/cluster/redis.js'
+import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -47,8 +48,8 @@ test('after hearing nobody for 3 heartbeats (a stalled pod, a backlog of bus mes
 test('a pod silent on the bus but renewing its membership entry in Redis is alive (this pod is behind on the bus)', async (t) => {
   const BEAT_MS = 100 // a renewal must be seen within 3 beats, Redis round trip and timers included
   const redis = await startRedis(t)
-  const server = { host: '127.0.0.1', port: redis.port }
-  const conn = createRedisClient({ mode: 'standalone', describe: 'test', server, sentinels: [], sentinelName: '', clusterNodes: [], username: undefined, password: undefined, db: 0, tls: false }, { role: 'test', nodeId: 'me', logger: createLogger('silent', 'me') })
+  const settings = redisSettings(loadConfig({ overrides: { redis: { url: redis.url } } }).redis)!
+  const conn = createRedisClient(settings, { role: 'test', nodeId: 'me', logger: createLogger('silent', 'me') })
   t.after(() => conn.disconnect())
   const { mq, beat, close } = bus()
   t.after(close)
