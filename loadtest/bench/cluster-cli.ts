@@ -21,6 +21,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
                      Redis and pods), interleaved with the others in every round (A/B, same load);
                      shared: 3 pods of this tree too, plain and group in every round beside --dist's
   --share-kinds L    shared A/B: plain,group (default both; e.g. group alone under a profiler)
+  --pod-env LIST     settings for every pod, comma separated NAME=VALUE (e.g. STARLING_SHARE_READ_BATCH=32)
   --pod-node-args=S  node flags for every pod, space separated (e.g. --pod-node-args="--cpu-prof --cpu-prof-dir=/tmp/p")
   --members N        shared: members of the \$share group (default 4)   --publishers N  shared: publishers (default 4)
   --messages N       deliveries per one-to-one / fan-out scenario (default 20000)
@@ -40,7 +41,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline', 'warmup', 'pod-node-args', 'share-kinds'])
+  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline', 'warmup', 'pod-node-args', 'share-kinds', 'pod-env'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
@@ -75,14 +76,15 @@ async function main (): Promise<void> {
   try {
     const receiveMaximum = Math.max(100, tune.window)
     const maxQueued = int(o, 'max-queued', 100_000)
+    const env = Object.fromEntries((o['pod-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
     const nodeArgs = typeof o['pod-node-args'] === 'string' ? o['pod-node-args'].split(' ').filter((a) => a !== '') : []
     const mosq = await launchBroker('mosquitto', { starlingReceiveMaximum: receiveMaximum })
     stops.push(mosq.stop)
-    const embedded = add(await startPod({ id: 'embedded', dist, redisUrl: '', receiveMaximum, maxQueued, nodeArgs }))
+    const embedded = add(await startPod({ id: 'embedded', dist, redisUrl: '', receiveMaximum, maxQueued, nodeArgs, env }))
     const redis1 = add(await startRedis('redis-1pod'))
-    const c1 = add(await startPod({ id: 'c1-a', dist, redisUrl: `redis://127.0.0.1:${redis1.port}`, receiveMaximum, maxQueued, nodeArgs }))
+    const c1 = add(await startPod({ id: 'c1-a', dist, redisUrl: `redis://127.0.0.1:${redis1.port}`, receiveMaximum, maxQueued, nodeArgs, env }))
     const redis3 = add(await startRedis('redis-3pods'))
-    const pods = await Promise.all(['c3-a', 'c3-b', 'c3-c'].map(async (id) => add(await startPod({ id, dist, redisUrl: `redis://127.0.0.1:${redis3.port}`, receiveMaximum, maxQueued, nodeArgs }))))
+    const pods = await Promise.all(['c3-a', 'c3-b', 'c3-c'].map(async (id) => add(await startPod({ id, dist, redisUrl: `redis://127.0.0.1:${redis3.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
     const [a, b] = pods
     if (a === undefined || b === undefined) throw new Error('pods missing')
     const haproxy = add(await startHaproxy(pods.map((p) => p.port)))
@@ -140,7 +142,7 @@ async function main (): Promise<void> {
       if (o.baseline !== undefined) {
         const base = resolve(REPO, o.baseline)
         const rb = add(await startRedis('redis-base-3pods'))
-        const bp = await Promise.all(['base-a', 'base-b', 'base-c'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb.port}`, receiveMaximum, maxQueued, nodeArgs }))))
+        const bp = await Promise.all(['base-a', 'base-b', 'base-c'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
         trees.unshift({ tree: o.baseline, pub: bp.map((p) => p.port), pids: [...bp.map((p) => p.pid), rb.pid], redisPort: rb.port })
       }
       const kinds = (o['share-kinds'] ?? 'plain,group').split(',').map((k) => k === 'group')
@@ -191,9 +193,9 @@ async function main (): Promise<void> {
       if (o.baseline !== undefined) {
         const base = resolve(REPO, o.baseline)
         const rb1 = add(await startRedis('redis-base-1pod'))
-        const b1 = add(await startPod({ id: 'base-1', dist: base, redisUrl: `redis://127.0.0.1:${rb1.port}`, receiveMaximum, maxQueued, nodeArgs }))
+        const b1 = add(await startPod({ id: 'base-1', dist: base, redisUrl: `redis://127.0.0.1:${rb1.port}`, receiveMaximum, maxQueued, nodeArgs, env }))
         const rb2 = add(await startRedis('redis-base-2pods'))
-        const [ba, bb] = await Promise.all(['base-a', 'base-b'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb2.port}`, receiveMaximum, maxQueued, nodeArgs }))))
+        const [ba, bb] = await Promise.all(['base-a', 'base-b'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb2.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
         if (ba === undefined || bb === undefined) throw new Error('baseline pods missing')
         busTargets.splice(3, 0, { name: 'baseline 1 pod + Redis', pub: [b1.port], sub: [b1.port], pids: [b1.pid, rb1.pid], redisPort: rb1.port })
         busTargets.push({ name: 'baseline cross-pod A→B (CPU of A, B, Redis)', pub: [ba.port], sub: [bb.port], pids: [ba.pid, bb.pid, rb2.pid], redisPort: rb2.port })
