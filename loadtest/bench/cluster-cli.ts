@@ -143,7 +143,8 @@ async function main (): Promise<void> {
         const base = resolve(REPO, o.baseline)
         const rb = add(await startRedis('redis-base-3pods'))
         const bp = await Promise.all(['base-a', 'base-b', 'base-c'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
-        trees.unshift({ tree: o.baseline, pub: bp.map((p) => p.port), pids: [...bp.map((p) => p.pid), rb.pid], redisPort: rb.port })
+        // rows are keyed by tree name: the same directory twice still gives two trees
+        trees.unshift({ tree: o.baseline === (o.dist ?? 'dist') ? `${o.baseline} (baseline)` : o.baseline, pub: bp.map((p) => p.port), pids: [...bp.map((p) => p.pid), rb.pid], redisPort: rb.port })
       }
       const kinds = (o['share-kinds'] ?? 'plain,group').split(',').map((k) => k === 'group')
       const rounds: Array<Map<string, CrossRow>> = []
