@@ -68,8 +68,12 @@ type XaddManyCommand = (key: string, ...entries: Array<string | Buffer>) => Prom
 interface PendingAdds {
   readonly fields: Array<string | Buffer>
   readonly done: Promise<void>
-  settle: (err?: unknown) => void
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
 }
+
+/** Most entries in one call: bounds the arguments of one command and how long the script runs. */
+const MAX_ADDS_PER_CALL = 1000
 
 type TrimCommand = (key: string, maxLength: number, minId: string, group: string, maxBytes: number) => Promise<[number, number, number, number, number]>
 
@@ -160,25 +164,32 @@ export class StreamQueueBackend implements QueueBackend {
   #add (key: string, header: string, payload: Buffer): Promise<void> {
     let pending = this.#adds.get(key)
     if (pending === undefined) {
-      let settle!: (err?: unknown) => void
-      const done = new Promise<void>((resolve, reject) => { settle = (err) => { if (err === undefined) resolve(); else reject(err) } })
-      pending = { fields: [], done, settle }
+      let resolve!: () => void
+      let reject!: (err: unknown) => void
+      const done = new Promise<void>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
+      pending = { fields: [], done, resolve, reject }
       this.#adds.set(key, pending)
     }
     pending.fields.push(header, payload)
+    // A full call goes now; later entries of this turn follow it on the same connection, in order.
+    if (pending.fields.length >= 2 * MAX_ADDS_PER_CALL) {
+      this.#adds.delete(key)
+      this.#write(key, pending)
+    }
     return pending.done
   }
 
   #writeAdds (): void {
     const adds = this.#adds
     this.#adds = new Map()
-    const many = (this.#commands as unknown as { starlingShareXaddMany: XaddManyCommand }).starlingShareXaddMany.bind(this.#commands)
-    for (const [key, { fields, settle }] of adds) {
-      const written = fields.length === 2
-        ? this.#commands.xadd(key, 'NOMKSTREAM', '*', 'm', fields[0] as string, 'p', fields[1] as Buffer)
-        : many(key, ...fields)
-      written.then(() => settle(), (err: unknown) => settle(err ?? new Error('adding group entries failed')))
-    }
+    for (const [key, pending] of adds) this.#write(key, pending)
+  }
+
+  #write (key: string, { fields, resolve, reject }: PendingAdds): void {
+    const written = fields.length === 2
+      ? this.#commands.xadd(key, 'NOMKSTREAM', '*', 'm', fields[0] as string, 'p', fields[1] as Buffer)
+      : (this.#commands as unknown as { starlingShareXaddMany: XaddManyCommand }).starlingShareXaddMany(key, ...fields)
+    written.then(() => resolve(), reject)
   }
 
   async sweep (): Promise<void> {
