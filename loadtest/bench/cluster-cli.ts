@@ -3,7 +3,7 @@ import { cpus } from 'node:os'
 import { resolve } from 'node:path'
 import { killAllChildren, launchBroker } from './brokers.js'
 import { killClusterChildren, REPO, startHaproxy, startPod, startRedis, type Proc } from './cluster-procs.js'
-import { busTable, commandsTable, cpuUsPerMessage, crossLine, crossTable, retainedTable, wildcardTable, type CrossRow } from './cluster-report.js'
+import { busTable, commandsTable, shareAbTable, cpuUsPerMessage, crossLine, crossTable, retainedTable, wildcardTable, type CrossRow } from './cluster-report.js'
 import { runCross, type CrossSpec, type CrossTuning } from './cross-scenario.js'
 import { runRetained } from './retained.js'
 import { runWildcardStep, type WildcardResult } from './wildcard.js'
@@ -13,11 +13,16 @@ import { intOption, parseCliOptions } from './cli-options.js'
 
 const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods run compiled Starling)
   --parts LIST       compare,persistent,shared,wildcard,retained,bus (default all)
-  --rounds N         bus: rounds, each target once per round in turn (default 3)
-  --warmup N         bus: rounds run first and left out of the figures (default 0): a pod's first
-                     ~40,000 messages run before its JIT has compiled the hot path, at 2–4× the CPU
+  --rounds N         bus: rounds, each target once per round in turn (default 3); shared: with
+                     --rounds or --baseline, rounds of plain and group on 3 pods only (A/B mode)
+  --warmup N         bus, shared A/B: rounds run first and left out of the figures (default 0): a
+                     pod's first ~40,000 messages run before its JIT has compiled the hot path
   --baseline DIR     bus: also run 1 pod + Redis and cross-pod on this compiled Starling (its own
-                     Redis and pods), interleaved with the others in every round (A/B, same load)
+                     Redis and pods), interleaved with the others in every round (A/B, same load);
+                     shared: 3 pods of this tree too, plain and group in every round beside --dist's
+  --share-kinds L    shared A/B: plain,group (default both; e.g. group alone under a profiler)
+  --pod-env LIST     settings for every pod, comma separated NAME=VALUE (e.g. STARLING_SHARE_READ_BATCH=32)
+  --pod-node-args=S  node flags for every pod, space separated (e.g. --pod-node-args="--cpu-prof --cpu-prof-dir=/tmp/p")
   --members N        shared: members of the \$share group (default 4)   --publishers N  shared: publishers (default 4)
   --messages N       deliveries per one-to-one / fan-out scenario (default 20000)
   --fan N            fan-out subscribers (default 100)
@@ -36,7 +41,7 @@ const USAGE = `usage: npm run bench:cluster -- [options]   (build first: pods ru
 QoS 1, MQTT 5, 64-byte payloads, loopback only.`
 
 function options (argv: string[]): Record<string, string> {
-  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline', 'warmup'])
+  return parseCliOptions(argv, USAGE, ['parts', 'messages', 'fan', 'wildcards', 'wc-messages', 'per-conn', 'wc-topic', 'retained', 'window', 'ahead', 'timeout', 'dist', 'max-queued', 'members', 'publishers', 'json', 'title', 'rounds', 'baseline', 'warmup', 'pod-node-args', 'share-kinds', 'pod-env'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
@@ -71,13 +76,15 @@ async function main (): Promise<void> {
   try {
     const receiveMaximum = Math.max(100, tune.window)
     const maxQueued = int(o, 'max-queued', 100_000)
+    const env = Object.fromEntries((o['pod-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+    const nodeArgs = typeof o['pod-node-args'] === 'string' ? o['pod-node-args'].split(' ').filter((a) => a !== '') : []
     const mosq = await launchBroker('mosquitto', { starlingReceiveMaximum: receiveMaximum })
     stops.push(mosq.stop)
-    const embedded = add(await startPod({ id: 'embedded', dist, redisUrl: '', receiveMaximum, maxQueued }))
+    const embedded = add(await startPod({ id: 'embedded', dist, redisUrl: '', receiveMaximum, maxQueued, nodeArgs, env }))
     const redis1 = add(await startRedis('redis-1pod'))
-    const c1 = add(await startPod({ id: 'c1-a', dist, redisUrl: `redis://127.0.0.1:${redis1.port}`, receiveMaximum, maxQueued }))
+    const c1 = add(await startPod({ id: 'c1-a', dist, redisUrl: `redis://127.0.0.1:${redis1.port}`, receiveMaximum, maxQueued, nodeArgs, env }))
     const redis3 = add(await startRedis('redis-3pods'))
-    const pods = await Promise.all(['c3-a', 'c3-b', 'c3-c'].map(async (id) => add(await startPod({ id, dist, redisUrl: `redis://127.0.0.1:${redis3.port}`, receiveMaximum, maxQueued }))))
+    const pods = await Promise.all(['c3-a', 'c3-b', 'c3-c'].map(async (id) => add(await startPod({ id, dist, redisUrl: `redis://127.0.0.1:${redis3.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
     const [a, b] = pods
     if (a === undefined || b === undefined) throw new Error('pods missing')
     const haproxy = add(await startHaproxy(pods.map((p) => p.port)))
@@ -122,7 +129,49 @@ async function main (): Promise<void> {
       await runAll('one-to-one QoS 1, persistent sub', one, { publishers: 1, subscribers: 1, perPublisher: messages, persistent: true })
       await runAll(`fan-out 1→${fan} QoS 1, persistent subs`, fanTargets, { publishers: 1, subscribers: fan, perPublisher: perFan, persistent: true })
     }
-    if (parts.has('shared')) {
+    const shareAb = parts.has('shared') && (o.rounds !== undefined || o.baseline !== undefined)
+    if (shareAb) {
+      // Issue 16 target 5b: plain 4→1 and group 4→$share/4 on 3 pods, alternating, several rounds,
+      // with --baseline's 3 pods in the same rounds; CPU per delivered message (pods + Redis) first.
+      const members = int(o, 'members', 4)
+      const publishers = int(o, 'publishers', 4)
+      const perPublisher = Math.max(1, Math.round(messages / publishers))
+      const trees: Array<{ tree: string, pub: number[], pids: number[], redisPort: number }> = [
+        { tree: o.dist ?? 'dist', pub: podPorts, pids: [...podPids, redis3.pid], redisPort: redis3.port }
+      ]
+      if (o.baseline !== undefined) {
+        const base = resolve(REPO, o.baseline)
+        const rb = add(await startRedis('redis-base-3pods'))
+        const bp = await Promise.all(['base-a', 'base-b', 'base-c'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
+        // rows are keyed by tree name: the same directory twice still gives two trees
+        trees.unshift({ tree: o.baseline === (o.dist ?? 'dist') ? `${o.baseline} (baseline)` : o.baseline, pub: bp.map((p) => p.port), pids: [...bp.map((p) => p.pid), rb.pid], redisPort: rb.port })
+      }
+      const kinds = (o['share-kinds'] ?? 'plain,group').split(',').map((k) => k === 'group')
+      const rounds: Array<Map<string, CrossRow>> = []
+      const warmup = o.warmup === undefined ? 0 : intOption(o, 'warmup', 0, USAGE, 0)
+      for (let round = 1 - warmup; round <= int(o, 'rounds', 3); round++) {
+        const got = new Map<string, CrossRow>()
+        // Alternate which tree goes first, so neither always runs right after the other's load.
+        const order = round % 2 === 0 ? [...trees].reverse() : trees
+        for (const t of order) {
+          for (const group of kinds) {
+            const name = `${t.tree} ${group ? 'group' : 'plain'}`
+            try {
+              const result = await runCross({ label: `share-${round}`, qos: 1, pubPorts: t.pub, subPorts: t.pub, pids: t.pids, redisPort: t.redisPort, publishers, subscribers: group ? members : 1, perPublisher, persistent: false, ...(group ? { shareGroup: 'bench' } : {}) }, tune)
+              const row = { target: name, scenario: round < 1 ? `share warm-up ${round + warmup}` : `share round ${round}`, result }
+              got.set(name, row)
+              process.stdout.write(crossLine(row) + `, ${cpuUsPerMessage(result).toFixed(1)} CPU µs/msg\n`)
+            } catch (err) {
+              process.stdout.write(`[${name}] share round ${round}: FAILED: ${(err as Error).message}\n`)
+            }
+          }
+        }
+        if (round >= 1) rounds.push(got)
+      }
+      process.stdout.write('\n' + shareAbTable(rounds, trees.map((t) => t.tree)) + '\n')
+      process.stdout.write('\nRedis commands per delivered message:\n\n' + commandsTable(rounds.flatMap((r) => [...r.values()])) + '\n')
+    }
+    if (parts.has('shared') && !shareAb) {
       // Shared subscriptions: P publishers into one $share group of M members (each message to
       // one member), next to the same publishers into one plain subscriber (the same msg/s).
       const members = int(o, 'members', 4)
@@ -145,9 +194,9 @@ async function main (): Promise<void> {
       if (o.baseline !== undefined) {
         const base = resolve(REPO, o.baseline)
         const rb1 = add(await startRedis('redis-base-1pod'))
-        const b1 = add(await startPod({ id: 'base-1', dist: base, redisUrl: `redis://127.0.0.1:${rb1.port}`, receiveMaximum, maxQueued }))
+        const b1 = add(await startPod({ id: 'base-1', dist: base, redisUrl: `redis://127.0.0.1:${rb1.port}`, receiveMaximum, maxQueued, nodeArgs, env }))
         const rb2 = add(await startRedis('redis-base-2pods'))
-        const [ba, bb] = await Promise.all(['base-a', 'base-b'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb2.port}`, receiveMaximum, maxQueued }))))
+        const [ba, bb] = await Promise.all(['base-a', 'base-b'].map(async (id) => add(await startPod({ id, dist: base, redisUrl: `redis://127.0.0.1:${rb2.port}`, receiveMaximum, maxQueued, nodeArgs, env }))))
         if (ba === undefined || bb === undefined) throw new Error('baseline pods missing')
         busTargets.splice(3, 0, { name: 'baseline 1 pod + Redis', pub: [b1.port], sub: [b1.port], pids: [b1.pid, rb1.pid], redisPort: rb1.port })
         busTargets.push({ name: 'baseline cross-pod A→B (CPU of A, B, Redis)', pub: [ba.port], sub: [bb.port], pids: [ba.pid, bb.pid, rb2.pid], redisPort: rb2.port })

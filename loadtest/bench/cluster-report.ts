@@ -118,3 +118,33 @@ export function busTable (rounds: readonly BusRound[], names: { mosquitto: strin
   lines.push(`- 1 pod + Redis ÷ same pod embedded, msg/s: ${ratio(names.onePod, names.embedded, (r) => r.msgPerSec)} — target ≥ 0.8×; CPU per message: ${ratio(names.onePod, names.embedded, cpuUsPerMessage)}`)
   return lines.join('\n')
 }
+
+/**
+ * Shared A/B rounds: per tree, medians over rounds of msg/s, CPU µs per message and Redis
+ * commands per message of plain 4→1 and group 4→$share/N, and the group ÷ plain ratios, each
+ * taken within a round (same load) and the median over rounds.
+ */
+export function shareAbTable (rounds: readonly BusRound[], trees: readonly string[]): string {
+  const lines = [
+    `| tree | plain msg/s | plain CPU µs/msg | plain Redis cmd/msg | group msg/s | group CPU µs/msg | of it Redis | group Redis cmd/msg | group ÷ plain CPU/msg (rounds) | group ÷ plain msg/s (rounds) |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|'
+  ]
+  const redisUs = (r: CrossResult): number => (r.redis !== undefined && r.unique > 0 ? r.redis.cpuSeconds / r.unique * 1e6 : Number.NaN)
+  const cmds = (r: CrossResult): number => (r.redis !== undefined ? r.redis.total / Math.max(1, r.unique) : Number.NaN)
+  for (const tree of trees) {
+    const of = (kind: string): CrossResult[] => rounds.map((r) => r.get(`${tree} ${kind}`)?.result).filter((r): r is CrossResult => r !== undefined)
+    const plain = of('plain')
+    const group = of('group')
+    const ratio = (f: (r: CrossResult) => number): string => {
+      const per = rounds.map((r) => {
+        const g = r.get(`${tree} group`)?.result
+        const p = r.get(`${tree} plain`)?.result
+        return g !== undefined && p !== undefined ? f(g) / f(p) : Number.NaN
+      })
+      return `**${f2(median(per))}×** (${per.map(f2).join(', ')})`
+    }
+    lines.push(`| ${tree} | ${f0(median(plain.map((r) => r.msgPerSec)))} | ${f1(median(plain.map(cpuUsPerMessage)))} | ${f2(median(plain.map(cmds)))} | ` +
+      `${f0(median(group.map((r) => r.msgPerSec)))} | ${f1(median(group.map(cpuUsPerMessage)))} | ${f1(median(group.map(redisUs)))} | ${f2(median(group.map(cmds)))} | ${ratio(cpuUsPerMessage)} | ${ratio((r) => r.msgPerSec)} |`)
+  }
+  return lines.join('\n')
+}

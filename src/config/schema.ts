@@ -166,8 +166,8 @@ export const configSchema = z.object({
       .describe('Cluster mode: a group message handed out by a pod that stopped renewing it (the pod died) for this long, in milliseconds, is claimed by another pod and redelivered.'),
     inflightPerMember: z.number().int().min(1).max(65535).default(128)
       .describe('Group messages in flight to one member at once (also bounded by its Receive Maximum).'),
-    readBatch: z.number().int().min(1).max(1000).default(10)
-      .describe('Most messages one member takes from its group\'s queue in one turn: members take turns in the order they ask, so smaller turns share more evenly, larger ones cost fewer Redis round trips.'),
+    readBatch: z.number().int().min(1).max(1000).default(32)
+      .describe('Most messages one member takes from its group\'s queue in one turn: members take turns in the order they ask, so smaller turns share more evenly, larger ones cost fewer Redis round trips (a turn only takes what is waiting, so it is large only behind a backlog).'),
     sweepMs: z.number().int().min(50).default(1000)
       .describe('How often a pod trims group queues (length, age), reclaims abandoned group messages and refreshes the group metrics, in milliseconds.'),
     blockingReads: z.number().int().min(1).max(1024).default(64)

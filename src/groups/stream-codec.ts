@@ -7,7 +7,7 @@ import { restoreUserPropertyOrder, userPropertyOrder } from '../broker/user-prop
  * which JSON drops [MQTT-3.3.2-18]), field `p` the raw payload.
  */
 export function encodeEntry (message: ShareMessage): [string, string, string, Buffer] {
-  const header = JSON.stringify({
+  const fields = {
     t: message.topic,
     q: message.qos,
     r: message.retain ? 1 : 0,
@@ -15,8 +15,26 @@ export function encodeEntry (message: ShareMessage): [string, string, string, Bu
     x: message.messageExpiry,
     at: message.enqueuedAt,
     o: userPropertyOrder(message)
-  }, (_key, value: unknown) => isBufferJson(value) ? { $b: Buffer.from(value.data).toString('base64') } : value)
+  }
+  // The replacer (called for every value) only where a property holds a Buffer (Correlation Data).
+  const header = hasBuffer(message.properties) ? JSON.stringify(fields, bufferToBase64) : JSON.stringify(fields)
   return ['m', header, 'p', message.payload]
+}
+
+function bufferToBase64 (_key: string, value: unknown): unknown {
+  return isBufferJson(value) ? { $b: Buffer.from(value.data).toString('base64') } : value
+}
+
+function hasBuffer (value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return true
+  for (const inner of Object.values(value)) if (hasBuffer(inner)) return true
+  return false
+}
+
+function base64ToBuffer (_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && typeof (value as { $b?: unknown }).$b === 'string') return Buffer.from((value as { $b: string }).$b, 'base64')
+  return value
 }
 
 interface Header { t: string, q: 0 | 1 | 2, r: 0 | 1, p?: Record<string, unknown>, x?: number, at: number, o?: string[] }
@@ -35,10 +53,9 @@ export function decodeEntry (fields: readonly Buffer[] | null | undefined): Shar
     const name = fields[i]?.toString()
     if (name === 'm') {
       try {
-        header = JSON.parse((fields[i + 1] as Buffer).toString(), (_key, value: unknown) => {
-          if (typeof value === 'object' && value !== null && typeof (value as { $b?: unknown }).$b === 'string') return Buffer.from((value as { $b: string }).$b, 'base64')
-          return value
-        }) as Header
+        const text = (fields[i + 1] as Buffer).toString()
+        // The reviver (called for every value) only where the encoder wrote a Buffer.
+        header = (text.includes('"$b"') ? JSON.parse(text, base64ToBuffer) : JSON.parse(text)) as Header
       } catch {
         return undefined
       }

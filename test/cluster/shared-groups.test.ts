@@ -31,6 +31,7 @@ test('cluster: shared subscription groups over three pods', async (t) => {
     assert.equal(all.length, 10000, 'no duplicate (no member was lost)')
     assert.equal(new Set(all).size, 10000)
     const shares = got.map((g) => g.length)
+    t.diagnostic(`shares ${shares.join('/')} (max/min ${(Math.max(...shares) / Math.min(...shares)).toFixed(2)})`)
     assert.ok(Math.max(...shares) / Math.min(...shares) <= 1.5, `shares ${shares.join('/')}`)
     assert.equal(await sumMetric(pods, 'starling_share_messages_delivered_total', 'fair'), 10000)
     await Promise.all(members.map(async (m) => await m.endAsync()))

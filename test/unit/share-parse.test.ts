@@ -26,3 +26,12 @@ test('a group message survives the stream entry encoding, MQTT 5 properties and 
   assert.deepEqual(decodeEntry(fields), message)
   assert.equal(decodeEntry(null), undefined)
 })
+
+test('entries without binary properties (no replacer or reviver) decode the same, a topic with "$b" in it too', () => {
+  const plain = { topic: 't/"$b"/x', payload: Buffer.from('p'), qos: 0 as const, retain: false, enqueuedAt: 7 }
+  const withText = { ...plain, qos: 2 as const, properties: { contentType: 'a/b', userProperties: { k: ['1', '2'] } } }
+  for (const message of [plain, withText]) {
+    const fields = encodeEntry(message).map((f) => Buffer.isBuffer(f) ? f : Buffer.from(f))
+    assert.deepEqual(decodeEntry(fields), message)
+  }
+})
