@@ -327,14 +327,15 @@ export class OutgoingStore {
   }
 
   /**
-   * Writes the held-back sent-with-id writes now (all, or one session's): the session's
-   * connection ended here, or its queue is about to be read, so a resume anywhere finds the
-   * packet ids its messages went out with [MQTT-4.4.0-1].
+   * Writes a session's held-back sent-with-id writes now: its connection ended here, or its queue
+   * is about to be read, so a resume anywhere finds the packet ids its messages went out with
+   * [MQTT-4.4.0-1]. Only the session's own in-flight entries are visited (a held write is always
+   * one of them), so a disconnect storm costs each session its own window.
    */
-  flushMarks (clientId?: string): void {
-    for (const marks of [this.#dueMarks, this.#marks]) {
-      for (const entry of marks) if (clientId === undefined || entry.clientId === clientId) this.#writeMark(entry)
-    }
+  flushMarks (clientId: string): void {
+    const session = this.#inflight.get(clientId)
+    if (session === undefined) return
+    for (const entry of session.values()) this.#writeMark(entry)
   }
 
   readonly #onMarkTimer = (): void => {
