@@ -34,10 +34,11 @@ read+write system calls per message of each process (pod A / pod B / Redis; whol
   --cpu-prof       pods write --cpu-prof profiles into .tmp/persistent-prof/ (wall-clock samples)
   --perf           CPU samples of both pods and Redis with perf (pods get --perf-basic-prof):
                    .tmp/persistent-perf/round-<n>.data, read with perf report -i FILE
-  --commands       print Redis commands per message by command for each Starling run`
+  --commands       print Redis commands per message by command for each Starling run
+  --pod-node-args STR  node flags for both pods, space separated (e.g. "--trace-gc" or "--max-semi-space-size=32")`
 
 function options (argv: string[]): Record<string, string | boolean> {
-  return parseCliOptions(argv, USAGE, ['messages', 'warmup', 'rounds', 'protocol', 'window', 'ahead', 'dist'], ['clean', 'cpu-prof', 'perf', 'commands'])
+  return parseCliOptions(argv, USAGE, ['messages', 'warmup', 'rounds', 'protocol', 'window', 'ahead', 'dist', 'pod-node-args'], ['clean', 'cpu-prof', 'perf', 'commands'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
@@ -78,7 +79,8 @@ async function main (): Promise<void> {
     stops.push(redis.stop)
     const nodeArgs = [
       ...(o['cpu-prof'] === true ? ['--cpu-prof', '--cpu-prof-dir', join(REPO, '.tmp', 'persistent-prof')] : []),
-      ...(o.perf === true ? ['--perf-basic-prof-only-functions'] : [])
+      ...(o.perf === true ? ['--perf-basic-prof-only-functions'] : []),
+      ...(typeof o['pod-node-args'] === 'string' ? o['pod-node-args'].split(' ').filter((arg) => arg !== '') : [])
     ]
     const perfDir = join(REPO, '.tmp', 'persistent-perf')
     if (o.perf === true) mkdirSync(perfDir, { recursive: true })

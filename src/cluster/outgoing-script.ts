@@ -13,8 +13,10 @@
  *   r packetId ref|'' blob PUBREC received: the entry becomes this PUBREL (ref looked up by id if '')
  *   c packetId ref|''      PUBACK / PUBCOMP: drop the entry (the given ref, else the one stored
  *                          under the packet id); `C`: the same, and the stored packet is returned too
+ *   k ref                  PUBACK of a QoS 1 delivery whose `u` was never sent (the pod held it back
+ *                          and the acknowledgement cancelled it): drop the entry; no ids to delete
  *   m                      move an older layout's ids into `:p` (before a replay reads them)
- * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c/C with a ref → 0/1 (removed),
+ * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c/C with a ref and k → 0/1 (removed),
  * c/C without → {ref, removed 0/1, packet|nil} or nil.
  *
  * The packet ids live in the `:p` hash beside the messages (`#<id>` → ref, `@<ref>` → id): one
@@ -81,6 +83,12 @@ while a <= n do
       if given then out[#out + 1] = had else out[#out + 1] = { ref, had, pkt } end
     end
     a = a + 3
+  elseif op == 'k' then
+    local ref = ARGV[a + 1]
+    local had = redis.call('HDEL', pk, ref)
+    if had == 1 then redis.call('LREM', list, 1, ref) end
+    out[#out + 1] = had
+    a = a + 2
   elseif op == 'm' then
     local mk = list .. ':m'
     local legacy = redis.call('HGETALL', mk)

@@ -29,6 +29,11 @@ const MAX_ITEMS = 500
 const STREAM_CHUNK = 200
 /** In-flight (client, packet id) → ref entries kept in memory (fallback and the cleared packet). */
 const MAX_INFLIGHT = 100_000
+/**
+ * How long a QoS 1 first delivery's sent-with-id write waits for its PUBACK (which cancels it:
+ * neither write nor the ids' deletion then reaches Redis); a write waits this long to twice this.
+ */
+export const MARK_DELAY_MS = 10
 
 
 export interface StoredPacket {
@@ -98,7 +103,7 @@ type Reply = Buffer | number | null | Array<Buffer | number | null>
 interface Item {
   readonly clientId: string
   /** outgoing-script.ts' op letter (`C`: a clear that returns the stored packet). */
-  readonly op: 'e' | 'u' | 'r' | 'c' | 'C' | 'm'
+  readonly op: 'e' | 'u' | 'r' | 'c' | 'C' | 'k' | 'm'
   readonly a1: string | undefined
   readonly a2: string | undefined
   readonly a3: string | Buffer | undefined
@@ -111,7 +116,14 @@ interface Item {
 type OpTokens = { index: string } & { [op in Item['op']]?: string }
 
 /** What this pod sent under a (client, packet id). */
-interface Inflight { ref: string, packet: StoredPacket }
+interface Inflight {
+  readonly clientId: string
+  readonly messageId: number
+  readonly ref: string
+  readonly packet: StoredPacket
+  /** A QoS 1 first delivery whose sent-with-id write is still held back (MARK_DELAY_MS). */
+  unwritten: boolean
+}
 
 interface OpsConnection {
   starlingOutgoingOpsBuffer (numKeys: number, ...args: Array<string | Buffer>): Promise<Reply[]>
@@ -150,6 +162,10 @@ export class OutgoingStore {
    */
   readonly #inflight = new Map<string, Map<number, Inflight>>()
   #inflightCount = 0
+  /** Held-back sent-with-id writes (MARK_DELAY_MS): made since the timer last fired, and due at its next firing. */
+  #marks: Inflight[] = []
+  #dueMarks: Inflight[] = []
+  #markTimer: NodeJS.Timeout | undefined
 
   constructor (options: OutgoingStoreOptions) {
     this.#conn = options.conn
@@ -187,9 +203,12 @@ export class OutgoingStore {
       // whether or not this write landed. Only if this pod dies (or Redis fails) before it lands
       // is the message resent as a first delivery (new id, DUP=0): still at least once. No
       // promise, no result: the item's callbacks are shared no-ops.
-      const ref = refOf(packet)
-      this.#remember(client.id, packet.messageId as number, ref, packet)
-      this.#push(client.id, 'u', ref, messageId, undefined, undefined, noop, noop)
+      // The write is held back MARK_DELAY_MS: a PUBACK within it cancels it (and the ids'
+      // deletion), so a message acknowledged in time costs Redis its enqueue and its clear only.
+      // The connection's end and a replay on this pod write what is held (flushMarks).
+      const entry = this.#remember(client.id, packet.messageId as number, refOf(packet), packet, true)
+      this.#marks.push(entry)
+      this.#markTimer ??= setTimeout(this.#onMarkTimer, MARK_DELAY_MS).unref()
       return DONE
     }
     return this.#updateAwaited(client, packet, messageId)
@@ -233,11 +252,16 @@ export class OutgoingStore {
     if (messageId === undefined) return Promise.resolve(undefined)
     const known = this.#inflight.get(client.id)?.get(messageId)
     if (known === undefined) return this.#clearUnknown(client, messageId)
+    const unwritten = known.unwritten
+    known.unwritten = false // acknowledged: its held-back write is cancelled
     this.#forget(client.id, messageId)
     // What this connection sent under the id is what the client acknowledged: with the ref
-    // known, Redis drops that entry and answers only whether it was still stored.
+    // known, Redis drops that entry and answers only whether it was still stored (`k`: no ids
+    // were written for it, so none to delete).
     return new Promise((resolve, reject) => {
-      this.#push(client.id, 'c', String(messageId), known.ref, undefined, undefined, (reply) => { resolve(reply === 1 ? known.packet : undefined) }, reject)
+      const cleared = (reply: Reply): void => { resolve(reply === 1 ? known.packet : undefined) }
+      if (unwritten) this.#push(client.id, 'k', known.ref, undefined, undefined, undefined, cleared, reject)
+      else this.#push(client.id, 'c', String(messageId), known.ref, undefined, undefined, cleared, reject)
     })
   }
 
@@ -259,6 +283,7 @@ export class OutgoingStore {
   /** The session's queue in order, each message with the packet id it last went out with. */
   async * stream (client: ClientRef): AsyncGenerator<StoredPacket> {
     const [list, packets] = outgoingQueueKeys(client.id)
+    this.flushMarks(client.id) // what this pod sent the session is read back with its ids
     // ids an older version kept in `:m` are moved beside the messages first (outgoing-script.ts)
     await this.#submit(client.id, 'm')
     const refs = await this.#conn.lrange(list, 0, -1)
@@ -301,13 +326,45 @@ export class OutgoingStore {
     await this.#conn.del(...outgoingQueueKeys(clientId))
   }
 
-  #remember (clientId: string, messageId: number, ref: string, packet: StoredPacket): void {
+  /**
+   * Writes a session's held-back sent-with-id writes now: its connection ended here, or its queue
+   * is about to be read, so a resume anywhere finds the packet ids its messages went out with
+   * [MQTT-4.4.0-1]. Only the session's own in-flight entries are visited (a held write is always
+   * one of them), so a disconnect storm costs each session its own window.
+   */
+  flushMarks (clientId: string): void {
+    const session = this.#inflight.get(clientId)
+    if (session === undefined) return
+    for (const entry of session.values()) this.#writeMark(entry)
+  }
+
+  readonly #onMarkTimer = (): void => {
+    const due = this.#dueMarks
+    this.#dueMarks = this.#marks
+    this.#marks = []
+    for (const entry of due) this.#writeMark(entry)
+    this.#markTimer = this.#dueMarks.length > 0 ? setTimeout(this.#onMarkTimer, MARK_DELAY_MS).unref() : undefined
+  }
+
+  #writeMark (entry: Inflight): void {
+    if (!entry.unwritten) return
+    entry.unwritten = false
+    this.#push(entry.clientId, 'u', entry.ref, String(entry.messageId), undefined, undefined, noop, noop)
+  }
+
+  #remember (clientId: string, messageId: number, ref: string, packet: StoredPacket, unwritten = false): Inflight {
     let session = this.#inflight.get(clientId)
     if (session === undefined) {
       session = new Map()
       this.#inflight.set(clientId, session)
-    } else if (session.delete(messageId)) {
-      this.#inflightCount--
+    } else {
+      const replaced = session.get(messageId)
+      if (replaced !== undefined) {
+        // a held-back write goes out before whatever now takes its packet id (call order kept)
+        this.#writeMark(replaced)
+        session.delete(messageId)
+        this.#inflightCount--
+      }
     }
     if (this.#inflightCount >= MAX_INFLIGHT) {
       // the oldest entry of the longest-known session (a forgotten entry costs a lookup in Redis)
@@ -316,13 +373,19 @@ export class OutgoingStore {
       if (oldest !== undefined) this.#forget(oldestSession, oldest)
       if (oldestSession === clientId && !this.#inflight.has(clientId)) this.#inflight.set(clientId, session)
     }
-    session.set(messageId, { ref, packet })
+    const entry: Inflight = { clientId, messageId, ref, packet, unwritten }
+    session.set(messageId, entry)
     this.#inflightCount++
+    return entry
   }
 
+  /** Forgets what was sent under the id (a held-back write still goes out: only its PUBACK cancels it). */
   #forget (clientId: string, messageId: number): void {
     const session = this.#inflight.get(clientId)
-    if (session === undefined || !session.delete(messageId)) return
+    const entry = session?.get(messageId)
+    if (session === undefined || entry === undefined) return
+    this.#writeMark(entry)
+    session.delete(messageId)
     this.#inflightCount--
     if (session.size === 0) this.#inflight.delete(clientId)
   }

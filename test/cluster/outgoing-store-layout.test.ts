@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { serialize } from 'node:v8'
 import { Cluster, Redis } from 'ioredis'
-import { OutgoingStore, type StoredPacket } from '../../src/cluster/outgoing-store.js'
+import { MARK_DELAY_MS, OutgoingStore, type StoredPacket } from '../../src/cluster/outgoing-store.js'
 import { outgoingQueueKeys, persistenceKeyPrefix } from '../../src/cluster/keys.js'
 import { clusterSeedsOf, startRedis } from '../helpers/redis.js'
 
@@ -45,7 +45,8 @@ test('a message sent by one pod is replayed by another with its packet id, and i
   await podB.enqueue([{ clientId: client.id }], publish(1, 'first'))
   await podB.enqueue([{ clientId: client.id }], publish(2, 'second'))
   await podB.update(client, { ...publish(1, 'first'), messageId: 7 })
-  await podB.update(client, { ...publish(2, 'second'), messageId: 8, qos: 2 }) // QoS 2: awaited, so both ids are stored
+  await podB.update(client, { ...publish(2, 'second'), messageId: 8, qos: 2 }) // QoS 2: awaited
+  podB.flushMarks(client.id) // the connection ended on pod B (redis-persistence.ts: clientDisconnect): the held-back QoS 1 id is written
   // the session resumes on another pod: same ids, queue order [MQTT-4.4.0-1] [MQTT-4.6.0-6]
   const replay = await all(podC.stream(client))
   assert.deepEqual(replay.map((p) => [p.messageId, (p.payload as Buffer).toString()]), [[7, 'first'], [8, 'second']])
@@ -54,6 +55,25 @@ test('a message sent by one pod is replayed by another with its packet id, and i
   assert.equal(await podC.clear(client, { messageId: 7 }), undefined, 'a repeated PUBACK clears nothing')
   assert.equal(await podC.length(client), 1)
   await podC.clear(client, { messageId: 8 })
+  assert.equal(await keysLeft(conn, client.id), 0)
+})
+
+test('a QoS 1 id is written after the hold unless its PUBACK came first, which then leaves no key and no id behind', async (t) => {
+  const { conn, cluster } = await connect(t)
+  const podB = new OutgoingStore({ conn, cluster })
+  const client = { id: 'layout-hold' }
+  for (const counter of [1, 2]) await podB.enqueue([{ clientId: client.id }], publish(counter, `m${counter}`))
+  await podB.update(client, { ...publish(1, 'm1'), messageId: 3 })
+  await podB.update(client, { ...publish(2, 'm2'), messageId: 4 })
+  // acknowledged within the hold: the entry goes, its id was never written
+  assert.equal((await podB.clear(client, { messageId: 3 }))?.brokerCounter, 1)
+  const [, packets] = outgoingQueueKeys(client.id)
+  assert.equal(await conn.hexists(packets, '#3'), 0, 'no id written for the acknowledged message')
+  // not acknowledged: after the hold a pod that never sent it replays it with its id [MQTT-4.4.0-1]
+  await new Promise((resolve) => setTimeout(resolve, 3 * MARK_DELAY_MS + 50))
+  const podC = new OutgoingStore({ conn, cluster })
+  assert.deepEqual((await all(podC.stream(client))).map((p) => [p.messageId, p.brokerCounter]), [[4, 2]])
+  assert.equal((await podC.clear(client, { messageId: 4 }))?.brokerCounter, 2)
   assert.equal(await keysLeft(conn, client.id), 0)
 })
 
