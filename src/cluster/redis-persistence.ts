@@ -21,6 +21,17 @@ const msgpack = pluginRequire('msgpack-lite') as {
   decode: (buffer: Buffer) => unknown
 }
 
+/**
+ * A session's end in one command where its keys may share a node (standalone, Sentinel): the
+ * record and its listing go, and the stored subscriptions' topics come back for the plugin's
+ * removal (routing, offline queue). KEYS: subscriptions HASH, record, records SET. ARGV: client id.
+ */
+const END_SESSION = `redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return redis.call('HKEYS', KEYS[1])`
+
+type EndSessionCommand = (subs: string, record: string, records: string, clientId: string) => Promise<string[]>
+
 /** A crashed claimant's claim lapses after this long. */
 const CLAIM_TTL_MS = 10000
 
@@ -37,11 +48,18 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   /** Offline / in-flight queues of persistent sessions (Lua, batched per event-loop turn). */
   readonly #outgoing: OutgoingStore
   readonly #retained: RetainedIndex
+  /** END_SESSION, where the session's keys may be in one script (not on Redis Cluster: three slots). */
+  readonly #endSession: EndSessionCommand | undefined
   #brokerId = ''
 
   constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger, faults?: FaultMetrics, retainedScan?: { max: number, onCapped: () => void } }) {
     super(options)
     this.#conn = options.conn
+    if (options.cluster !== true) {
+      const conn = options.conn as unknown as { starlingEndSession?: EndSessionCommand, defineCommand (name: string, def: { numberOfKeys: number, lua: string }): void }
+      if (typeof conn.starlingEndSession !== 'function') conn.defineCommand('starlingEndSession', { numberOfKeys: 3, lua: END_SESSION })
+      this.#endSession = (conn.starlingEndSession as EndSessionCommand).bind(conn)
+    }
     const faults = options.faults
     this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true, onCorrupt: faults && ((err) => faults.record('queue_entry_corrupt', err)) })
     this.#retained = new RetainedIndex({
@@ -117,7 +135,15 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
 
   /** The session ends (clean start, Session Expiry reached, expiry 0 at close): its record goes too. */
   override async cleanSubscriptions (client: { id: string }): Promise<void> {
-    await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id)), this.#conn.srem(sessionRecordsKey(), client.id)])
+    if (this.#endSession === undefined) {
+      await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id)), this.#conn.srem(sessionRecordsKey(), client.id)])
+      return
+    }
+    // One command instead of HGETALL, DEL and SREM: every clean-start CONNECT pays it. The
+    // subscriptions' field names are their topics (the plugin's addSubscriptions); their removal
+    // is the plugin's, as in its cleanSubscriptions [MQTT-3.1.2-6].
+    const topics = await this.#endSession(pluginClientKey(client.id), sessionRecordKey(client.id), sessionRecordsKey(), client.id)
+    if (topics.length > 0) await this.removeSubscriptions(client, topics)
   }
 
   /** As the plugin: a session left with no subscription loses its offline queue too. */
