@@ -22,10 +22,12 @@ const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods ru
   --dist DIR        compiled Starling (default dist)
   --dist-b DIR      a second build, A/B in one run: its own Redis and 3 pods, measured in the same
                     rounds as --dist (order alternating per round; ratios "B ÷ A" printed per kind)
+  --embedded        also one embedded pod of --dist (no Redis) in the same rounds: the floor of what
+                    Node + aedes + Starling cost per CONNECT before the cluster adds its part
 Pods: 3, Redis standalone, log level info, anonymous default broker. MQTT 3.1.1, loopback only.`
 
-function options (argv: string[]): Record<string, string> {
-  return parseCliOptions(argv, USAGE, ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist', 'dist-b'])
+function options (argv: string[]): Record<string, string | boolean> {
+  return parseCliOptions(argv, USAGE, ['kinds', 'warmup', 'cycles', 'concurrency', 'rounds', 'serial', 'storm', 'storm-pending', 'cpu-prof', 'dist', 'dist-b'], ['embedded'])
 }
 
 function int (o: Record<string, string | boolean>, name: string, fallback: number): number {
@@ -55,9 +57,11 @@ async function main (): Promise<void> {
   const serial = int(o, 'serial', 40)
   const storm = int(o, 'storm', 8000)
   const stormPending = int(o, 'storm-pending', 200)
-  const dist = resolve(REPO, o.dist ?? 'dist')
-  const distB = o['dist-b'] !== undefined ? resolve(REPO, o['dist-b']) : undefined
-  const nodeArgs = o['cpu-prof'] !== undefined ? ['--cpu-prof', '--cpu-prof-dir', resolve(o['cpu-prof'])] : []
+  const distName = typeof o.dist === 'string' ? o.dist : 'dist'
+  const dist = resolve(REPO, distName)
+  const distB = typeof o['dist-b'] === 'string' ? resolve(REPO, o['dist-b']) : undefined
+  const nodeArgs = typeof o['cpu-prof'] === 'string' ? ['--cpu-prof', '--cpu-prof-dir', resolve(o['cpu-prof'])] : []
+  const embedded = o.embedded === true
   let rev = '?'
   try { rev = execSync('git rev-parse --short HEAD', { cwd: REPO }).toString().trim() } catch {}
   process.stdout.write(`# bench:connect ${new Date().toISOString()} git ${rev}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${cycles} cycles × ${rounds} rounds, concurrency ${concurrency}, storm ${storm}\n`)
@@ -79,7 +83,7 @@ async function main (): Promise<void> {
     const stats = new RedisStats(redis.port)
     stops.push(async () => await stats.close())
     process.stdout.write(`pods ${pods.map((p) => `${p.name} pid ${p.pid} :${p.port}`).join(', ')}, redis pid ${redis.pid} :${redis.port}, mosquitto pid ${mosq.pid} :${mosq.port}\n`)
-    const targets: Target[] = [{ label: distB === undefined ? 'starling' : `A ${o.dist ?? 'dist'}`, a, pods, stats }]
+    const targets: Target[] = [{ label: distB === undefined ? 'starling' : `A ${distName}`, a, pods, stats }]
     if (distB !== undefined) {
       // build B: a cluster of its own (own Redis: the two builds' pods must not be peers)
       const redisB = add(await startRedis('redis-b'))
@@ -97,6 +101,10 @@ async function main (): Promise<void> {
       targets.push({ label: `B ${o['dist-b'] as string}`, a: podsB[0] as Proc, pods: podsB, stats: statsB })
       process.stdout.write(`build B pods ${podsB.map((p) => `${p.name} pid ${p.pid} :${p.port}`).join(', ')}, redis pid ${redisB.pid} :${redisB.port}\n`)
     }
+
+    // the floor: the same build as one embedded pod (no Redis, no peers), measured in every round
+    const solo = embedded ? add(await startPod({ id: 'cc-solo', dist, redisUrl: '', receiveMaximum: 100, maxQueued: 1000, env: podEnv, nodeArgs })) : undefined
+    if (solo !== undefined) process.stdout.write(`embedded pod ${solo.name} pid ${solo.pid} :${solo.port}\n`)
 
     /** `cycles` CONNECT → CONNACK → DISCONNECT against `port`, CPU of `pids` per cycle. */
     const measure = async (port: number, pids: readonly number[], ids: (i: number) => string, clean: boolean, target: Target | undefined): Promise<CycleResult> => {
@@ -135,12 +143,12 @@ async function main (): Promise<void> {
     const table: string[] = ['| kind | round | target | CONNECT/s | CPU µs per CONNECT (all pods / Mosquitto) | of which pod A | Redis cmds per CONNECT | Redis CPU µs per CONNECT | session present | failed |', '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|']
     const ratios: Record<string, number[]> = {}
     const ratio = (key: string, x: number): void => { (ratios[key] ??= []).push(x) }
-    const kinds = (o.kinds ?? 'clean,persistent').split(',').filter((k): k is 'clean' | 'persistent' => k === 'clean' || k === 'persistent')
+    const kinds = (typeof o.kinds === 'string' ? o.kinds : 'clean,persistent').split(',').filter((k): k is 'clean' | 'persistent' => k === 'clean' || k === 'persistent')
     for (const kind of kinds) {
       const clean = kind === 'clean'
       if (!clean) {
         // the sessions the measured reconnects resume: one subscription each
-        for (const [port, name] of [[mosq.port, 'mosquitto'], ...targets.map((t) => [t.a.port, t.label] as const)] as const) {
+        for (const [port, name] of [[mosq.port, 'mosquitto'], ...(solo !== undefined ? [[solo.port, 'embedded'] as const] : []), ...targets.map((t) => [t.a.port, t.label] as const)] as const) {
           const errors = await runPool(cycles, concurrency, async (i) => {
             const d = await openDevice({ port, clientId: `p-${i}`, clean: false, subscribe: `dev/p-${i}/cmd`, localAddress: SOURCES[i % SOURCES.length], timeoutMs: TIMEOUT_MS })
             await d.disconnect()
@@ -148,7 +156,7 @@ async function main (): Promise<void> {
           if (errors.length > 0) process.stdout.write(`  ${name} session setup: ${errors.length} failed, e.g. ${errors[0]}\n`)
         }
       }
-      for (const port of [mosq.port, ...targets.map((t) => t.a.port)]) {
+      for (const port of [mosq.port, ...(solo !== undefined ? [solo.port] : []), ...targets.map((t) => t.a.port)]) {
         await runPool(warmup, concurrency, async (i) => {
           const d = await openDevice({ port, clientId: clean ? `w-${i}` : `p-${i % cycles}`, clean, localAddress: SOURCES[i % SOURCES.length], timeoutMs: TIMEOUT_MS })
           await d.disconnect()
@@ -159,6 +167,13 @@ async function main (): Promise<void> {
         const m = await measure(mosq.port, [mosq.pid], ids, clean, undefined)
         table.push(`| ${kind} | ${r} | mosquitto | ${m.perSec.toFixed(0)} | ${m.cpuUs.toFixed(0)} | – | – | – | ${clean ? '–' : m.sessionPresent} | ${m.failed} |`)
         process.stdout.write(`${table[table.length - 1] as string}\n`)
+        let floor: CycleResult | undefined
+        if (solo !== undefined) {
+          const e = floor = await measure(solo.port, [solo.pid], ids, clean, undefined)
+          ratio(`${kind} embedded`, e.cpuUs / m.cpuUs)
+          table.push(`| ${kind} | ${r} | embedded pod (${distName}, no Redis) | ${e.perSec.toFixed(0)} | ${e.cpuUs.toFixed(0)} | – | – | – | ${clean ? '–' : e.sessionPresent} | ${e.failed} |`)
+          process.stdout.write(`${table[table.length - 1] as string}\n`)
+        }
         // with two builds, alternate which one goes first
         const order = r % 2 === 1 ? targets : [...targets].reverse()
         const results = new Map<Target, CycleResult>()
@@ -166,6 +181,8 @@ async function main (): Promise<void> {
           const s = await measure(target.a.port, target.pods.map((p) => p.pid), ids, clean, target)
           results.set(target, s)
           ratio(targets.length > 1 ? `${kind} ${target.label}` : kind, s.cpuUs / m.cpuUs)
+          ratio(`${kind} ${target.label} pod A ÷ mosquitto`, s.podAUs / m.cpuUs)
+          if (floor !== undefined) ratio(`${kind} ${target.label} pod A ÷ embedded`, s.podAUs / floor.cpuUs)
           table.push(`| ${kind} | ${r} | ${target.label} 3 pods (CONNECTs to A) | ${s.perSec.toFixed(0)} | ${s.cpuUs.toFixed(0)} | ${s.podAUs.toFixed(0)} | ${s.redisCmds.toFixed(2)} | ${s.redisCpuUs.toFixed(1)} | ${clean ? '–' : s.sessionPresent} | ${s.failed} |`)
           process.stdout.write(`${table[table.length - 1] as string}\n  redis: ${s.top}\n`)
         }

@@ -1,6 +1,7 @@
 import type { Client, Engine } from './engine.js'
 import type { Logger } from '../logger.js'
 import { isByteCounting, type ByteCountingSocket } from '../metrics/connection-bytes.js'
+import type { ConnectionCount } from '../metrics/connection-counts.js'
 import type { BrokerMetrics } from '../metrics/registry.js'
 
 /** Where a connection came in, stamped by the listener on the request aedes keeps as `client.req`. */
@@ -66,25 +67,27 @@ function countAedesRefusals (broker: Engine, metrics: BrokerMetrics): void {
 
 /** Connection, message and error metrics and log lines, from aedes' events. */
 export function observeBroker (broker: Engine, metrics: BrokerMetrics, logger: Logger): void {
-  /** Each connected client's labels and socket, so its disconnect undoes exactly what its connect did. */
-  const counted = new WeakMap<Client, { labels: { listener: string, protocol: string }, socket: ByteCountingSocket | undefined }>()
+  /** Each connected client's count and socket, so its disconnect undoes exactly what its connect did. */
+  const counted = new WeakMap<Client, { count: ConnectionCount, socket: ByteCountingSocket | undefined }>()
 
   metrics.store.attachBroker(broker)
   countAedesRefusals(broker, metrics)
 
   broker.on('client', (client: Client) => {
     const origin = originOf(client)
-    const labels = { listener: origin.listener, protocol: protocolLabel(client) }
+    const protocol = protocolLabel(client)
     // Behind a PROXY protocol load balancer, remoteAddress is the client's, not the balancer's.
     // Debug, not info: one line per CONNECT cost a pod ~5% of a CONNECT's CPU in a reconnect
     // storm (docs/benchmarks.md "CONNECT cost"); connections are counted in metrics instead.
-    logger.debug({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol: labels.protocol }, 'client connected')
+    // Its fields are built only when the line is written.
+    if (logger.isLevelEnabled('debug')) logger.debug({ clientId: client.id, listener: origin.listener, remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, protocol }, 'client connected')
     const conn: unknown = client.conn
     const socket = origin.socket ?? (isByteCounting(conn) ? conn : undefined)
-    counted.set(client, { labels, socket })
+    const count = metrics.connectionCounts.of(origin.listener, protocol)
+    counted.set(client, { count, socket })
     if (socket !== undefined) metrics.connectionBytes.open(socket)
-    metrics.connections.inc(labels)
-    metrics.connectionsTotal.inc(labels)
+    count.open++
+    count.accepted++
   })
 
   broker.on('clientDisconnect', (client: Client) => {
@@ -92,7 +95,7 @@ export function observeBroker (broker: Engine, metrics: BrokerMetrics, logger: L
     if (entry === undefined) return
     counted.delete(client)
     if (entry.socket !== undefined) metrics.connectionBytes.close(entry.socket)
-    metrics.connections.dec(entry.labels)
+    entry.count.open--
     const reason = client.disconnectReasonCode
     if (typeof reason === 'number' && reason !== 0) {
       metrics.disconnectsByServer.inc({ reason: '0x' + reason.toString(16).padStart(2, '0') })

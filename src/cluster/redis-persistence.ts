@@ -21,6 +21,24 @@ const msgpack = pluginRequire('msgpack-lite') as {
   decode: (buffer: Buffer) => unknown
 }
 
+/**
+ * A session's end in one command where its keys may share a node (standalone, Sentinel): the
+ * record and its listing go, and the stored subscriptions' topics come back for the plugin's
+ * removal (routing, offline queue); with ARGV[2] = '1' also the pod that holds the client id's
+ * will (delWill's lookup, made by the same CONNECT: see #willOwner). KEYS: subscriptions HASH,
+ * record, records SET, will owners HASH. ARGV: client id, '1' or ''. Reply: {owner or '', topics}.
+ */
+const END_SESSION = `redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+local owner = ''
+if ARGV[2] == '1' then owner = redis.call('HGET', KEYS[4], ARGV[1]) or '' end
+return {owner, redis.call('HKEYS', KEYS[1])}`
+
+type EndSessionCommand = (subs: string, record: string, records: string, owners: string, clientId: string, withOwner: string) => Promise<[string, string[]]>
+
+/** A will owner lookup waiting for the end of the current synchronous run (see #willOwner). */
+interface OwnerLookup { resolve: (owner: string | null) => void, reject: (err: unknown) => void }
+
 /** A crashed claimant's claim lapses after this long. */
 const CLAIM_TTL_MS = 10000
 
@@ -37,11 +55,20 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   /** Offline / in-flight queues of persistent sessions (Lua, batched per event-loop turn). */
   readonly #outgoing: OutgoingStore
   readonly #retained: RetainedIndex
+  /** END_SESSION, where the session's keys may be in one script (not on Redis Cluster: three slots). */
+  readonly #endSession: EndSessionCommand | undefined
+  /** Will owner lookups not sent yet, by client id: a clean start's session end takes them along. */
+  readonly #ownerLookups = new Map<string, OwnerLookup>()
   #brokerId = ''
 
   constructor (options: { conn: RedisClient, cluster?: boolean, logger?: Logger, faults?: FaultMetrics, retainedScan?: { max: number, onCapped: () => void } }) {
     super(options)
     this.#conn = options.conn
+    if (options.cluster !== true) {
+      const conn = options.conn as unknown as { starlingEndSession?: EndSessionCommand, defineCommand (name: string, def: { numberOfKeys: number, lua: string }): void }
+      if (typeof conn.starlingEndSession !== 'function') conn.defineCommand('starlingEndSession', { numberOfKeys: 4, lua: END_SESSION })
+      this.#endSession = (conn.starlingEndSession as EndSessionCommand).bind(conn)
+    }
     const faults = options.faults
     this.#outgoing = new OutgoingStore({ conn: options.conn, cluster: options.cluster === true, onCorrupt: faults && ((err) => faults.record('queue_entry_corrupt', err)) })
     this.#retained = new RetainedIndex({
@@ -121,7 +148,44 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
 
   /** The session ends (clean start, Session Expiry reached, expiry 0 at close): its record goes too. */
   override async cleanSubscriptions (client: { id: string }): Promise<void> {
-    await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id)), this.#conn.srem(sessionRecordsKey(), client.id)])
+    if (this.#endSession === undefined) {
+      await Promise.all([super.cleanSubscriptions(client), this.#conn.del(sessionRecordKey(client.id)), this.#conn.srem(sessionRecordsKey(), client.id)])
+      return
+    }
+    // One command instead of HGETALL, DEL and SREM: every clean-start CONNECT pays it. The
+    // subscriptions' field names are their topics (the plugin's addSubscriptions); their removal
+    // is the plugin's, as in its cleanSubscriptions [MQTT-3.1.2-6].
+    const lookup = this.#ownerLookups.get(client.id)
+    if (lookup !== undefined) this.#ownerLookups.delete(client.id)
+    let reply: [string, string[]]
+    try {
+      reply = await this.#endSession(pluginClientKey(client.id), sessionRecordKey(client.id), sessionRecordsKey(), willOwnerKey(), client.id, lookup !== undefined ? '1' : '')
+    } catch (err) {
+      lookup?.reject(err)
+      throw err
+    }
+    const [owner, topics] = reply
+    lookup?.resolve(owner === '' ? null : owner)
+    if (topics.length > 0) await this.removeSubscriptions(client, topics)
+  }
+
+  /**
+   * The pod holding the client id's will (putWill). aedes asks at every CONNECT (fetchSubs
+   * deletes the previous will) and, for a clean start, ends the session right after in the same
+   * synchronous run: the lookup waits for that run's end (a microtask) so the session end can
+   * answer it in its one script; otherwise it is an HGET of its own, in the same turn as before.
+   */
+  #willOwner (clientId: string): Promise<string | null> {
+    if (this.#endSession === undefined || this.#ownerLookups.has(clientId)) return this.#conn.hget(willOwnerKey(), clientId)
+    return new Promise((resolve, reject) => {
+      const lookup: OwnerLookup = { resolve, reject }
+      this.#ownerLookups.set(clientId, lookup)
+      queueMicrotask(() => {
+        if (this.#ownerLookups.get(clientId) !== lookup) return // taken by cleanSubscriptions
+        this.#ownerLookups.delete(clientId)
+        this.#conn.hget(willOwnerKey(), clientId).then(resolve, reject)
+      })
+    })
   }
 
   /** As the plugin: a session left with no subscription loses its offline queue too. */
@@ -167,7 +231,7 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
    *   taker finds the will gone. The result is the will only for the pod that removed it.
    */
   override async delWill (client: WillRef): Promise<Record<string, unknown> | null> {
-    const brokerId = client.brokerId ?? await this.#conn.hget(willOwnerKey(), client.id)
+    const brokerId = client.brokerId ?? await this.#willOwner(client.id)
     if (brokerId === null || brokerId === undefined) return null
     const claim = willClaimKey(brokerId, client.id)
     if (await this.#conn.set(claim, this.#brokerId, 'PX', CLAIM_TTL_MS, 'NX') !== 'OK') return null

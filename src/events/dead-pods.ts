@@ -60,12 +60,47 @@ export class DeadPodEvents implements ConnectionLedger {
     void this.#sweeper.stop()
   }
 
+  // The ledger's writes of one event-loop turn go as one HSET and one HDEL: a burst of CONNECTs
+  // costs a command per turn, not one per client. Last event of an id in the turn wins (a
+  // takeover here disconnects then connects the same id; a client that comes and goes within
+  // the turn is only deleted), so the two sets stay disjoint and their order does not matter.
+  #added = new Map<string, string>()
+  #removed = new Set<string>()
+  #flushing = false
+
   connected (internalId: string, entry: LedgerEntry): void {
-    this.#call(this.#o.redis.hset(this.#own, internalId, JSON.stringify(entry)))
+    this.#removed.delete(internalId)
+    this.#added.set(internalId, JSON.stringify(entry))
+    this.#schedule()
   }
 
   disconnected (internalId: string): void {
-    this.#call(this.#o.redis.hdel(this.#own, internalId))
+    // written in this turn, gone in this turn: nothing reached Redis (a previous entry may have)
+    this.#added.delete(internalId)
+    this.#removed.add(internalId)
+    this.#schedule()
+  }
+
+  #schedule (): void {
+    if (this.#flushing) return
+    this.#flushing = true
+    setImmediate(() => { this.#flush() })
+  }
+
+  #flush (): void {
+    this.#flushing = false
+    const added = this.#added
+    const removed = this.#removed
+    if (added.size > 0) {
+      this.#added = new Map()
+      const fields: string[] = []
+      for (const [id, entry] of added) fields.push(id, entry)
+      this.#call(this.#o.redis.hset(this.#own, ...fields))
+    }
+    if (removed.size > 0) {
+      this.#removed = new Set()
+      this.#call(this.#o.redis.hdel(this.#own, ...removed))
+    }
   }
 
   /** One sweep now (tests). */

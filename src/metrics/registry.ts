@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { ConnectionBytes } from './connection-bytes.js'
+import { ConnectionCounts } from './connection-counts.js'
 import { FastHistogram } from './fast-histogram.js'
 import { FaultMetrics } from './faults.js'
 import { createPublishRecorder, type PublishRecorder } from './publish.js'
@@ -15,6 +16,8 @@ export interface BrokerMetrics {
   readonly registry: Registry
   readonly connections: Gauge<'listener' | 'protocol'>
   readonly connectionsTotal: Counter<'listener' | 'protocol'>
+  /** What `connections` and `connectionsTotal` report, counted per CONNECT and close (src/broker/observe.ts). */
+  readonly connectionCounts: ConnectionCounts
   readonly connectsRefused: Counter<'reason'>
   readonly messagesReceived: Counter<'qos'>
   readonly messagesSent: Counter<'qos'>
@@ -75,10 +78,31 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
   })
   const bytesReceived = new Counter({ name: 'starling_bytes_received_total', help: 'Bytes read from MQTT connections that completed CONNECT (TCP and TLS: socket bytes)', registers })
   const bytesSent = new Counter({ name: 'starling_bytes_sent_total', help: 'Bytes written to MQTT connections that completed CONNECT (TCP and TLS: socket bytes)', registers })
+  const connectionCounts = new ConnectionCounts()
   const metrics: BrokerMetrics = {
     registry,
-    connections: new Gauge({ name: 'starling_connections', help: 'Open MQTT connections, by listener and protocol version', labelNames: ['listener', 'protocol'], registers }),
-    connectionsTotal: new Counter({ name: 'starling_connections_total', help: 'MQTT connections accepted (CONNACK success), by listener and protocol version', labelNames: ['listener', 'protocol'], registers }),
+    connections: new Gauge({
+      name: 'starling_connections',
+      help: 'Open MQTT connections, by listener and protocol version',
+      labelNames: ['listener', 'protocol'],
+      registers,
+      collect () {
+        for (const count of connectionCounts.values()) this.set(count.labels, count.open)
+      }
+    }),
+    connectionsTotal: new Counter({
+      name: 'starling_connections_total',
+      help: 'MQTT connections accepted (CONNACK success), by listener and protocol version',
+      labelNames: ['listener', 'protocol'],
+      registers,
+      collect () {
+        for (const count of connectionCounts.values()) {
+          this.inc(count.labels, count.accepted)
+          count.accepted = 0
+        }
+      }
+    }),
+    connectionCounts,
     connectsRefused: new Counter({ name: 'starling_connects_refused_total', help: 'CONNECTs refused, by reason', labelNames: ['reason'], registers }),
     messagesReceived,
     messagesSent,
