@@ -100,8 +100,9 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     this.#brokerId = (broker as { id: string }).id
     // A connection that ended here leaves its held-back sent-with-id writes to Redis at once, so
     // a resume on any pod resends with the original packet ids [MQTT-4.4.0-1] (outgoing-store.ts).
-    const events = broker as { on (event: 'clientDisconnect', listener: (client: { id: string }) => void): void }
-    events.on('clientDisconnect', (client) => { this.#outgoing.flushMarks(client.id) })
+    // The persistence contract's broker is an id and pub/sub only: aedes is also an emitter.
+    const events = broker as { on?: (event: 'clientDisconnect', listener: (client: { id: string }) => void) => void }
+    events.on?.('clientDisconnect', (client) => { this.#outgoing.flushMarks(client.id) })
     await super.setup(broker)
     this.#retained.start() // background: builds the retained index if an older version left none
   }
