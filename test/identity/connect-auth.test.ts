@@ -342,6 +342,42 @@ test('repeated failures from one address slow down its CONNECTs (doubling delay,
   assert.ok(Date.now() - started >= 390)
 })
 
+test('packets sent behind a CONNECT still being decided wait for its outcome: after a refusal none is processed, after an acceptance all are, after the CONNACK [MQTT-3.1.4-5] [MQTT-3.1.4-7]', async (t) => {
+  // The failure slow-down holds each CONNECT's answer: the packets written meanwhile reach the
+  // broker in reads of their own while the CONNECT is undecided.
+  const { node, broker } = await tokenNode(t, { 'auth.failureDelayMaxMs': 2000 })
+  const issued = await node.node.identity.tokens.issue(broker, { number: 2, topicAcl: { publish: ['#'], subscribe: ['#'] } })
+  const [watcherToken, deviceToken] = Object.values(issued) as [string, string]
+  const watcher = await connectClient(t, node.url, { protocolVersion: 5, username: 'x', password: watcherToken })
+  await watcher.subscribeAsync('before/#', { qos: 1 })
+  const seen = collect(watcher)
+  for (let i = 0; i < 2; i++) assert.equal(await refusedCode(node.url, { protocolVersion: 5, username: 'x', password: 'wrong' }), 0x86)
+
+  const refused = await rawConnect(t, node.mqttPort, 5)
+  refused.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: '', username: 'x', password: Buffer.from('wrong') })
+  await sleep(50)
+  refused.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'before/#', qos: 1 }] })
+  refused.send({ cmd: 'publish', topic: 'before/refused', payload: Buffer.from('never'), qos: 1, messageId: 2, retain: false, dup: false })
+  const refusal = await refused.next('connack', 5000) as { reasonCode?: number }
+  assert.equal(refusal.reasonCode, 0x86)
+  await refused.waitClosed()
+  assert.deepEqual(refused.received.map((p) => p.cmd), ['connack'], 'no SUBACK, no PUBACK: nothing after a refused CONNECT was processed')
+
+  const accepted = await rawConnect(t, node.mqttPort, 5)
+  accepted.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, clientId: '', username: 'x', password: Buffer.from(deviceToken) })
+  await sleep(50)
+  accepted.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'before/#', qos: 1 }] })
+  accepted.send({ cmd: 'publish', topic: 'before/accepted', payload: Buffer.from('after the CONNACK'), qos: 1, messageId: 2, retain: false, dup: false })
+  await accepted.next('puback', 5000)
+  await accepted.next('publish', 5000)
+  const order = accepted.received.map((p) => p.cmd)
+  assert.equal(order[0], 'connack', order.join(', '))
+  assert.deepEqual(order.slice(1).filter((cmd) => cmd !== 'publish').sort(), ['puback', 'suback'], order.join(', '))
+  assert.ok(order.includes('publish'), 'its own message came back on the subscription made before the CONNACK')
+  await waitFor(() => seen.some((m) => m.topic === 'before/accepted'), 5000, 'the accepted client\'s message')
+  assert.deepEqual(seen.map((m) => m.topic), ['before/accepted'], 'the refused client\'s PUBLISH never reached a subscriber')
+})
+
 test('no tenancy configured (embedded default): the default broker is NONE and anonymous clients connect as before', async (t) => {
   const node = await startTestNode(t, { 'auth.defaultBrokerAuthType': 'auto' })
   const broker = await node.node.identity.tenancy.getBroker('default', 'default')
