@@ -165,6 +165,8 @@ export interface OutgoingPersistence {
   outgoingQueueLength? (client: { id: string }): Promise<number>
   /** Starling's Redis persistence: outgoingStream would yield nothing for this connection (our aedes patch skips reading it). */
   outgoingKnownEmpty? (client: { clean?: boolean, _cleanStart?: boolean }): boolean
+  /** Starling's Redis persistence: the queue to replay at CONNECT, null when empty (our aedes patch then builds no stream pipeline). */
+  outgoingReplayStream? (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Promise<Readable | null>
 }
 
 /** The aedes persistence calls Starling makes or wraps (aedes 2: promise forms). */

@@ -14,8 +14,10 @@
  *   c packetId ref|''      PUBACK / PUBCOMP: drop the entry (the given ref, else the one stored
  *                          under the packet id); `C`: the same, and the stored packet is returned too
  *   m                      move an older layout's ids into `:p` (before a replay reads them)
+ *   l                      `m`, then the queue's refs in order (a replay's first read: the
+ *                          sessions resuming in one event-loop turn read their queues in one call)
  * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c/C with a ref → 0/1 (removed),
- * c/C without → {ref, removed 0/1, packet|nil} or nil.
+ * c/C without → {ref, removed 0/1, packet|nil} or nil, l → the refs (an empty table: none).
  *
  * The packet ids live in the `:p` hash beside the messages (`#<id>` → ref, `@<ref>` → id): one
  * HSET per sent message, two HDELs per acknowledgement (the message; its ids), in a hash that is
@@ -81,7 +83,7 @@ while a <= n do
       if given then out[#out + 1] = had else out[#out + 1] = { ref, had, pkt } end
     end
     a = a + 3
-  elseif op == 'm' then
+  elseif op == 'm' or op == 'l' then
     local mk = list .. ':m'
     local legacy = redis.call('HGETALL', mk)
     for i = 1, #legacy, 2 do
@@ -91,7 +93,7 @@ while a <= n do
       if redis.call('HEXISTS', pk, ref) == 1 then redis.call('HSETNX', pk, field, value) end
     end
     if #legacy > 0 then redis.call('DEL', mk) end
-    out[#out + 1] = 0
+    if op == 'l' then out[#out + 1] = redis.call('LRANGE', list, 0, -1) else out[#out + 1] = 0 end
     a = a + 1
   else
     return redis.error_reply('unknown outgoing op ' .. tostring(op))

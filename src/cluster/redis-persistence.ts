@@ -200,6 +200,17 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     return toReadable(this.#outgoing.stream(client))
   }
 
+  /**
+   * The queue a resuming session replays at CONNECT, or null when there is none (our aedes patch,
+   * connect.js emptyQueue: no stream pipeline then). Its first read is one item of the batched
+   * queue script (OutgoingStore.refs): the usual resume, an empty queue, costs no other command.
+   */
+  async outgoingReplayStream (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Promise<Readable | null> {
+    if (this.outgoingKnownEmpty(client)) return null
+    const refs = await this.#outgoing.refs(client)
+    return refs.length === 0 ? null : toReadable(this.#outgoing.stream(client, refs))
+  }
+
   /** Whether outgoingStream would be empty for this connection (aedes' emptyQueue then skips reading it). */
   outgoingKnownEmpty (client: { clean?: boolean, _cleanStart?: boolean }): boolean {
     return client.clean === true && client._cleanStart === true
