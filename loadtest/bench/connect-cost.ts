@@ -5,7 +5,7 @@ import { killAllChildren, launchBroker } from './brokers.js'
 import { openDevice, runPool, RedisTurnCounter, type Device } from './connect-client.js'
 import { killClusterChildren, REPO, startHaproxy, startPod, startRedis, type Proc } from './cluster-procs.js'
 import { cpuSeconds } from './procstat.js'
-import { RedisStats } from './redis-stats.js'
+import { RedisStats, type RedisSnapshot } from './redis-stats.js'
 import { runMain } from './run-main.js'
 import { intOption, parseCliOptions } from './cli-options.js'
 
@@ -14,14 +14,15 @@ const USAGE = `usage: npm run bench:connect -- [options]   (build first: pods ru
   --concurrency N   cycles in flight (default 20)
   --rounds N        Mosquitto / Starling pairs per kind, alternated (default 3)
   --warmup N        unmeasured cycles per kind and target first (JIT, channels; default 500)
-  --kinds LIST      clean,persistent (default both)
+  --kinds LIST      clean,persistent (default both; none: the storm only)
   --serial N        one-at-a-time CONNECTs for the Redis round trip count (default 40)
   --storm N         devices in the reconnect storm (default 8000; 0 = skip)
   --storm-pending N reconnects in flight during the storm (default 200)
   --cpu-prof DIR    pods run with --cpu-prof into DIR
   --dist DIR        compiled Starling (default dist)
   --dist-b DIR      a second build, A/B in one run: its own Redis and 3 pods, measured in the same
-                    rounds as --dist (order alternating per round; ratios "B ÷ A" printed per kind)
+                    rounds as --dist (order alternating per round; ratios "B ÷ A" printed per kind);
+                    in the storm each build storms its own pods, --dist first
   --embedded        also one embedded pod of --dist (no Redis) in the same rounds: the floor of what
                     Node + aedes + Starling cost per CONNECT before the cluster adds its part
 Pods: 3, Redis standalone, log level info, anonymous default broker. MQTT 3.1.1, loopback only.`
@@ -42,6 +43,8 @@ const cpuOf = (pids: readonly number[]): number => pids.reduce((n, pid) => n + c
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 const SOURCES = Array.from({ length: 8 }, (_v, i) => `127.0.0.${i + 2}`)
 const TIMEOUT_MS = 30_000
+/** The pods' heartbeat is 5 s: a killed pod is taken over within ~4 of them. */
+const TAKEOVER_MS = 25_000
 
 /** A Starling cluster under test: its pods (CONNECTs go to `a`) and its Redis' statistics. */
 interface Target { readonly label: string, readonly a: Proc, readonly pods: readonly Proc[], readonly stats: RedisStats }
@@ -220,7 +223,7 @@ async function main (): Promise<void> {
       }
     }
 
-    if (storm > 0) await reconnectStorm(storm, stormPending, mosq, pods, add)
+    if (storm > 0) await reconnectStorm(storm, stormPending, mosq, targets, add)
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {})
     turns.close()
@@ -232,33 +235,40 @@ async function main (): Promise<void> {
  * pod C; C is killed (SIGKILL) and every device reconnects (CleanSession 0) through HAProxy in
  * front of the survivors A and B; done when all have their CONNACK with Session Present, then
  * one message to each device's topic checks it is subscribed again. Mosquitto: the same
- * devices drop their links and reconnect to it.
+ * devices drop their links and reconnect to it. With two builds (`--dist-b`) each storms its own
+ * pods, after Mosquitto, in the order given (swap `--dist` and `--dist-b` for the other order).
  */
-async function reconnectStorm (count: number, pending: number, mosq: { port: number, pid: number }, pods: Proc[], add: (p: Proc) => Proc): Promise<void> {
-  const [a, b, c] = pods
-  if (a === undefined || b === undefined || c === undefined) throw new Error('pods missing')
-  // one HAProxy holds two descriptors per connection (ulimit -n 20000 here): one per 9,000 devices
-  const balancers = await Promise.all(Array.from({ length: Math.ceil(count / 9000) }, async () => add(await startHaproxy([a.port, b.port], 9500))))
+async function reconnectStorm (count: number, pending: number, mosq: { port: number, pid: number }, targets: readonly Target[], add: (p: Proc) => Proc): Promise<void> {
   const topic = (i: number): string => `storm/d${i}/cmd`
   const lines: string[] = []
-  for (const target of ['mosquitto', 'starling'] as const) {
-    const first = target === 'mosquitto' ? mosq.port : c.port
+  const ratios: string[] = []
+  let mosquittoSeconds = Number.NaN
+  // with two builds, each storms its own 3 pods (one pod C each), one after the other
+  for (const target of ['mosquitto', ...targets] as const) {
+    const starling = target !== 'mosquitto'
+    const [a, b, c] = starling ? target.pods : []
+    if (starling && (a === undefined || b === undefined || c === undefined)) throw new Error('pods missing')
+    // one HAProxy holds two descriptors per connection (ulimit -n 20000 here): one per 9,000 devices
+    const balancers = !starling ? [] : await Promise.all(Array.from({ length: Math.ceil(count / 9000) }, async () => add(await startHaproxy([(a as Proc).port, (b as Proc).port], 9500))))
+    const first = starling ? (c as Proc).port : mosq.port
     const devices: Device[] = []
     let errors = await runPool(count, pending, async (i) => {
       devices[i] = await openDevice({ port: first, clientId: `storm-${i}`, clean: false, subscribe: topic(i), localAddress: SOURCES[i % SOURCES.length], timeoutMs: TIMEOUT_MS })
     })
-    if (errors.length > 0) throw new Error(`${target}: ${errors.length} devices failed to connect, e.g. ${errors[0]}`)
+    const label = starling ? target.label : 'mosquitto'
+    if (errors.length > 0) throw new Error(`${label}: ${errors.length} devices failed to connect, e.g. ${errors[0]}`)
     await sleep(1000)
-    const pids = target === 'mosquitto' ? [mosq.pid] : [a.pid, b.pid]
+    const pids = starling ? [(a as Proc).pid, (b as Proc).pid] : [mosq.pid]
+    const before = starling ? await target.stats.snapshot() : undefined
     const cpu0 = cpuOf(pids)
     const t0 = performance.now()
-    if (target === 'mosquitto') {
-      for (const d of devices) d.drop()
+    if (starling) {
+      process.kill((c as Proc).pid, 'SIGKILL')
     } else {
-      process.kill(c.pid, 'SIGKILL')
+      for (const d of devices) d.drop()
     }
     await Promise.all(devices.map(async (d) => await d.closed))
-    const ports = target === 'mosquitto' ? [mosq.port] : balancers.map((p) => p.port)
+    const ports = starling ? balancers.map((p) => p.port) : [mosq.port]
     let present = 0
     let retries = 0
     const back: Device[] = []
@@ -274,29 +284,38 @@ async function reconnectStorm (count: number, pending: number, mosq: { port: num
           return
         } catch (err) {
           retries++
-          if (retries <= 3) process.stdout.write(`  ${target} retry: ${(err as Error).message}\n`)
+          if (retries <= 3) process.stdout.write(`  ${label} retry: ${(err as Error).message}\n`)
           if (attempt >= 5) throw err
           await sleep(200)
         }
       }
     })
     const seconds = (performance.now() - t0) / 1000
+    const cpuBack = cpuOf(pids) - cpu0
+    // Starling: CPU and Redis commands until the dead pod's take-over is done too (its sweeps run
+    // ~3–4 heartbeats after the kill: inside a long storm, after a short one), so two builds'
+    // figures cover the same work whatever their speed
+    if (starling) await sleep(Math.max(0, t0 + TAKEOVER_MS - performance.now()))
     const cpu = cpuOf(pids) - cpu0
+    const delta = starling ? RedisStats.diff(before as RedisSnapshot, await target.stats.snapshot()) : undefined
     // subscribed again: one QoS 1 message to each device's topic, from a publisher on A (or Mosquitto)
     let received = 0
     for (const d of back) d?.onPublish(() => { received++ })
-    const pub = await openDevice({ port: target === 'mosquitto' ? mosq.port : a.port, clientId: `storm-pub-${target}`, clean: true, timeoutMs: TIMEOUT_MS })
+    const pub = await openDevice({ port: starling ? (a as Proc).port : mosq.port, clientId: `storm-pub-${label}`, clean: true, timeoutMs: TIMEOUT_MS })
     await pub.publishEach(count, topic)
     const deadline = Date.now() + 30_000
     while (received < back.filter(Boolean).length && Date.now() < deadline) await sleep(100)
-    const line = `| ${target === 'mosquitto' ? 'mosquitto (same devices drop and reconnect)' : 'starling: pod C killed, reconnect via HAProxy to A, B'} | ${count} | ${back.filter(Boolean).length} | ${errors.length} | ${present} | ${received} | ${seconds.toFixed(2)} | ${(count / seconds).toFixed(0)} | ${(cpu * 1e6 / count).toFixed(0)} |`
+    const line = `| ${starling ? `starling${targets.length > 1 ? ` ${target.label}` : ''}: pod C killed, reconnect via HAProxy to A, B` : 'mosquitto (same devices drop and reconnect)'} | ${count} | ${back.filter(Boolean).length} | ${errors.length} | ${present} | ${received} | ${seconds.toFixed(2)} | ${(count / seconds).toFixed(0)} | ${(cpuBack * 1e6 / count).toFixed(0)} | ${starling ? (cpu * 1e6 / count).toFixed(0) : '–'} | ${delta !== undefined ? (delta.total / count).toFixed(2) : '–'} |`
     lines.push(line)
-    process.stdout.write(`  ${target}: ${retries} retries, CONNACK ms median ${median(slowest).toFixed(1)}, max ${Math.max(...slowest).toFixed(0)}\n`)
+    if (starling) ratios.push(`${label}: ${(seconds / mosquittoSeconds).toFixed(2)}× Mosquitto's time`)
+    else mosquittoSeconds = seconds
+    process.stdout.write(`  ${label}: ${retries} retries, CONNACK ms median ${median(slowest).toFixed(1)}, max ${Math.max(...slowest).toFixed(0)}\n`)
+    if (delta !== undefined) process.stdout.write(`  ${label} redis per reconnect: ${delta.calls.slice(0, 16).map(([name, n]) => `${name} ${(n / count).toFixed(2)}`).join(', ')}; Redis CPU µs per reconnect ${(delta.cpuSeconds * 1e6 / count).toFixed(1)}\n`)
     process.stdout.write(line + '\n')
     await pub.disconnect()
     await Promise.all(back.filter(Boolean).map(async (d) => await d.disconnect()))
   }
-  process.stdout.write('\n| reconnect storm | devices | back | failed | session present | subscribed (message received) | seconds (drop → last CONNACK) | reconnects/s | CPU µs per reconnect (survivors / Mosquitto) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n' + lines.join('\n') + '\n')
+  process.stdout.write('\n| reconnect storm | devices | back | failed | session present | subscribed (message received) | seconds (drop → last CONNACK) | reconnects/s | CPU µs per reconnect (survivors / Mosquitto), drop → last CONNACK | survivors CPU µs per reconnect, kill → ' + String(TAKEOVER_MS / 1000) + ' s (the dead pod\'s take-over included) | Redis cmds per reconnect (same window) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' + lines.join('\n') + '\n' + ratios.join('; ') + '\n')
 }
 
 const killAll = (): void => {

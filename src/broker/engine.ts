@@ -45,6 +45,8 @@ export interface Client extends aedesModule.Client {
    * persistence already (the session quota); aedes' fetchSubs then does not ask again.
    */
   _sessionKnown?: boolean
+  /** Our patch: the session's stored subscriptions, when a CONNECT step read them already (the session quota); fetchSubs then uses them. */
+  _sessionSubs?: readonly unknown[] | undefined
   /** The will of the CONNECT being handled (set before the authenticate hook runs). */
   readonly _will?: { readonly topic: string, readonly payload: Buffer | string } | null
   /** The client sent DISCONNECT (aedes lib/handlers/index.js; not with MQTT 5 reason 0x04). */
@@ -165,6 +167,8 @@ export interface OutgoingPersistence {
   outgoingQueueLength? (client: { id: string }): Promise<number>
   /** Starling's Redis persistence: outgoingStream would yield nothing for this connection (our aedes patch skips reading it). */
   outgoingKnownEmpty? (client: { clean?: boolean, _cleanStart?: boolean }): boolean
+  /** Starling's Redis persistence: the queue to replay at CONNECT, null when empty (our aedes patch then builds no stream pipeline). */
+  outgoingReplayStream? (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Promise<Readable | null>
 }
 
 /** The aedes persistence calls Starling makes or wraps (aedes 2: promise forms). */
@@ -184,6 +188,8 @@ export interface EnginePersistence extends OutgoingPersistence {
   sessionCount? (): Promise<number>
   /** Does a session that outlives its connection exist for this client id? (our aedes-persistence patch) */
   hasSession? (client: { id: string }): Promise<boolean>
+  /** Starling's Redis persistence: the stored subscriptions and whether the session exists, its record asked only when it has none. */
+  sessionState? (client: { id: string }): Promise<{ readonly known: boolean, readonly subs: readonly unknown[] }>
   /** The stored subscriptions (persistent sessions, online or not) whose filter matches `topic`. */
   subscriptionsByTopic? (topic: string): Promise<readonly unknown[]>
 }

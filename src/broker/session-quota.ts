@@ -12,7 +12,8 @@ import { Sweeper } from '../util/sweeper.js'
  * so does a clean session. The count is re-read every `refreshMs` (one SCARD per pod in cluster
  * mode) and raised by each new session admitted in between, so a burst cannot overshoot by more
  * than the other pods' admissions within one refresh. Whether the session is new is asked of the
- * persistence (`hasSession`, one EXISTS in cluster mode) only for persistent CONNECTs.
+ * persistence only for persistent CONNECTs (cluster mode: `sessionState`, the subscriptions' HGETALL
+ * that aedes' fetchSubs would make anyway, and an EXISTS of the record only for a session without one).
  */
 export class SessionQuota {
   readonly #max: number
@@ -36,14 +37,18 @@ export class SessionQuota {
   }
 
   /** Refuses the CONNECT when it would create a persistent session beyond the limit. */
-  async check (client: { readonly id: string, readonly clean: boolean, _sessionKnown?: boolean }): Promise<void> {
+  async check (client: { readonly id: string, readonly clean: boolean, _sessionKnown?: boolean, _sessionSubs?: readonly unknown[] | undefined }): Promise<void> {
     if (client.clean) return
-    const has = this.#persistence.hasSession
     // A lookup that fails counts as new: refused only at the limit, as any new session is. One
-    // that answers is kept on the client: aedes' fetchSubs needs the same answer (Session Present).
-    const exists = typeof has === 'function'
-      ? await has.call(this.#persistence, { id: client.id }).then((known) => { client._sessionKnown = known; return known }, () => false)
-      : false
+    // that answers is kept on the client: aedes' fetchSubs needs the same answer (Session Present),
+    // and the subscriptions read with it (sessionState: a session with subscriptions is known
+    // without asking for its record).
+    const persistence = this.#persistence
+    const exists = typeof persistence.sessionState === 'function'
+      ? await persistence.sessionState({ id: client.id }).then((state) => { client._sessionKnown = state.known; client._sessionSubs = state.subs; return state.known }, () => false)
+      : typeof persistence.hasSession === 'function'
+        ? await persistence.hasSession({ id: client.id }).then((known) => { client._sessionKnown = known; return known }, () => false)
+        : false
     if (exists) return
     if (this.#known >= this.#max) {
       this.#onRefused()

@@ -16,8 +16,10 @@
  *   k ref                  PUBACK of a QoS 1 delivery whose `u` was never sent (the pod held it back
  *                          and the acknowledgement cancelled it): drop the entry; no ids to delete
  *   m                      move an older layout's ids into `:p` (before a replay reads them)
+ *   l                      `m`, then the queue's refs in order (a replay's first read: the
+ *                          sessions resuming in one event-loop turn read their queues in one call)
  * Reply: one element per operation: e/u/m → 0/1, r → ref or nil, c/C with a ref and k → 0/1 (removed),
- * c/C without → {ref, removed 0/1, packet|nil} or nil.
+ * c/C without → {ref, removed 0/1, packet|nil} or nil, l → the refs (an empty table: none).
  *
  * The packet ids live in the `:p` hash beside the messages (`#<id>` → ref, `@<ref>` → id): one
  * HSET per sent message, two HDELs per acknowledgement (the message; its ids), in a hash that is
@@ -89,7 +91,7 @@ while a <= n do
     if had == 1 then redis.call('LREM', list, 1, ref) end
     out[#out + 1] = had
     a = a + 2
-  elseif op == 'm' then
+  elseif op == 'm' or op == 'l' then
     local mk = list .. ':m'
     local legacy = redis.call('HGETALL', mk)
     for i = 1, #legacy, 2 do
@@ -99,7 +101,7 @@ while a <= n do
       if redis.call('HEXISTS', pk, ref) == 1 then redis.call('HSETNX', pk, field, value) end
     end
     if #legacy > 0 then redis.call('DEL', mk) end
-    out[#out + 1] = 0
+    if op == 'l' then out[#out + 1] = redis.call('LRANGE', list, 0, -1) else out[#out + 1] = 0 end
     a = a + 1
   else
     return redis.error_reply('unknown outgoing op ' .. tostring(op))

@@ -103,7 +103,7 @@ type Reply = Buffer | number | null | Array<Buffer | number | null>
 interface Item {
   readonly clientId: string
   /** outgoing-script.ts' op letter (`C`: a clear that returns the stored packet). */
-  readonly op: 'e' | 'u' | 'r' | 'c' | 'C' | 'k' | 'm'
+  readonly op: 'e' | 'u' | 'r' | 'c' | 'C' | 'k' | 'm' | 'l'
   readonly a1: string | undefined
   readonly a2: string | undefined
   readonly a3: string | Buffer | undefined
@@ -280,15 +280,24 @@ export class OutgoingStore {
     return { cmd: 'publish', ...splitRef(refText), messageId }
   }
 
-  /** The session's queue in order, each message with the packet id it last went out with. */
-  async * stream (client: ClientRef): AsyncGenerator<StoredPacket> {
-    const [list, packets] = outgoingQueueKeys(client.id)
-    this.flushMarks(client.id) // what this pod sent the session is read back with its ids
-    // ids an older version kept in `:m` are moved beside the messages first (outgoing-script.ts)
-    await this.#submit(client.id, 'm')
-    const refs = await this.#conn.lrange(list, 0, -1)
-    for (let i = 0; i < refs.length; i += STREAM_CHUNK) {
-      const chunk = refs.slice(i, i + STREAM_CHUNK)
+  /**
+   * The refs of the session's queue, in order: the first read of a replay. One item of the
+   * batched script (ids an older version kept in `:m` moved first, outgoing-script.ts), so the
+   * sessions resuming in one event-loop turn read their queues in one call, and an empty queue
+   * (the usual resume) costs no further command.
+   */
+  async refs (client: ClientRef): Promise<string[]> {
+    this.flushMarks(client.id) // what this pod sent the session is read back with its ids (same call, before the read)
+    const reply = await this.#submit(client.id, 'l')
+    return Array.isArray(reply) ? reply.map((ref) => String(ref)) : []
+  }
+
+  /** The session's queue in order, each message with the packet id it last went out with (`refs`: read already). */
+  async * stream (client: ClientRef, refs?: readonly string[]): AsyncGenerator<StoredPacket> {
+    const packets = outgoingQueueKeys(client.id)[1]
+    const listed = refs ?? await this.refs(client)
+    for (let i = 0; i < listed.length; i += STREAM_CHUNK) {
+      const chunk = listed.slice(i, i + STREAM_CHUNK)
       // the messages and the ids they went out with, from the one hash
       const fields = await this.#conn.hmgetBuffer(packets, ...chunk, ...chunk.map((ref) => `@${ref}`))
       for (let j = 0; j < chunk.length; j++) {

@@ -19,6 +19,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     getClientList (topic: string): Iterable<string> | NodeJS.ReadableStream
     outgoingEnqueue (sub: { clientId: string }, packet: Packet): Promise<void>
     outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }> | undefined, packet: Packet): Promise<void>
+    subscriptionsByClient (client: { id: string }): Promise<Packet[]>
     removeSubscriptions (client: { id: string }, subs: string[]): Promise<void>
     cleanSubscriptions (client: { id: string }): Promise<void>
     outgoingUpdate (client: { id: string }, packet: Packet): Promise<void>

@@ -147,6 +147,17 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
     return await this.#conn.exists(sessionRecordKey(client.id)) === 1
   }
 
+  /**
+   * What a persistent CONNECT needs first (the session quota, then aedes' fetchSubs): the stored
+   * subscriptions and whether the session exists. A session with a subscription exists, so its
+   * record is asked for (EXISTS, a second round trip) only when it has none: the usual resume
+   * costs one HGETALL instead of an EXISTS, then the HGETALL [MQTT-3.2.2-2].
+   */
+  async sessionState (client: { id: string }): Promise<{ known: boolean, subs: unknown[] }> {
+    const subs = await this.subscriptionsByClient(client)
+    return { subs, known: subs.length > 0 || await this.hasSession(client) }
+  }
+
   /** The session ends (clean start, Session Expiry reached, expiry 0 at close): its record goes too. */
   override async cleanSubscriptions (client: { id: string }): Promise<void> {
     if (this.#endSession === undefined) {
@@ -267,6 +278,17 @@ export class StarlingRedisPersistence extends AsyncRedisPersistence {
   override outgoingStream (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Readable {
     if (this.outgoingKnownEmpty(client)) return Readable.from([])
     return toReadable(this.#outgoing.stream(client))
+  }
+
+  /**
+   * The queue a resuming session replays at CONNECT, or null when there is none (our aedes patch,
+   * connect.js emptyQueue: no stream pipeline then). Its first read is one item of the batched
+   * queue script (OutgoingStore.refs): the usual resume, an empty queue, costs no other command.
+   */
+  async outgoingReplayStream (client: { id: string, clean?: boolean, _cleanStart?: boolean }): Promise<Readable | null> {
+    if (this.outgoingKnownEmpty(client)) return null
+    const refs = await this.#outgoing.refs(client)
+    return refs.length === 0 ? null : toReadable(this.#outgoing.stream(client, refs))
   }
 
   /** Whether outgoingStream would be empty for this connection (aedes' emptyQueue then skips reading it). */
