@@ -20,7 +20,9 @@ export interface HeapModeOptions {
   readonly quietSamples: number
 }
 
-export const HEAP_MODE_DEFAULTS: HeapModeOptions = { streamPerSecond: 1000, quietSamples: 5 }
+/** Sampled every 250 ms: a stream gets its settings within ~¼ s, and 20 quiet samples are 5 s. */
+export const HEAP_MODE_INTERVAL_MS = 250
+export const HEAP_MODE_DEFAULTS: HeapModeOptions = { streamPerSecond: 1000, quietSamples: 20 }
 
 /** What a sample asks for: nothing, the stream settings, or the lean ones and a full GC. */
 export type HeapModeStep = 'none' | 'enter-stream' | 'leave-stream'
@@ -99,7 +101,7 @@ export function startHeapModeSwitch (args: {
   const lean = args.applied.filter((flag) => STREAM_FLAGS[flag] !== undefined)
   const decider = new HeapModeDecider(args.options)
   let fullGcs = 0
-  const intervalMs = args.intervalMs ?? 1000
+  const intervalMs = args.intervalMs ?? HEAP_MODE_INTERVAL_MS
   let at = performance.now()
   const tick = (): void => {
     const now = performance.now()
