@@ -20,6 +20,12 @@ export interface HeapModeOptions {
   readonly quietSamples: number
 }
 
+/**
+ * At most one full GC of our own per minute: a rate that hovers around the threshold would otherwise
+ * pause the pod at every dip (a full GC of a large heap takes a fraction of a second). Without it the
+ * lean flags still apply and V8's next full GC shrinks the heap.
+ */
+export const HEAP_MODE_FULL_GC_SPACING_MS = 60_000
 /** Sampled every 250 ms: a stream gets its settings within ~¼ s, and 20 quiet samples are 5 s. */
 export const HEAP_MODE_INTERVAL_MS = 250
 export const HEAP_MODE_DEFAULTS: HeapModeOptions = { streamPerSecond: 1000, quietSamples: 20 }
@@ -81,7 +87,7 @@ function collectFully (): void {
 
 export interface HeapModeSwitch {
   readonly mode: HeapMode
-  /** Full GCs this switch ran (one per return to the lean mode). */
+  /** Full GCs this switch ran (one per return to the lean mode, at most one per spacing). */
   readonly fullGcs: number
   stop: () => void
 }
@@ -95,12 +101,15 @@ export function startHeapModeSwitch (args: {
   applied: readonly string[]
   messages: () => number
   intervalMs?: number
+  fullGcSpacingMs?: number
   options?: HeapModeOptions
   onChange?: (mode: HeapMode, step: HeapModeStep) => void
 }): HeapModeSwitch {
   const lean = args.applied.filter((flag) => STREAM_FLAGS[flag] !== undefined)
   const decider = new HeapModeDecider(args.options)
   let fullGcs = 0
+  let lastFullGcAt = Number.NEGATIVE_INFINITY
+  const spacingMs = args.fullGcSpacingMs ?? HEAP_MODE_FULL_GC_SPACING_MS
   const intervalMs = args.intervalMs ?? HEAP_MODE_INTERVAL_MS
   let at = performance.now()
   const tick = (): void => {
@@ -112,8 +121,11 @@ export function startHeapModeSwitch (args: {
       for (const flag of lean) setFlagsFromString(STREAM_FLAGS[flag] as string)
     } else {
       for (const flag of lean) setFlagsFromString(flag)
-      collectFully()
-      fullGcs++
+      if (now - lastFullGcAt >= spacingMs) {
+        collectFully()
+        fullGcs++
+        lastFullGcAt = performance.now()
+      }
     }
     args.onChange?.(decider.mode, step)
   }

@@ -46,11 +46,13 @@ test('a message stream switches the pod to V8 growing; when it stops, the lean f
   })
   observer.observe({ entryTypes: ['gc'] })
   const stream = messageStream(50) // ~10,000 messages per second
+  let again: ReturnType<typeof messageStream> | undefined
   const changes: HeapMode[] = []
   const heapMode = startHeapModeSwitch({
     applied: ALL,
-    messages: stream.total,
+    messages: () => stream.total() + (again?.total() ?? 0),
     intervalMs: 50,
+    fullGcSpacingMs: 60_000,
     options: { streamPerSecond: 1000, quietSamples: 3 },
     onChange: (mode) => { changes.push(mode) }
   })
@@ -69,9 +71,17 @@ test('a message stream switches the pod to V8 growing; when it stops, the lean f
     await sleep(50) // GC entries are delivered asynchronously
     assert.ok(majors.some((at) => at >= stoppedAt), 'a full GC ran after the stream stopped')
     assert.deepEqual(changes, ['stream', 'lean'])
+    // a second stream within the spacing: the lean flags come back without another full GC of ours
+    again = messageStream(50)
+    for (let i = 0; i < 100 && mode() !== 'stream'; i++) await sleep(20)
+    again.stop()
+    for (let i = 0; i < 100 && mode() !== 'lean'; i++) await sleep(20)
+    assert.deepEqual(changes, ['stream', 'lean', 'stream', 'lean'])
+    assert.equal(heapMode.fullGcs, 1)
   } finally {
     heapMode.stop()
     stream.stop()
+    again?.stop()
     observer.disconnect()
   }
 })
