@@ -12,8 +12,7 @@ import { setFlagsFromString } from 'node:v8'
  * garbage of a storm is collected while it happens (the marking is incremental and concurrent).
  * Measured (docs/benchmarks.md): RSS per idle connection after a storm 10.9–17 KB → 4.9–8.0 KB
  * embedded, 22.5–23.6 → 10.0–10.8 KB in cluster mode; CPU per message unchanged within the noise,
- * per CONNECT up to +28% in some pairs (more full GCs during the storm). V8 reads the flag at
- * every GC, so setting it once at start works.
+ * per CONNECT up to +28% in some pairs (more full GCs during the storm).
  *
  * `--compact-on-every-full-gc`: a full GC also moves the objects out of fragmented pages, so the
  * pages a storm grew are released instead of staying committed around a few live connections
@@ -21,11 +20,21 @@ import { setFlagsFromString } from 'node:v8'
  * with it; RSS per idle connection 10.3 → 7.4 KB). Full GCs are rare once the pod is idle; CPU
  * per message showed no change in an A/B, a full GC during a storm takes longer.
  *
+ * These are the settings of an idle pod, not of one carrying a message stream: there the in-flight
+ * messages reach the old space, and 20% of slack with compaction meant a full compacting GC every
+ * ~2 s (38–110 ms each; docs/benchmarks.md, "Issue 16 targets 2 and 4: heap settings under a
+ * message stream"). heap-mode.ts switches the flags set here at run time: V8's own growing and no
+ * compaction while ≥ 1,000 messages/s pass through the pod, these again 5 s after the stream stops,
+ * with one full GC then (an idle pod would not run one for a long time, and the heap the stream
+ * grew stayed committed). V8 reads both flags at every GC, so setting them at start, and again
+ * later, works. A middle growing factor (50, with or without compaction) misses target 4 (9.2–9.3
+ * KB per idle connection after a storm in cluster mode) and did not help under the stream.
+ *
  * Not a default: `--optimize-for-size` (young generation shrunk to 1 MB, freed pages released):
  * ~6.5 KB per idle connection in cluster mode, but +35% CPU per message one-to-one in the same
  * A/B. An operator who wants it starts node with it (`node --optimize-for-size bin/starling.js`;
  * NODE_OPTIONS does not take it). An operator who starts node with any flag named here (or its
- * `--no-` form) keeps their own choice for it.
+ * `--no-` form) keeps their own choice for it, and the run-time switch leaves that flag alone.
  */
 export const HEAP_DEFAULTS: ReadonlyArray<{ readonly name: string, readonly flag: string }> = [
   { name: 'heap-growing-percent', flag: '--heap-growing-percent=20' },

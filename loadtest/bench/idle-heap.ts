@@ -8,6 +8,8 @@
  *   node --import tsx loadtest/bench/idle-heap.ts --n 10000 --rate 400 --hold 30
  *   node --import tsx loadtest/bench/idle-heap.ts --n 10000 --node-args "--heap-growing-percent=0"
  *   node --import tsx loadtest/bench/idle-heap.ts --n 10000 --redis redis://127.0.0.1:6379
+ *   # then a persistent-session QoS 1 stream through the pod and RSS while it idles afterwards:
+ *   node --import tsx loadtest/bench/idle-heap.ts --n 5000 --redis redis://127.0.0.1:6379 --stream 50000 --after 30
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -26,17 +28,23 @@ const { values: o } = parseArgs({
     redis: { type: 'string', default: '' },
     dist: { type: 'string', default: 'dist' },
     snapshot: { type: 'boolean', default: false },
+    stream: { type: 'string', default: '0' },
+    after: { type: 'string', default: '30' },
     help: { type: 'boolean', default: false }
   }
 })
 if (o.help === true) {
   console.log(`usage: node --import tsx loadtest/bench/idle-heap.ts [--n N (<= 19000)] [--rate CONNECTS/S] [--hold S] [--node-args "FLAGS"] [--redis URL] [--dist DIR] [--snapshot]
+  --stream N   after the hold, N QoS 1 messages from a publisher to a persistent-session subscriber (MQTT 5,
+               Session Expiry 60 s) on the pod, window 100; then RSS per idle connection every 5 s for --after S seconds
   --snapshot   after the hold, write a heap snapshot of the pod into .tmp/idle-heap/ (V8 runs a full GC first)`)
   process.exit(0)
 }
 const N = Math.min(19_000, Math.max(1, Number(o.n)))
 const rate = Math.max(1, Number(o.rate))
 const holdMs = Math.min(600, Math.max(0, Number(o.hold))) * 1000
+const streamN = Math.min(1_000_000, Math.max(0, Number(o.stream)))
+const afterMs = Math.min(600, Math.max(0, Number(o.after))) * 1000
 const nodeArgs = (o['node-args'] ?? '').split(' ').filter((a) => a !== '')
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -100,6 +108,38 @@ async function heap (): Promise<Record<string, number>> {
   return out
 }
 
+/** A QoS 1 stream publisher → persistent subscriber through the pod, then RSS per idle connection while it idles. */
+async function streamThenIdle (s0: Record<string, number>, n: number): Promise<void> {
+  const rssPer = (): string => (((smaps().Rss ?? 0) - (s0.Rss ?? 0)) / n).toFixed(2)
+  const sub = await BenchClient.connect({ port: ports.mqtt, clientId: 'idle-heap-sub', protocolVersion: 5, clean: false, sessionExpiry: 60 })
+  clients.push(sub)
+  await sub.subscribe('idle-heap/stream', 1)
+  const pub = await BenchClient.connect({ port: ports.mqtt, clientId: 'idle-heap-pub', protocolVersion: 5 })
+  clients.push(pub)
+  let received = 0
+  sub.onPublish = () => { received++ }
+  const payload = Buffer.alloc(64, 1)
+  const started = Date.now()
+  const deadline = started + 180_000
+  let sent = 0
+  while (sent < streamN && Date.now() < deadline) {
+    // window 100 publisher-side, 1,000 end to end
+    while ((sent - pub.acked >= 100 || sent - received >= 1000) && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
+    pub.send({ cmd: 'publish', topic: 'idle-heap/stream', qos: 1, messageId: (sent % 65535) + 1, payload, retain: false, dup: false })
+    sent++
+  }
+  while (received < sent && Date.now() < deadline) await sleep(5)
+  const seconds = (Date.now() - started) / 1000
+  console.log(`stream: ${received} of ${sent} delivered in ${seconds.toFixed(1)} s (${(received / seconds).toFixed(0)}/s); RSS KB per idle connection at its end ${rssPer()}`)
+  const samples: string[] = []
+  for (let t = 5000; t <= afterMs; t += 5000) {
+    await sleep(5000)
+    samples.push(`${t / 1000} s ${rssPer()}`)
+  }
+  const h = await heap()
+  console.log(`after the stream, RSS KB per idle connection: ${samples.join(', ')}; heap then ${((h.heap_size_total ?? 0) / 1024).toFixed(1)} MB size, ${((h.heap_size_used ?? 0) / 1024).toFixed(1)} MB used`)
+}
+
 try {
   await sleep(2000)
   const s0 = smaps()
@@ -130,6 +170,7 @@ try {
     if (h1[`${space} total`] === undefined) continue
     console.log(`  ${space.padEnd(16)} size ${per(`${space} total`, h0, h1)} used ${per(`${space} used`, h0, h1)} KB/conn   (whole space: ${((h1[`${space} total`] ?? 0) / 1024).toFixed(1)} MB)`)
   }
+  if (streamN > 0) await streamThenIdle(s0, n)
   if (o.snapshot === true) {
     const before = new Set(readdirSync(snapshotDir))
     pod.kill('SIGUSR2')

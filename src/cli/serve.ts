@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.js'
 import { StarlingNode } from '../node.js'
 import { installProcessPolicy } from '../process-policy.js'
 import { applyHeapDefaults } from '../heap-tuning.js'
+import { startHeapModeSwitch } from '../heap-mode.js'
 
 /** Flags of `starling serve`, each mapped to its config path. The operators' contract: keep it. */
 const SERVE_FLAGS = {
@@ -43,8 +44,18 @@ export async function serve (argv: readonly string[]): Promise<void> {
   const heapFlags = applyHeapDefaults()
   const node = await StarlingNode.start(config)
   node.logger.debug({ v8: heapFlags, execArgv: process.execArgv }, 'heap settings')
+  // V8's own growing while messages stream through the pod, the lean defaults when it is idle
+  const heapMode = startHeapModeSwitch({
+    applied: heapFlags,
+    messages: () => {
+      let total = 0
+      for (const { totals } of node.quotas.counters()) total += totals.messagesIn + totals.messagesOut
+      return total
+    },
+    onChange: (mode) => { node.logger.debug({ mode }, 'heap mode') }
+  })
   // one second past the drain's own bound (the node destroys what is left at drainSeconds)
-  installProcessPolicy({ logger: node.logger, faults: node.metrics.faults, drain: async () => await node.close(), drainMs: (config.drainSeconds + 1) * 1000 })
+  installProcessPolicy({ logger: node.logger, faults: node.metrics.faults, drain: async () => { heapMode.stop(); await node.close() }, drainMs: (config.drainSeconds + 1) * 1000 })
 
   await new Promise<void>((resolve) => {
     let signalled = false
@@ -55,6 +66,7 @@ export async function serve (argv: readonly string[]): Promise<void> {
       }
       signalled = true
       node.logger.info({ signal, drainSeconds: config.drainSeconds }, 'draining')
+      heapMode.stop()
       node.close().then(resolve, (err: unknown) => {
         node.logger.error({ err }, 'drain failed')
         resolve()

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { PerformanceObserver, constants } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HeapModeDecider, startHeapModeSwitch, type HeapMode } from '../../src/heap-mode.js'
+import { HEAP_DEFAULTS } from '../../src/heap-tuning.js'
+
+const ALL = HEAP_DEFAULTS.map((d) => d.flag)
+
+test('the decider enters the stream mode at the threshold and leaves it after the quiet samples', () => {
+  const decider = new HeapModeDecider({ streamPerSecond: 1000, quietSamples: 3 })
+  assert.equal(decider.sample(0, 1), 'none') // the origin
+  assert.equal(decider.sample(999, 1), 'none')
+  assert.equal(decider.mode, 'lean')
+  assert.equal(decider.sample(1999, 1), 'enter-stream')
+  assert.equal(decider.sample(4000, 1), 'none')
+  assert.equal(decider.mode, 'stream')
+  // two quiet seconds, then a busy one: the count of quiet samples starts again
+  assert.equal(decider.sample(4100, 1), 'none')
+  assert.equal(decider.sample(4200, 1), 'none')
+  assert.equal(decider.sample(5200, 1), 'none')
+  assert.equal(decider.sample(5200, 1), 'none')
+  assert.equal(decider.sample(5200, 1), 'none')
+  assert.equal(decider.mode, 'stream')
+  assert.equal(decider.sample(5200, 1), 'leave-stream')
+  assert.equal(decider.mode, 'lean')
+  // the rate is per second of the interval sampled, and a counter that went back is no rate
+  assert.equal(decider.sample(5800, 0.5), 'enter-stream')
+  assert.equal(decider.sample(10, 1), 'none')
+  assert.equal(decider.mode, 'stream')
+})
+
+/** Counts messages at `perTick` every 5 ms with a real timer until stopped. */
+function messageStream (perTick: number): { total: () => number, stop: () => void } {
+  let total = 0
+  const timer = setInterval(() => { total += perTick }, 5)
+  return { total: () => total, stop: () => { clearInterval(timer) } }
+}
+
+test('a message stream switches the pod to V8 growing; when it stops, the lean flags come back with one full GC', async () => {
+  const majors: number[] = []
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors.push(entry.startTime)
+    }
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  const stream = messageStream(50) // ~10,000 messages per second
+  let again: ReturnType<typeof messageStream> | undefined
+  const changes: HeapMode[] = []
+  const heapMode = startHeapModeSwitch({
+    applied: ALL,
+    messages: () => stream.total() + (again?.total() ?? 0),
+    intervalMs: 50,
+    fullGcSpacingMs: 60_000,
+    options: { streamPerSecond: 1000, quietSamples: 3 },
+    onChange: (mode) => { changes.push(mode) }
+  })
+  try {
+    for (let i = 0; i < 100 && heapMode.mode !== 'stream'; i++) await sleep(20)
+    assert.equal(heapMode.mode, 'stream')
+    await sleep(200)
+    assert.equal(heapMode.mode, 'stream', 'stays in the stream mode while messages flow')
+    stream.stop()
+    const stoppedAt = performance.now()
+    const mode = (): HeapMode => heapMode.mode
+    for (let i = 0; i < 100 && mode() !== 'lean'; i++) await sleep(20)
+    assert.equal(mode(), 'lean')
+    assert.ok(performance.now() - stoppedAt >= 3 * 50 - 10, 'leaves only after the quiet samples')
+    assert.equal(heapMode.fullGcs, 1)
+    await sleep(50) // GC entries are delivered asynchronously
+    assert.ok(majors.some((at) => at >= stoppedAt), 'a full GC ran after the stream stopped')
+    assert.deepEqual(changes, ['stream', 'lean'])
+    // a second stream within the spacing: the lean flags come back without another full GC of ours
+    again = messageStream(50)
+    for (let i = 0; i < 100 && mode() !== 'stream'; i++) await sleep(20)
+    again.stop()
+    for (let i = 0; i < 100 && mode() !== 'lean'; i++) await sleep(20)
+    assert.deepEqual(changes, ['stream', 'lean', 'stream', 'lean'])
+    assert.equal(heapMode.fullGcs, 1)
+  } finally {
+    heapMode.stop()
+    stream.stop()
+    again?.stop()
+    observer.disconnect()
+  }
+})
+
+test("with none of the defaults applied (the operator's own flags) the mode never switches", async () => {
+  const stream = messageStream(50)
+  const heapMode = startHeapModeSwitch({ applied: [], messages: stream.total, intervalMs: 20, options: { streamPerSecond: 1000, quietSamples: 1 } })
+  try {
+    await sleep(200)
+    assert.ok(stream.total() > 200, 'the stream ran')
+    assert.equal(heapMode.mode, 'lean')
+    assert.equal(heapMode.fullGcs, 0)
+  } finally {
+    heapMode.stop()
+    stream.stop()
+  }
+})
