@@ -2,21 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { collect, connectClient, endClient, persistentSession, resumeSession, sleep, waitFor, type MqttClient } from '../helpers/clients.js'
 import { startTestNode, type TestNode } from '../helpers/node.js'
-import { startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis.js'
+import { commandCalls, startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis.js'
 
 // The bus sends to Redis only what another pod needs (src/cluster/emitter-interest.ts): a pod
 // delivers its own messages locally, and publishes a message only when another pod listens on
 // its channel. Three in-process nodes on one real Redis (or Redis Cluster).
-
-/** Calls Redis has served of the commands `stat` matches (INFO commandstats lines). */
-async function commandCalls (redis: TestRedis, stat: RegExp): Promise<number> {
-  let calls = 0
-  for (const line of await redis.cli(['INFO', 'commandstats'])) {
-    const match = stat.exec(line)
-    if (match !== null) calls += Number(match[1])
-  }
-  return calls
-}
 
 /** PUBLISH + SPUBLISH calls Redis has served (every master's INFO commandstats). */
 const publishCalls = async (redis: TestRedis): Promise<number> => await commandCalls(redis, /^cmdstat_s?publish:calls=(\d+)/)

@@ -3,22 +3,12 @@ import { test, type TestContext } from 'node:test'
 import mqtt, { type IClientOptions, type IConnackPacket } from 'mqtt'
 import { connectClient, endClient, persistentSession, sleep, stopClient, waitFor } from '../helpers/clients.js'
 import { startTestNode } from '../helpers/node.js'
-import { startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis.js'
+import { commandCalls, startRedis, testRedisIsCluster, type TestRedis } from '../helpers/redis.js'
 
 // What a persistent CONNECT reads of its session (issue 16 target 3): the session quota and
 // aedes' fetchSubs share one read of the stored subscriptions, and a session with one is known to
 // exist without an EXISTS of its record (one without asks it). The queued message, the live one
 // after it and Session Present show the resume is whole. Two in-process nodes on one real Redis.
-
-/** Calls Redis has served of the commands `stat` matches (INFO commandstats lines). */
-async function commandCalls (redis: TestRedis, stat: RegExp): Promise<number> {
-  let calls = 0
-  for (const line of await redis.cli(['INFO', 'commandstats'])) {
-    const match = stat.exec(line)
-    if (match !== null) calls += Number(match[1])
-  }
-  return calls
-}
 
 /** Connects with its messages collected from the start (a queued one follows the CONNACK at once). */
 async function resume (t: TestContext, url: string, options: IClientOptions): Promise<{ connack: IConnackPacket, got: string[] }> {

@@ -81,6 +81,16 @@ function exited (child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()))
 }
 
+/** Calls Redis has served of the commands `stat` matches (INFO commandstats lines; every master's on a Redis Cluster). */
+export async function commandCalls (redis: TestRedis, stat: RegExp): Promise<number> {
+  let calls = 0
+  for (const line of await redis.cli(['INFO', 'commandstats'])) {
+    const match = stat.exec(line)
+    if (match !== null) calls += Number(match[1])
+  }
+  return calls
+}
+
 export interface RedisOptions {
   /**
    * A one-node Redis Cluster (`--cluster-enabled yes`, every slot assigned to it): enough to run
