@@ -5,13 +5,13 @@ import { startPods, type Pod } from '../helpers/pods.js'
 import { startRedis } from '../helpers/redis.js'
 
 // A QoS 2 PUBLISH is stored (its packet id, for the duplicate check) before it is published,
-// and PUBREC follows the publish. When the connection ends between the two (the pod SIGKILLed,
-// as in the chaos run: a group's entry is written last, after ordinary subscribers got the
-// message; or the group enqueue failing), the publisher resends the PUBLISH on its next
-// connection. That resend found the stored packet id and was answered PUBREC without being
-// published: the flow completed and the group never got the message [MQTT-4.3.3-8].
-// Here the group enqueue fails once (XADD refused by a Redis ACL), deterministically at that
-// point. Build first: `npm run build`.
+// and PUBREC follows the publish. When the connection ended between the two (the pod SIGKILLed,
+// as in the chaos run; or the group enqueue failing), the publisher resent the PUBLISH on its
+// next connection, the resend found the stored id and was answered PUBREC without a publish: the
+// flow completed and the `$share` group, whose entry is written last, never got the message
+// [MQTT-4.3.3-8]. Now such a resend goes to the groups again (subscribers had it: no second
+// copy). Here the group enqueue fails once (XADD refused by a Redis ACL), deterministically at
+// that point. Build first: `npm run build`.
 
 const SHARE_ENV = { STARLING_SHARE_SWEEP_MS: '250', STARLING_SHARE_CLAIM_IDLE_MS: '1500' }
 
@@ -51,6 +51,8 @@ test('cluster: a QoS 2 PUBLISH resent after its first connection ended before PU
     await waitFor(() => plainGot.some((m) => m.topic === topic), 5000, `the plain subscriber's copy of ${topic}`)
     await sleep(300)
     assert.equal(got.filter((m) => m.topic === topic).length, 1, 'the group got it once')
+    // The first attempt reached the subscriber; the resend goes to the groups only [MQTT-4.3.3-9].
+    assert.equal(plainGot.filter((m) => m.topic === topic).length, 1, 'the subscriber got it once')
     assert.ok(got.every((m) => m.packet.qos === 2))
     await pub.endAsync()
   }
