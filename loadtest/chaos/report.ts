@@ -32,6 +32,10 @@ export interface ReceiverCount {
   readonly unackedDelivered: number
   /** Up to 10 lost `<publisher>:<sequence>`, to start an investigation from. */
   readonly lostSample: readonly string[]
+  /** Up to 10 messages it got more than once at QoS 2. */
+  readonly duplicateSample: readonly string[]
+  /** When each sampled message was sent (ms since the epoch), to place it among the faults. */
+  readonly sampleSentAt: Readonly<Record<string, number>>
   readonly perMember: Readonly<Record<string, number>>
 }
 
@@ -69,6 +73,8 @@ export function countDeliveries (publishers: readonly PublisherStats[], receiver
     let lost = 0
     let unackedDelivered = 0
     const lostSample: string[] = []
+    const duplicateSample: string[] = []
+    const sampleSentAt: Record<string, number> = {}
     for (const p of publishers) {
       for (let seq = 0; seq < p.sentAt.length; seq++) {
         const key = `${p.name}:${seq}`
@@ -76,6 +82,10 @@ export function countDeliveries (publishers: readonly PublisherStats[], receiver
         if (copies > 1) {
           if (p.qos === 2) duplicatesQos2 += copies - 1
           else duplicatesQos1 += copies - 1
+          if (p.qos === 2 && duplicateSample.length < 10) {
+            duplicateSample.push(key)
+            sampleSentAt[key] = p.sentAt[seq] as number
+          }
         }
         if (!p.acked.has(seq)) {
           if (copies > 0) unackedDelivered++
@@ -85,11 +95,14 @@ export function countDeliveries (publishers: readonly PublisherStats[], receiver
         if (copies > 0) delivered++
         else {
           lost++
-          if (lostSample.length < 10) lostSample.push(key)
+          if (lostSample.length < 10) {
+            lostSample.push(key)
+            sampleSentAt[key] = p.sentAt[seq] as number
+          }
         }
       }
     }
-    return { name: r.name, members: r.members.length, expected, delivered, duplicatesQos1, duplicatesQos2, lost, unackedDelivered, lostSample, perMember: Object.fromEntries(r.perMember) }
+    return { name: r.name, members: r.members.length, expected, delivered, duplicatesQos1, duplicatesQos2, lost, unackedDelivered, lostSample, duplicateSample, sampleSentAt, perMember: Object.fromEntries(r.perMember) }
   })
   const sum = (f: (c: ReceiverCount) => number): number => counts.reduce((a, c) => a + f(c), 0)
   return {
@@ -149,7 +162,9 @@ export function formatReport (result: ChaosResult, command: string): string {
   }
   for (const r of t.receivers) {
     if (r.members > 1) lines.push('', `${r.name} spread: ${Object.entries(r.perMember).map(([m, n]) => `${m} ${n}`).join(', ')}`)
-    if (r.lost > 0) lines.push('', `${r.name} lost, first ${r.lostSample.length}: ${r.lostSample.join(' ')}`)
+    const sent = (key: string): string => `${key} (sent ${s((r.sampleSentAt[key] ?? 0) - result.trafficStartedAt)} s)`
+    if (r.lost > 0) lines.push('', `${r.name} lost, first ${r.lostSample.length}: ${r.lostSample.map(sent).join(' ')}`)
+    if (r.duplicateSample.length > 0) lines.push('', `${r.name} QoS 2 duplicates, first ${r.duplicateSample.length}: ${r.duplicateSample.map(sent).join(' ')}`)
   }
   return lines.join('\n') + '\n'
 }

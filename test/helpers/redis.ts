@@ -37,7 +37,7 @@ export function clusterSeedsOf (url: string): readonly string[] | undefined {
 async function clusterCli (cluster: TestRedisCluster, args: readonly string[]): Promise<string[]> {
   const [command = '', sub = ''] = args.map((a) => a.toUpperCase())
   const sum = (lines: string[]): string[] => [String(lines.reduce((n, line) => n + Number(line), 0))]
-  if (command === 'KEYS' || (command === 'CONFIG' && sub === 'RESETSTAT') || command === 'INFO') return await cluster.cliMasters(args)
+  if (command === 'KEYS' || (command === 'CONFIG' && sub === 'RESETSTAT') || command === 'INFO' || command === 'ACL') return await cluster.cliMasters(args)
   if (command === 'DBSIZE') return sum(await cluster.cliMasters(args))
   if (command === 'PUBSUB' && sub === 'NUMPAT') return sum(await cluster.cliMasters(args))
   // the bus's channels are sharded channels on a Redis Cluster
