@@ -16,7 +16,7 @@ import { StarlingError } from '../errors.js'
  * Revision of our patch this code expects (`starlingPatch` exported by the patched aedes.js).
  * Bump both together when a hook below changes.
  */
-export const ENGINE_PATCH = 9
+export const ENGINE_PATCH = 10
 
 export type { PublishPacket, Subscription, AedesPublishPacket, ConnackPacket, ConnectPacket }
 
