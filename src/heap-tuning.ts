@@ -24,7 +24,8 @@ import { setFlagsFromString } from 'node:v8'
  * messages reach the old space, and 20% of slack with compaction meant a full compacting GC every
  * ~2 s (38–110 ms each; docs/benchmarks.md, "Issue 16 targets 2 and 4: heap settings under a
  * message stream"). heap-mode.ts switches the flags set here at run time: V8's own growing and no
- * compaction while ≥ 1,000 messages/s pass through the pod, these again 5 s after the stream stops,
+ * compaction while ≥ 1,000 messages/s pass through the pod or it accepts ≥ 250 connections/s (a
+ * connect storm: "Issue 16 targets 3 and 4: the heap mode in connect storms"), these again 5 s after it stops,
  * with one full GC then (an idle pod would not run one for a long time, and the heap the stream
  * grew stayed committed). V8 reads both flags at every GC, so setting them at start, and again
  * later, works. A middle growing factor (50, with or without compaction) misses target 4 (9.2–9.3

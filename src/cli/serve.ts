@@ -44,12 +44,18 @@ export async function serve (argv: readonly string[]): Promise<void> {
   const heapFlags = applyHeapDefaults()
   const node = await StarlingNode.start(config)
   node.logger.debug({ v8: heapFlags, execArgv: process.execArgv }, 'heap settings')
-  // V8's own growing while messages stream through the pod, the lean defaults when it is idle
+  // V8's own growing while messages stream through the pod or devices connect in a storm, the
+  // lean defaults when it is idle
   const heapMode = startHeapModeSwitch({
     applied: heapFlags,
     messages: () => {
       let total = 0
       for (const { totals } of node.quotas.counters()) total += totals.messagesIn + totals.messagesOut
+      return total
+    },
+    connects: () => {
+      let total = 0
+      for (const count of node.metrics.connectionCounts.values()) total += count.acceptedTotal
       return total
     },
     onChange: (mode) => { node.logger.debug({ mode }, 'heap mode') }

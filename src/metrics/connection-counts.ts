@@ -3,6 +3,8 @@ export interface ConnectionCount {
   readonly labels: { readonly listener: string, readonly protocol: string }
   open: number
   accepted: number
+  /** Accepted since start, never reset: heap-mode.ts reads the CONNECT rate from it. */
+  acceptedTotal: number
 }
 
 /**
@@ -18,7 +20,7 @@ export class ConnectionCounts {
     const key = listener + ' ' + protocol
     let count = this.#byKey.get(key)
     if (count === undefined) {
-      count = { labels: { listener, protocol }, open: 0, accepted: 0 }
+      count = { labels: { listener, protocol }, open: 0, accepted: 0, acceptedTotal: 0 }
       this.#byKey.set(key, count)
     }
     return count
