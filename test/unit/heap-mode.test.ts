@@ -51,6 +51,26 @@ test('the decider counts a connect storm as work and a quiet ramp not', () => {
   assert.equal(decider.mode, 'stream')
 })
 
+/** The switch's timing in these tests: samples every 50 ms, 3 quiet ones to leave. */
+const SWITCH_TIMING = { intervalMs: 50, fullGcSpacingMs: 60_000, options: { streamPerSecond: 1000, connectsPerSecond: 250, quietSamples: 3 } }
+
+/** Waits (up to 2 s) until the switch is in `mode`. */
+async function untilMode (heapMode: { readonly mode: HeapMode }, mode: HeapMode): Promise<void> {
+  for (let i = 0; i < 100 && heapMode.mode !== mode; i++) await sleep(20)
+}
+
+/** Start times of the major GCs from now on, as the process' PerformanceObserver reports them. */
+function observeMajorGcs (): { majors: number[], observer: PerformanceObserver } {
+  const majors: number[] = []
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors.push(entry.startTime)
+    }
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  return { majors, observer }
+}
+
 /** Counts messages (or connects) at `perTick` every 5 ms with a real timer until stopped. */
 function messageStream (perTick: number): { total: () => number, stop: () => void } {
   let total = 0
@@ -59,34 +79,25 @@ function messageStream (perTick: number): { total: () => number, stop: () => voi
 }
 
 test('a message stream switches the pod to V8 growing; when it stops, the lean flags come back with one full GC', async () => {
-  const majors: number[] = []
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors.push(entry.startTime)
-    }
-  })
-  observer.observe({ entryTypes: ['gc'] })
+  const { majors, observer } = observeMajorGcs()
   const stream = messageStream(50) // ~10,000 messages per second
   let again: ReturnType<typeof messageStream> | undefined
   const changes: HeapMode[] = []
   const heapMode = startHeapModeSwitch({
     applied: ALL,
     messages: () => stream.total() + (again?.total() ?? 0),
-    intervalMs: 50,
-    fullGcSpacingMs: 60_000,
-    options: { streamPerSecond: 1000, connectsPerSecond: 250, quietSamples: 3 },
+    ...SWITCH_TIMING,
     onChange: (mode) => { changes.push(mode) }
   })
   try {
-    for (let i = 0; i < 100 && heapMode.mode !== 'stream'; i++) await sleep(20)
+    await untilMode(heapMode, 'stream')
     assert.equal(heapMode.mode, 'stream')
     await sleep(200)
     assert.equal(heapMode.mode, 'stream', 'stays in the stream mode while messages flow')
     stream.stop()
     const stoppedAt = performance.now()
-    const mode = (): HeapMode => heapMode.mode
-    for (let i = 0; i < 100 && mode() !== 'lean'; i++) await sleep(20)
-    assert.equal(mode(), 'lean')
+    await untilMode(heapMode, 'lean')
+    assert.equal(heapMode.mode, 'lean')
     assert.ok(performance.now() - stoppedAt >= 3 * 50 - 10, 'leaves only after the quiet samples')
     assert.equal(heapMode.fullGcs, 1)
     await sleep(50) // GC entries are delivered asynchronously
@@ -94,9 +105,9 @@ test('a message stream switches the pod to V8 growing; when it stops, the lean f
     assert.deepEqual(changes, ['stream', 'lean'])
     // a second stream within the spacing: the lean flags come back without another full GC of ours
     again = messageStream(50)
-    for (let i = 0; i < 100 && mode() !== 'stream'; i++) await sleep(20)
+    await untilMode(heapMode, 'stream')
     again.stop()
-    for (let i = 0; i < 100 && mode() !== 'lean'; i++) await sleep(20)
+    await untilMode(heapMode, 'lean')
     assert.deepEqual(changes, ['stream', 'lean', 'stream', 'lean'])
     assert.equal(heapMode.fullGcs, 1)
   } finally {
@@ -122,32 +133,23 @@ test("with none of the defaults applied (the operator's own flags) the mode neve
 })
 
 test('a connect storm switches the pod to V8 growing; when it stops, the lean flags come back with one full GC', async () => {
-  const majors: number[] = []
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors.push(entry.startTime)
-    }
-  })
-  observer.observe({ entryTypes: ['gc'] })
+  const { majors, observer } = observeMajorGcs()
   const storm = messageStream(4) // ~800 connects per second (fewer on a loaded machine), no message
   const changes: HeapMode[] = []
   const heapMode = startHeapModeSwitch({
     applied: ALL,
     messages: () => 0,
     connects: storm.total,
-    intervalMs: 50,
-    fullGcSpacingMs: 60_000,
-    options: { streamPerSecond: 1000, connectsPerSecond: 250, quietSamples: 3 },
+    ...SWITCH_TIMING,
     onChange: (mode) => { changes.push(mode) }
   })
   try {
-    for (let i = 0; i < 100 && heapMode.mode !== 'stream'; i++) await sleep(20)
+    await untilMode(heapMode, 'stream')
     assert.equal(heapMode.mode, 'stream')
     storm.stop()
     const stoppedAt = performance.now()
-    const mode = (): HeapMode => heapMode.mode
-    for (let i = 0; i < 100 && mode() !== 'lean'; i++) await sleep(20)
-    assert.equal(mode(), 'lean')
+    await untilMode(heapMode, 'lean')
+    assert.equal(heapMode.mode, 'lean')
     assert.equal(heapMode.fullGcs, 1)
     await sleep(50) // GC entries are delivered asynchronously
     assert.ok(majors.some((at) => at >= stoppedAt), 'a full GC ran after the storm stopped')
