@@ -88,7 +88,6 @@ export function observeBroker (broker: Engine, metrics: BrokerMetrics, logger: L
     if (socket !== undefined) metrics.connectionBytes.open(socket)
     count.open++
     count.accepted++
-    count.acceptedTotal++
   })
 
   broker.on('clientDisconnect', (client: Client) => {

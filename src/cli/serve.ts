@@ -55,7 +55,7 @@ export async function serve (argv: readonly string[]): Promise<void> {
     },
     connects: () => {
       let total = 0
-      for (const count of node.metrics.connectionCounts.values()) total += count.acceptedTotal
+      for (const count of node.metrics.connectionCounts.values()) total += count.accepted
       return total
     },
     onChange: (mode) => { node.logger.debug({ mode }, 'heap mode') }

@@ -1,10 +1,11 @@
-/** One listener and protocol's connections: open now, and accepted since the last scrape. */
+/** One listener and protocol's connections: open now, and accepted since start. */
 export interface ConnectionCount {
   readonly labels: { readonly listener: string, readonly protocol: string }
   open: number
+  /** Never reset: the metric adds what came since its last collection, heap-mode.ts reads the CONNECT rate. */
   accepted: number
-  /** Accepted since start, never reset: heap-mode.ts reads the CONNECT rate from it. */
-  acceptedTotal: number
+  /** `accepted` as the metric last collected it. */
+  reported: number
 }
 
 /**
@@ -20,7 +21,7 @@ export class ConnectionCounts {
     const key = listener + ' ' + protocol
     let count = this.#byKey.get(key)
     if (count === undefined) {
-      count = { labels: { listener, protocol }, open: 0, accepted: 0, acceptedTotal: 0 }
+      count = { labels: { listener, protocol }, open: 0, accepted: 0, reported: 0 }
       this.#byKey.set(key, count)
     }
     return count

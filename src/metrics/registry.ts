@@ -97,8 +97,8 @@ export function createMetrics (nodeId: string, collectDefaults = true): BrokerMe
       registers,
       collect () {
         for (const count of connectionCounts.values()) {
-          this.inc(count.labels, count.accepted)
-          count.accepted = 0
+          this.inc(count.labels, count.accepted - count.reported)
+          count.reported = count.accepted
         }
       }
     }),
